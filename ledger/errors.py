@@ -1,0 +1,50 @@
+"""The ledger's typed errors: one small hierarchy under `LedgerError`.
+
+Every failed check in `ledger` raises one of these with a sentence a human can act on; nothing
+here knows about HTTP. The API maps each class to one problem type and status, the command line
+prints the message and exits non-zero. Add new classes here (e.g. `EntryError`, `ConflictError`)
+as direct subclasses of `LedgerError` unless one is truly a kind of another.
+"""
+
+from __future__ import annotations
+
+
+class LedgerError(Exception):
+    """Base class of every error the ledger raises on purpose."""
+
+
+class ProofError(LedgerError):
+    """An inclusion or consistency proof does not verify (RFC 9162 §2.1.3.2, §2.1.4.2)."""
+
+
+class ProofRequestError(LedgerError, ValueError):
+    """A proof was asked for with impossible arguments (index >= size, first > second, ...).
+
+    This is the caller's mistake, not a failed verification: the API answers it with a 4xx.
+    """
+
+
+class MissingNodeError(LedgerError):
+    """A stored tree node that a proof or root needs was not supplied.
+
+    This means the node store is incomplete or the caller fetched the wrong rows: a fault of
+    the server, never of the client that asked for the proof.
+    """
+
+    def __init__(self, level: int, index: int, message: str) -> None:
+        super().__init__(message)
+        self.level = level
+        self.index = index
+
+
+class CheckpointError(LedgerError):
+    """A signed note, checkpoint body or verifier key is malformed (C2SP signed-note,
+    tlog-checkpoint)."""
+
+
+class SignatureError(LedgerError):
+    """A signature does not verify, or the note carries no signature by the expected key."""
+
+
+class EntryError(LedgerError):
+    """A signed entry or leaf is malformed or breaks a rule of SPEC section 2."""
