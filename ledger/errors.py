@@ -48,3 +48,28 @@ class SignatureError(LedgerError):
 
 class EntryError(LedgerError):
     """A signed entry or leaf is malformed or breaks a rule of SPEC section 2."""
+
+
+class MalformedJSONError(EntryError):
+    """The bytes are not one strict JSON document (RFC 8785 / I-JSON rules)."""
+
+
+class RefusedError(LedgerError):
+    """A well-formed, well-signed entry that the log refuses: wrong network, stale clock,
+    a rule of valuation broken, ..."""
+
+
+class ConflictError(RefusedError):
+    """An entry that conflicts with the log: a repeated or skipped `seq`, a duplicate entry."""
+
+
+class NotFoundError(LedgerError):
+    """What was asked for (an entry, a member, a tree size) is not in the log."""
+
+
+class UnavailableError(LedgerError):
+    """The database cannot be reached or written; the request may be retried later."""
+
+
+class IntegrityError(LedgerError):
+    """Stored data contradicts itself: a check of the database or of an audit bundle failed."""
