@@ -1,0 +1,340 @@
+"""Entries: the exact JSON a member signs (SPEC section 2), its canonical bytes, signature and id.
+
+Pure: JSON values in, typed `Entry` or `EntryError` out. Every object is closed (an unknown
+field anywhere is refused, so that no byte escapes the signature's meaning) and every error
+names the field and the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import rfc8785
+from nacl.exceptions import BadSignatureError
+from nacl.signing import SigningKey, VerifyKey
+
+from ledger import jsonstrict
+from ledger.errors import EntryError, SignatureError
+
+ENTRY_DOMAIN: Final = b"multitude/entry/v1\n"
+VERSION: Final = 1
+KINDS: Final = (
+    "network.genesis",
+    "network.params",
+    "member.join",
+    "contribution.submit",
+    "evaluation.cast",
+)
+LOG_KINDS: Final = frozenset({"network.genesis", "network.params"})
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_HEX128 = re.compile(r"[0-9a-f]{128}")
+_TS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z")
+_ORIGIN = re.compile(r"[^\s+]{1,255}")
+_DECIMAL = re.compile(r"(0|[1-9][0-9]*)(\.[0-9]{1,9})?")
+
+
+def canonical(value: Any) -> bytes:
+    """RFC 8785 (JCS) bytes of a JSON value."""
+    try:
+        return bytes(rfc8785.dumps(value))
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        raise EntryError(f"value has no canonical JSON form: {exc}") from None
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A validated, signed entry. `data` is the exact JSON object that was signed."""
+
+    data: Mapping[str, Any]
+    id: str
+
+    @property
+    def kind(self) -> str:
+        return str(self.data["kind"])
+
+    @property
+    def author(self) -> str:
+        return str(self.data["author"])
+
+    @property
+    def seq(self) -> int:
+        return int(self.data["seq"])
+
+    @property
+    def network(self) -> str:
+        return str(self.data["network"])
+
+    @property
+    def ts(self) -> str:
+        return str(self.data["ts"])
+
+    @property
+    def body(self) -> Mapping[str, Any]:
+        body: Mapping[str, Any] = self.data["body"]
+        return body
+
+
+# --- field checks -------------------------------------------------------------------------
+
+
+def _fail(path: str, why: str) -> EntryError:
+    return EntryError(f"{path}: {why}")
+
+
+def _closed(obj: Any, path: str, required: Collection[str], optional: Collection[str] = ()) -> None:
+    if not isinstance(obj, dict):
+        raise _fail(path, "must be a JSON object")
+    unknown = sorted(set(obj) - set(required) - set(optional))
+    if unknown:
+        raise _fail(f"{path}.{unknown[0]}", "unknown field (entries are closed objects)")
+    missing = sorted(set(required) - set(obj))
+    if missing:
+        raise _fail(f"{path}.{missing[0]}", "required field is missing")
+
+
+def _string(value: Any, path: str, low: int = 1, high: int = 200) -> str:
+    if not isinstance(value, str):
+        raise _fail(path, "must be a string")
+    if not low <= len(value) <= high:
+        raise _fail(path, f"must be {low} to {high} characters long, not {len(value)}")
+    return value
+
+
+def _hex64(value: Any, path: str, what: str = "64 lowercase hex characters") -> str:
+    if not isinstance(value, str) or not _HEX64.fullmatch(value):
+        raise _fail(path, f"must be {what}")
+    return value
+
+
+def _integer(value: Any, path: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(path, "must be an integer")
+    if not low <= value <= high:
+        raise _fail(path, f"must be between {low} and {high}")
+    return value
+
+
+def _amount(value: Any, path: str) -> str:
+    if not isinstance(value, str) or not _DECIMAL.fullmatch(value):
+        raise _fail(path, 'must be a non-negative decimal string such as "12.5"')
+    return value
+
+
+def _string_list(value: Any, path: str, check: Callable[[Any, str], Any], limit: int) -> None:
+    if not isinstance(value, list):
+        raise _fail(path, "must be a list")
+    if len(value) > limit:
+        raise _fail(path, f"must hold at most {limit} items")
+    for i, item in enumerate(value):
+        check(item, f"{path}[{i}]")
+
+
+def parse_timestamp(value: str) -> datetime:
+    """RFC 3339 UTC with a `Z`, as every time in Multitude."""
+    if not _TS.fullmatch(value):
+        raise EntryError(f"{value!r} is not an RFC 3339 UTC time such as 2026-11-24T06:32:20.123Z")
+    head, _, frac = value[:-1].partition(".")
+    try:
+        moment = datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        raise EntryError(f"{value!r} is not a valid date and time") from None
+    return moment.replace(microsecond=int((frac + "000000")[:6]))
+
+
+def format_timestamp(moment: datetime) -> str:
+    """The log's clock: RFC 3339 UTC with microseconds."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# --- bodies -------------------------------------------------------------------------------
+
+
+def _genesis_body(body: Any) -> None:
+    from ledger.checkpoint import parse_verifier_key
+
+    _closed(body, "body", {"origin", "log_key", "valuation", "founders"})
+    if not isinstance(body["origin"], str) or not _ORIGIN.fullmatch(body["origin"]):
+        raise _fail("body.origin", "must be 1 to 255 characters with no space and no '+'")
+    if not isinstance(body["log_key"], str):
+        raise _fail("body.log_key", "must be a verifier key string")
+    try:
+        parse_verifier_key(body["log_key"])
+    except Exception as exc:
+        raise _fail("body.log_key", f"is not a verifier key: {exc}") from None
+    _valuation(body["valuation"], "body.valuation")
+    founders = body["founders"]
+    if not isinstance(founders, list) or len(founders) > 10_000:
+        raise _fail("body.founders", "must be a list of at most 10000 founders")
+    for i, founder in enumerate(founders):
+        path = f"body.founders[{i}]"
+        _closed(founder, path, {"member", "name", "reputation", "tokens"}, {"referrer"})
+        _hex64(founder["member"], f"{path}.member", "a public key: 64 lowercase hex characters")
+        _string(founder["name"], f"{path}.name", 1, 80)
+        _amount(founder["reputation"], f"{path}.reputation")
+        _amount(founder["tokens"], f"{path}.tokens")
+        if "referrer" in founder:
+            _hex64(founder["referrer"], f"{path}.referrer", "a public key")
+
+
+def _valuation(value: Any, path: str) -> None:
+    _closed(value, path, {"algorithm", "params"})
+    _string(value["algorithm"], f"{path}.algorithm", 1, 40)
+    if not isinstance(value["params"], dict):
+        raise _fail(f"{path}.params", "must be a JSON object")
+
+
+def _params_body(body: Any) -> None:
+    _closed(body, "body", {"valuation"})
+    _valuation(body["valuation"], "body.valuation")
+
+
+def _join_body(body: Any) -> None:
+    _closed(body, "body", {"name"}, {"referrer"})
+    _string(body["name"], "body.name", 1, 80)
+    if "referrer" in body:
+        _hex64(body["referrer"], "body.referrer", "a member's public key: 64 lowercase hex")
+
+
+def _submit_body(body: Any) -> None:
+    _closed(body, "body", {"title"}, {"type", "uri", "content_hash", "tags", "refs"})
+    _string(body["title"], "body.title", 1, 200)
+    if "type" in body:
+        _string(body["type"], "body.type", 1, 40)
+    if "uri" in body:
+        _string(body["uri"], "body.uri", 1, 2000)
+    if "content_hash" in body:
+        _hex64(body["content_hash"], "body.content_hash", "a SHA-256: 64 lowercase hex")
+    if "tags" in body:
+        _string_list(body["tags"], "body.tags", lambda v, p: _string(v, p, 1, 40), 20)
+    if "refs" in body:
+        _string_list(body["refs"], "body.refs", lambda v, p: _hex64(v, p, "an entry id"), 100)
+
+
+def _evaluation_body(body: Any) -> None:
+    _closed(body, "body", {"contribution", "value"})
+    _hex64(body["contribution"], "body.contribution", "an entry id: 64 lowercase hex")
+    _integer(body["value"], "body.value", -1_000_000, 1_000_000)
+
+
+_BODIES: Final[dict[str, Callable[[Any], None]]] = {
+    "network.genesis": _genesis_body,
+    "network.params": _params_body,
+    "member.join": _join_body,
+    "contribution.submit": _submit_body,
+    "evaluation.cast": _evaluation_body,
+}
+
+
+# --- the entry ----------------------------------------------------------------------------
+
+
+def check_shape(data: Any) -> None:
+    """Raise `EntryError` unless `data` has the exact shape of a version 1 signed entry."""
+    _closed(data, "entry", {"v", "network", "kind", "author", "seq", "ts", "body", "sig"})
+    if data["v"] != VERSION or isinstance(data["v"], bool):
+        raise _fail("entry.v", f"must be {VERSION}")
+    _string(data["network"], "entry.network", 1, 64)
+    if data["kind"] not in _BODIES:
+        raise _fail("entry.kind", f"must be one of {', '.join(KINDS)}")
+    _hex64(data["author"], "entry.author", "a public key: 64 lowercase hex characters")
+    _integer(data["seq"], "entry.seq", 1, jsonstrict.MAX_SAFE_INTEGER)
+    if not isinstance(data["ts"], str):
+        raise _fail("entry.ts", "must be a string")
+    try:
+        parse_timestamp(data["ts"])
+    except EntryError as exc:
+        raise _fail("entry.ts", str(exc)) from None
+    if not isinstance(data["sig"], str) or not _HEX128.fullmatch(data["sig"]):
+        raise _fail("entry.sig", "must be 128 lowercase hex characters")
+    _BODIES[data["kind"]](data["body"])
+
+
+def signing_bytes(data: Mapping[str, Any]) -> bytes:
+    """What the author signs: the domain tag, then JCS of the entry without `sig`."""
+    return ENTRY_DOMAIN + canonical({k: v for k, v in data.items() if k != "sig"})
+
+
+def entry_id(data: Mapping[str, Any]) -> str:
+    """Hex SHA-256 of JCS of the whole signed entry."""
+    return sha256_hex(canonical(dict(data)))
+
+
+def verify_signature(data: Mapping[str, Any]) -> None:
+    try:
+        VerifyKey(bytes.fromhex(data["author"])).verify(
+            signing_bytes(data), bytes.fromhex(data["sig"])
+        )
+    except (BadSignatureError, ValueError):
+        raise SignatureError(f"bad signature by {data['author'][:8]}…") from None
+
+
+def parse_entry(data: Any) -> Entry:
+    """Validate shape and signature of a signed entry given as parsed JSON."""
+    check_shape(data)
+    verify_signature(data)
+    return Entry(data=data, id=entry_id(data))
+
+
+def sign_entry(
+    key: SigningKey,
+    *,
+    network: str,
+    kind: str,
+    seq: int,
+    body: Mapping[str, Any],
+    ts: str | None = None,
+) -> dict[str, Any]:
+    """Build and sign an entry on the author's machine."""
+    data: dict[str, Any] = {
+        "v": VERSION,
+        "network": network,
+        "kind": kind,
+        "author": bytes(key.verify_key).hex(),
+        "seq": seq,
+        "ts": ts or format_timestamp(datetime.now(UTC))[:23] + "Z",
+        "body": dict(body),
+    }
+    data["sig"] = key.sign(signing_bytes(data)).signature.hex()
+    return data
+
+
+# --- leaves -------------------------------------------------------------------------------
+
+
+def leaf_bytes(data: Mapping[str, Any], logged_at: str) -> bytes:
+    """SPEC section 3: JCS({"entry": <signed entry>, "logged_at": ...})."""
+    return canonical({"entry": dict(data), "logged_at": logged_at})
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    entry: Entry
+    logged_at: str
+
+
+def parse_leaf(raw: bytes, *, verify: bool = True) -> Leaf:
+    """Parse exact leaf bytes back into an entry; the bytes must be their own canonical form."""
+    value = jsonstrict.loads(raw)
+    _closed(value, "leaf", {"entry", "logged_at"})
+    if not isinstance(value["logged_at"], str):
+        raise _fail("leaf.logged_at", "must be a string")
+    parse_timestamp(value["logged_at"])
+    if canonical(value) != raw:
+        raise EntryError("leaf bytes are not in canonical (RFC 8785) form")
+    entry = parse_entry(value["entry"]) if verify else _unverified(value["entry"])
+    return Leaf(entry=entry, logged_at=value["logged_at"])
+
+
+def _unverified(data: Any) -> Entry:
+    check_shape(data)
+    return Entry(data=data, id=entry_id(data))
