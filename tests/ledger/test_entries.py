@@ -103,9 +103,9 @@ def test_every_kind_has_a_closed_body() -> None:
         parse_entry(signed(kind, body))
         with pytest.raises(EntryError, match="unknown field"):
             parse_entry(signed(kind, {**body, "surprise": True}))
-    with pytest.raises(EntryError, match="body.name"):
+    with pytest.raises(EntryError, match=r"body\.name"):
         parse_entry(signed("member.join", {"name": "x" * 81}))
-    with pytest.raises(EntryError, match="body.value"):
+    with pytest.raises(EntryError, match=r"body\.value"):
         parse_entry(signed("evaluation.cast", {"contribution": "b" * 64, "value": "1"}))
 
 
