@@ -1,0 +1,56 @@
+"""Valuation: pure functions from log entries to figures (`backfeed/1`, VALUATION.md).
+
+Knows no database, no web and no ledger; imports only the standard library and `rfc8785`.
+"""
+
+from valuation.amounts import UNIT, format_amount, parse_amount
+from valuation.backfeed import (
+    PRESETS,
+    apply,
+    contribution_figures,
+    digest,
+    new_state,
+    replay,
+    resolve_params,
+    state_json,
+)
+from valuation.errors import AmountError, ParamsError, RuleViolation, ValuationError
+from valuation.figures import ContributionFigures, canonical_json
+from valuation.model import (
+    Changes,
+    ContributionView,
+    Event,
+    MemberView,
+    Posting,
+    State,
+)
+from valuation.params import ALGORITHM, ContributionType, Params
+
+__all__ = [
+    "ALGORITHM",
+    "PRESETS",
+    "UNIT",
+    "AmountError",
+    "Changes",
+    "ContributionFigures",
+    "ContributionType",
+    "ContributionView",
+    "Event",
+    "MemberView",
+    "Params",
+    "ParamsError",
+    "Posting",
+    "RuleViolation",
+    "State",
+    "ValuationError",
+    "apply",
+    "canonical_json",
+    "contribution_figures",
+    "digest",
+    "format_amount",
+    "new_state",
+    "parse_amount",
+    "replay",
+    "resolve_params",
+    "state_json",
+]

@@ -1,0 +1,96 @@
+"""The arithmetic every formula shares: one decimal context, rounding to units, fast powers.
+
+VALUATION.md fixes it: each formula is evaluated with `decimal` at 34 significant digits,
+ROUND_HALF_EVEN, from the stored integers; each amount written back is rounded half-even to a
+whole unit; powers use `Decimal.__pow__`. The context here is our own object, never the
+thread's current one, so no caller's `decimal` settings can change a figure.
+
+`power(x, beta)` returns exactly what `CONTEXT.power(x, beta)` returns, usually ten times
+faster. libmpdec computes a non-integral power as exp(beta * ln x) at 34 + 23 digits, with a
+relative error below 2e-36 (`_mpd_qpow_real` in mpdecimal.c), then rounds half-even to 34 digits.
+So whenever the exact value of x ** beta lies far enough from a rounding boundary, libmpdec's
+result is the exact value correctly rounded. For beta = a / b with small a and b we bracket the
+exact value with integer roots to 48+ digits; if both ends of the bracket, widened by libmpdec's
+error bound, round to the same 34-digit number, that number is the answer. Otherwise (about
+one case in 10^10, or for an awkward beta) we call `CONTEXT.power` itself.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, InvalidOperation, Overflow
+from fractions import Fraction
+from math import isqrt
+
+__all__ = ["CONTEXT", "Power", "round_units"]
+
+CONTEXT = Context(
+    prec=34, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow]
+)
+
+_PREC = CONTEXT.prec
+_GUARD = 14  # digits computed beyond the 34 kept: the bracket is then 10^-48 relative wide
+_MAX_ROOT = 24  # beta = a / b is computed by integer roots only for a, b up to this
+
+
+def round_units(value: Decimal) -> int:
+    """Round a formula's result half-even to a whole unit."""
+    return int(CONTEXT.to_integral_value(value))
+
+
+class Power:
+    """x ** beta for one fixed beta, as CONTEXT.power computes it (see the module docstring)."""
+
+    __slots__ = ("_a", "_b", "_beta", "_fast")
+
+    def __init__(self, beta: Decimal) -> None:
+        self._beta = beta
+        ratio = Fraction(beta)
+        self._a = ratio.numerator
+        self._b = ratio.denominator
+        # Integral exponents take another path in libmpdec; they are rare enough to leave to it.
+        self._fast = self._b > 1 and 0 < self._a <= _MAX_ROOT and self._b <= _MAX_ROOT
+
+    def __call__(self, x: Decimal) -> Decimal:
+        if self._fast and 0 < x <= 1:
+            found = self._bracketed(x)
+            if found is not None:
+                return found
+        return CONTEXT.power(x, self._beta)
+
+    def _bracketed(self, x: Decimal) -> Decimal | None:
+        a, b = self._a, self._b
+        num, den = x.as_integer_ratio()
+        # Digits of leading zeros in x (x <= 1), so that the root keeps >= 48 significant digits.
+        zeros = len(str(den)) - len(str(num)) + 1
+        places = _PREC + _GUARD + zeros
+        scaled = num**a * 10 ** (b * places) // den**a
+        root = isqrt(scaled) if b == 2 else _iroot(scaled, b)
+        # The exact power lies in [root, root + 1) * 10^-places.
+        if root < 10 ** (_PREC + _GUARD - 1):
+            return None
+        slack = root // 10 ** (_PREC + 1) + 2  # libmpdec's 2e-36 relative error, and more
+        low = CONTEXT.scaleb(Decimal(root - slack), -places)
+        high = CONTEXT.scaleb(Decimal(root + 1 + slack), -places)
+        return low if low == high else None
+
+
+def _iroot(value: int, degree: int) -> int:
+    """floor(value ** (1 / degree)) for value >= 0, in integers (Newton's method from above)."""
+    if value < 2:
+        return value
+    bits = value.bit_length()
+    # Start from the root of the leading 64 bits, scaled: close, and never below the root.
+    shift = max(0, (bits - 64) // degree * degree)
+    top = value >> shift
+    guess = 1 << (-(-top.bit_length() // degree))
+    while True:
+        better = ((degree - 1) * guess + top // guess ** (degree - 1)) // degree
+        if better >= guess:
+            break
+        guess = better
+    guess = (guess + 1) << (shift // degree)
+    while True:
+        better = ((degree - 1) * guess + value // guess ** (degree - 1)) // degree
+        if better >= guess:
+            return guess
+        guess = better

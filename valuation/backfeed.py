@@ -1,0 +1,489 @@
+"""`backfeed/1`: applying one logged entry to the state, exactly as VALUATION.md says.
+
+`apply` first checks every rule and raises RuleViolation with the state untouched; only then
+does it change the state, following VALUATION.md's numbered steps in order. `replay` applies a
+whole log the same way without recording postings. All amounts are int units of 10^-9; every
+formula runs in `arithmetic.CONTEXT` and each amount it yields is rounded half-even to a unit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
+
+from valuation.amounts import UNIT, format_amount, parse_amount
+from valuation.arithmetic import CONTEXT, Power, round_units
+from valuation.errors import AmountError, ParamsError, RuleViolation
+from valuation.figures import contribution_figures, digest, state_json
+from valuation.model import (
+    Changes,
+    ContributionRecord,
+    Event,
+    MemberRecord,
+    Posting,
+    State,
+)
+from valuation.params import PRESETS, Params, resolve_params
+
+__all__ = [
+    "PRESETS",
+    "apply",
+    "contribution_figures",
+    "digest",
+    "new_state",
+    "replay",
+    "resolve_params",
+    "state_json",
+]
+
+_KEY = re.compile(r"[0-9a-f]{64}")
+_NAME_MAX = 80
+
+Postings = list[Posting] | None
+# A handler checks its event, changes the state and returns (members created, contributions
+# touched); it appends postings to the list when one is given.
+_Handler = Callable[[State, Event, Postings], tuple[tuple[str, ...], tuple[str, ...]]]
+
+_divide = CONTEXT.divide
+_multiply = CONTEXT.multiply
+_subtract = CONTEXT.subtract
+_ONE = Decimal(1)
+_UNIT = Decimal(UNIT)
+
+
+def new_state() -> State:
+    """An empty state, waiting for its network.genesis."""
+    return State()
+
+
+def apply(state: State, event: Event) -> Changes:
+    """Apply one event; on a RuleViolation the state is left exactly as it was."""
+    postings: list[Posting] = []
+    created, contributions = _apply(state, event, postings)
+    members = {posting.member for posting in postings}
+    members.update(created)
+    return Changes(
+        index=event.index,
+        postings=tuple(postings),
+        members=tuple(sorted(members)),
+        contributions=tuple(sorted(contributions)),
+    )
+
+
+def replay(events: Iterable[Event]) -> State:
+    """The state after applying `events` in order to an empty state."""
+    state = State()
+    for event in events:
+        _apply(state, event, None)
+    return state
+
+
+def _apply(state: State, event: Event, out: Postings) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    if event.index != state._tree_size:
+        raise RuleViolation(
+            f"entry {event.index} cannot be applied: the next index of the log is "
+            f"{state._tree_size}"
+        )
+    handler = _HANDLERS.get(event.kind)
+    if handler is None:
+        raise RuleViolation(f"{event.kind!r} is not an entry kind backfeed/1 knows")
+    if state._params is None and event.kind != "network.genesis":
+        raise RuleViolation("the first entry of a log must be its network.genesis")
+    result = handler(state, event, out)
+    state._tree_size += 1
+    return result
+
+
+# -- network.genesis ---------------------------------------------------------------------------
+
+
+def _genesis(state: State, event: Event, out: Postings) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    if state._tree_size != 0 or state._params is not None:
+        raise RuleViolation("a network.genesis may only be the first entry of a log")
+    body = event.body
+    params = _params_of(body.get("valuation"))
+    founders = body.get("founders")
+    if not isinstance(founders, list):
+        raise RuleViolation("the genesis must list its founders (an empty list for none)")
+    checked: list[tuple[str, str, str | None, int, int]] = []
+    seen: set[str] = set()
+    for number, founder in enumerate(founders, start=1):
+        if not isinstance(founder, Mapping):
+            raise RuleViolation(f"founder {number} of the genesis is not an object")
+        key = _key(founder.get("member"), f"founder {number}'s member key")
+        if key in seen:
+            raise RuleViolation(f"founder {number}, {_short(key)}, is listed twice in the genesis")
+        name = _name(founder.get("name"), f"founder {number}")
+        referrer = founder.get("referrer")
+        if referrer is not None and (not isinstance(referrer, str) or referrer not in seen):
+            raise RuleViolation(
+                f"founder {number}'s referrer {_show(referrer)} is not an earlier founder"
+            )
+        reputation = _founder_amount(founder.get("reputation"), number, "reputation")
+        tokens = _founder_amount(founder.get("tokens"), number, "tokens")
+        seen.add(key)
+        checked.append((key, name, referrer, reputation, tokens))
+    # Every rule holds: now change the state.
+    state._params = params
+    state._log_author = event.author
+    members = state._members
+    for key, name, referrer, reputation, tokens in checked:
+        ref = None if referrer is None else members[referrer]
+        members[key] = MemberRecord(key, name, ref, reputation, tokens)
+        state._total += reputation
+        if out is not None:
+            if reputation:
+                out.append(Posting(key, "reputation", reputation, "genesis"))
+            if tokens:
+                out.append(Posting(key, "tokens", tokens, "genesis"))
+    return tuple(key for key, *_ in checked), ()
+
+
+def _founder_amount(value: object, number: int, field: str) -> int:
+    try:
+        units = parse_amount(value)
+    except AmountError as error:
+        raise RuleViolation(f"founder {number}'s {field}: {error}") from None
+    if units < 0:
+        raise RuleViolation(f"founder {number}'s {field} must not be negative")
+    return units
+
+
+# -- network.params ----------------------------------------------------------------------------
+
+
+def _new_params(
+    state: State, event: Event, out: Postings
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    if event.author != state._log_author:
+        raise RuleViolation(
+            f"network.params must be signed by the log key that signed the genesis, "
+            f"not by {_short(event.author)}"
+        )
+    params = _params_of(event.body.get("valuation"))
+    in_use = {record.type for record in state._contributions.values()}
+    dropped = sorted(in_use - params.contribution_types.keys())
+    if dropped:
+        raise RuleViolation(
+            f"the new params drop the contribution type {dropped[0]!r}, which contributions "
+            f"already have"
+        )
+    state._params = params
+    return (), ()
+
+
+def _params_of(obj: object) -> Params:
+    try:
+        return resolve_params(obj)
+    except ParamsError as error:
+        raise RuleViolation(f"the valuation params are invalid: {error}") from None
+
+
+# -- member.join -------------------------------------------------------------------------------
+
+
+def _join(state: State, event: Event, out: Postings) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    key = _key(event.author, "the joining key")
+    members = state._members
+    if key in members:
+        raise RuleViolation(f"{_short(key)} is already a member and cannot join again")
+    body = event.body
+    name = _name(body.get("name"), "the new member")
+    referrer = body.get("referrer")
+    ref = None
+    if referrer is not None:
+        ref = members.get(referrer) if isinstance(referrer, str) else None
+        if ref is None:
+            raise RuleViolation(f"the referrer {_show(referrer)} is not a member")
+    params = state.params
+    reputation, tokens = params.initial_reputation, params.initial_tokens
+    members[key] = MemberRecord(key, name, ref, reputation, tokens)
+    state._total += reputation
+    if out is not None:
+        if reputation:
+            out.append(Posting(key, "reputation", reputation, "join"))
+        if tokens:
+            out.append(Posting(key, "tokens", tokens, "join"))
+    return (key,), ()
+
+
+# -- contribution.submit -----------------------------------------------------------------------
+
+
+def _submit(state: State, event: Event, out: Postings) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    author = _author(state, event)
+    params = state.params
+    body = event.body
+    kind = body.get("type")
+    if kind is None:
+        kind = params.default_type
+    ctype = params.contribution_types.get(kind) if isinstance(kind, str) else None
+    if ctype is None:
+        raise RuleViolation(
+            f"{_show(kind)} is not a contribution type of this network; the types are "
+            f"{', '.join(params.contribution_types)}"
+        )
+    if author.tokens < ctype.fee:
+        raise RuleViolation(
+            f"a {kind} costs a fee of {format_amount(ctype.fee)} tokens and the author has only "
+            f"{format_amount(author.tokens)}"
+        )
+    contributions = state._contributions
+    refs = body.get("refs", [])
+    if not isinstance(refs, list):
+        raise RuleViolation("refs must be a list of contribution ids")
+    for ref in refs:
+        if not isinstance(ref, str) or ref not in contributions:
+            raise RuleViolation(f"refs names {_show(ref)}, which is not a contribution")
+    cid = _key(event.id, "the entry id")
+    if cid in contributions:
+        raise RuleViolation(f"contribution {_short(cid)} exists already")
+    # Every rule holds: burn the fee, open the evaluators' fund.
+    author.tokens -= ctype.fee
+    contributions[cid] = ContributionRecord(
+        cid, event.index, author, kind, ctype.evaluator_token_fund
+    )
+    if out is not None and ctype.fee:
+        out.append(Posting(author.key, "tokens", -ctype.fee, "fee", cid))
+    return (), (cid,)
+
+
+# -- evaluation.cast ---------------------------------------------------------------------------
+
+
+class _TypeArithmetic:
+    """A contribution type's parameters as the evaluation formulas use them, made once."""
+
+    __slots__ = (
+        "beta_power",
+        "distribution_stake",
+        "referral",
+        "reputation_factor",
+        "stake",
+        "threshold",
+        "token_factor",
+        "values",
+    )
+
+    def __init__(self, params: Params, name: str) -> None:
+        ctype = params.contribution_types[name]
+        self.values = frozenset(ctype.evaluation_values)
+        self.stake = ctype.stake
+        self.distribution_stake = ctype.distribution_stake
+        self.threshold = ctype.reward_threshold * UNIT  # a ratio in units, like the score
+        self.token_factor = ctype.token_reward_factor
+        self.reputation_factor = ctype.reputation_reward_factor
+        self.referral = params.referral_reward_fraction
+        self.beta_power = Power(params.beta)
+
+
+_arithmetic_cache: dict[tuple[int, str], tuple[Params, _TypeArithmetic]] = {}
+
+
+def _arithmetic(params: Params, name: str) -> _TypeArithmetic:
+    key = (id(params), name)
+    cached = _arithmetic_cache.get(key)
+    if cached is not None and cached[0] is params:
+        return cached[1]
+    if len(_arithmetic_cache) > 64:
+        _arithmetic_cache.clear()
+    made = _TypeArithmetic(params, name)
+    _arithmetic_cache[key] = (params, made)
+    return made
+
+
+def _cast(state: State, event: Event, out: Postings) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    evaluator = _author(state, event)
+    params = state.params
+    body = event.body
+    cid = body.get("contribution")
+    contribution = state._contributions.get(cid) if isinstance(cid, str) else None
+    if contribution is None:
+        raise RuleViolation(f"{_show(cid)} is not a contribution of this log")
+    arithmetic = _arithmetic(params, contribution.type)
+    value = body.get("value")
+    if type(value) is not int or value not in arithmetic.values:
+        raise RuleViolation(
+            f"{_show(value)} is not an evaluation value of a {contribution.type}; the values are "
+            f"{', '.join(map(str, sorted(arithmetic.values)))}"
+        )
+    k = evaluator.key
+    if not params.allow_self_evaluation and contribution.author is evaluator:
+        raise RuleViolation("this network does not allow members to evaluate their own work")
+    # Every rule holds. The numbered steps are those of VALUATION.md, "Events".
+
+    # 1. The previous evaluation by k, if any, is removed; the new one is the latest.
+    evaluations = contribution.evaluations
+    first_time = evaluations.pop(k, None) is None
+    evaluations[k] = (value, event.index, evaluator)
+
+    R = state._total
+    r_k = evaluator.reputation
+    V = W = U = 0
+    for v, _, member in evaluations.values():
+        r = member.reputation
+        V += r
+        if v == value:
+            W += r
+        if v == 1:
+            U += r
+
+    # 2. Evaluator fund: a first evaluation draws its share of the fund, taken out of the fund.
+    if params.reward_tokens_to_evaluators and first_time:
+        N = R - (V - r_k)
+        if N > 0 and contribution.fund:
+            share = round_units(
+                _divide(_multiply(Decimal(contribution.fund), Decimal(r_k)), Decimal(N))
+            )
+            if share:
+                evaluator.tokens += share
+                contribution.fund -= share
+                if out is not None:
+                    out.append(Posting(k, "tokens", share, "evaluator_fund", cid, k))
+
+    # 3. The snapshot (k's new evaluation counted) is r_k, V, W, U and R as read above:
+    #    step 2 moved tokens only.
+
+    # 4. Stake fee, burned.
+    if r_k > 0:
+        power = arithmetic.beta_power(_divide(Decimal(V), Decimal(R)))
+        fee = round_units(
+            _multiply(_multiply(arithmetic.stake, Decimal(r_k)), _subtract(_ONE, power))
+        )
+        if fee:
+            evaluator.reputation -= fee
+            state._total -= fee
+            if out is not None:
+                out.append(Posting(k, "reputation", -fee, "stake_fee", cid, k))
+
+    # 5. Alignment reward, minted, to the others who gave the same value, in log order.
+    if W > 0:
+        minted = 0
+        stake_share = arithmetic.distribution_stake
+        referral = arithmetic.referral
+        decimal_r_k = Decimal(r_k)
+        decimal_W = Decimal(W)
+        for v, _, member in evaluations.values():
+            if v != value or member is evaluator:
+                continue
+            gain = round_units(
+                _divide(
+                    _multiply(_multiply(Decimal(member.reputation), stake_share), decimal_r_k),
+                    decimal_W,
+                )
+            )
+            if not gain:
+                continue
+            member.reputation += gain
+            minted += gain
+            if out is not None:
+                out.append(Posting(member.key, "reputation", gain, "alignment_reward", cid, k))
+            ref = member.ref
+            if ref is not None:
+                share = round_units(_multiply(referral, Decimal(gain)))
+                if share:
+                    ref.reputation += share
+                    minted += share
+                    if out is not None:
+                        out.append(Posting(ref.key, "reputation", share, "referral_share", cid, k))
+        state._total += minted
+
+    # 6. Contributor reward, when the score passes its maximum (and the threshold).
+    if value != 0:
+        score = round_units(_divide(Decimal(U * UNIT), Decimal(R))) if R > 0 else 0
+        best = contribution.max_score
+        if best is None or score > best:
+            if best is not None and best >= arithmetic.threshold:
+                base = score - best
+            elif score > arithmetic.threshold:
+                base = score
+            else:
+                base = 0
+            contribution.max_score = score
+            if base > 0:
+                _reward_contributor(state, contribution, arithmetic, base, k, out)
+    return (), (contribution.id,)
+
+
+def _reward_contributor(
+    state: State,
+    contribution: ContributionRecord,
+    arithmetic: _TypeArithmetic,
+    base: int,
+    k: str,
+    out: Postings,
+) -> None:
+    author = contribution.author
+    cid = contribution.id
+    decimal_base = Decimal(base)
+    tokens = round_units(_multiply(arithmetic.token_factor, decimal_base))
+    reputation = round_units(_multiply(arithmetic.reputation_factor, decimal_base))
+    author.tokens += tokens
+    author.reputation += reputation
+    state._total += reputation
+    if out is not None:
+        if tokens:
+            out.append(Posting(author.key, "tokens", tokens, "contributor_reward", cid, k))
+        if reputation:
+            out.append(Posting(author.key, "reputation", reputation, "contributor_reward", cid, k))
+    ref = author.ref
+    if ref is None:
+        return
+    ref_tokens = round_units(_multiply(arithmetic.referral, Decimal(tokens)))
+    ref_reputation = round_units(_multiply(arithmetic.referral, Decimal(reputation)))
+    ref.tokens += ref_tokens
+    ref.reputation += ref_reputation
+    state._total += ref_reputation
+    if out is not None:
+        if ref_tokens:
+            out.append(Posting(ref.key, "tokens", ref_tokens, "referral_share", cid, k))
+        if ref_reputation:
+            out.append(Posting(ref.key, "reputation", ref_reputation, "referral_share", cid, k))
+
+
+# -- shared checks -----------------------------------------------------------------------------
+
+
+def _author(state: State, event: Event) -> MemberRecord:
+    member = state._members.get(event.author)
+    if member is None:
+        raise RuleViolation(
+            f"author {_short(event.author)} is not a member: only member.join may come from a "
+            f"new key"
+        )
+    return member
+
+
+def _key(value: object, what: str) -> str:
+    if not isinstance(value, str) or _KEY.fullmatch(value) is None:
+        raise RuleViolation(f"{what} must be 64 lowercase hex characters, not {_show(value)}")
+    return value
+
+
+def _name(value: object, who: str) -> str:
+    if not isinstance(value, str) or not 1 <= len(value) <= _NAME_MAX:
+        raise RuleViolation(f"{who} needs a name of 1 to {_NAME_MAX} characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RuleViolation(f"{who}'s name is not valid Unicode text") from None
+    return value
+
+
+def _short(key: str) -> str:
+    return key[:4] + "…" if len(key) > 4 else key
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
+_HANDLERS: dict[str, _Handler] = {
+    "network.genesis": _genesis,
+    "network.params": _new_params,
+    "member.join": _join,
+    "contribution.submit": _submit,
+    "evaluation.cast": _cast,
+}

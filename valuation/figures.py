@@ -1,0 +1,147 @@
+"""Figures that follow from the state: a contribution's weights and quality, the state as JSON,
+and the state digest.
+
+`state_json` is the whole derived state, with amounts as decimal strings, in the shape the audit
+bundle's state.json publishes; `digest` is the hex SHA-256 of its RFC 8785 (JCS) form.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import rfc8785
+
+from valuation.amounts import UNIT, format_amount
+from valuation.arithmetic import CONTEXT, round_units
+from valuation.model import ContributionRecord, State
+
+__all__ = ["ContributionFigures", "canonical_json", "contribution_figures", "digest", "state_json"]
+
+_divide = CONTEXT.divide
+_multiply = CONTEXT.multiply
+_subtract = CONTEXT.subtract
+_ONE = Decimal(1)
+_UNIT = Decimal(UNIT)
+
+
+@dataclass(frozen=True, slots=True)
+class ContributionFigures:
+    """A contribution's figures as dashboards read them (VALUATION.md). All ints in units of
+    10^-9; the shares and quality are ratios (0.5 is 500_000_000)."""
+
+    weights: dict[int, int]  # W(c, v) for each value v of the contribution's type
+    weight_shares: dict[int, int]  # W(c, v) / R
+    engaged_reputation: int  # V(c)
+    engaged_share: int  # V(c) / R
+    quality: int  # (1 - W(c, 0) / R) * W(c, 1) / R; 0 when R is 0
+
+
+def contribution_figures(state: State, id: str) -> ContributionFigures | None:
+    """The figures of contribution `id`, or None when there is no such contribution."""
+    record = state._contributions.get(id)
+    if record is None:
+        return None
+    weights, engaged = _weights(state, record)
+    total = state.total_reputation
+    return ContributionFigures(
+        weights=weights,
+        weight_shares={value: _share(weight, total) for value, weight in weights.items()},
+        engaged_reputation=engaged,
+        engaged_share=_share(engaged, total),
+        quality=_quality(weights.get(0, 0), weights.get(1, 0), total),
+    )
+
+
+def state_json(state: State) -> dict[str, Any]:
+    """The whole derived state as JSON, deterministic, amounts as decimal strings."""
+    total = state.total_reputation
+    members = {
+        record.key: {
+            "name": record.name,
+            "referrer": record.referrer,
+            "reputation": format_amount(record.reputation),
+            "tokens": format_amount(record.tokens),
+        }
+        for record in state._members.values()
+    }
+    contributions: dict[str, Any] = {}
+    for record in state._contributions.values():
+        weights, engaged = _weights(state, record)
+        contributions[record.id] = {
+            "author": record.author.key,
+            "type": record.type,
+            "fund": format_amount(record.fund),
+            "max_score": None if record.max_score is None else format_amount(record.max_score),
+            "engaged_reputation": format_amount(engaged),
+            "weights": {str(value): format_amount(weight) for value, weight in weights.items()},
+            "quality": format_amount(_quality(weights.get(0, 0), weights.get(1, 0), total)),
+            "evaluations": [
+                {"evaluator": evaluator, "value": value, "index": index}
+                for evaluator, (value, index, _) in record.evaluations.items()
+            ],
+        }
+    return {
+        "algorithm": state.params.algorithm if state.has_genesis else None,
+        "params": state.params.to_json()["params"] if state.has_genesis else None,
+        "tree_size": state.tree_size,
+        "total_reputation": format_amount(total),
+        "members": members,
+        "contributions": contributions,
+    }
+
+
+def canonical_json(obj: Any) -> bytes:
+    """RFC 8785 (JCS) bytes of `obj`.
+
+    For the JSON valuation builds (ASCII keys, no floats, integers well inside 2^53, strings
+    that are valid Unicode), the standard library's sorted, compact, non-ASCII-escaping encoder
+    writes exactly the JCS bytes, several times faster than the `rfc8785` package; anything
+    else goes to `rfc8785` itself.
+    """
+    try:
+        text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return text.encode("utf-8")
+    except (TypeError, ValueError):
+        result: bytes = rfc8785.dumps(obj)
+        return result
+
+
+def digest(state: State) -> str:
+    """Hex SHA-256 of the JCS form of `state_json(state)`."""
+    return hashlib.sha256(canonical_json(state_json(state))).hexdigest()
+
+
+def _weights(state: State, record: ContributionRecord) -> tuple[dict[int, int], int]:
+    values = state.params.contribution_types[record.type].evaluation_values
+    weights = dict.fromkeys(values, 0)
+    engaged = 0
+    for value, _, member in record.evaluations.values():
+        reputation = member.reputation
+        engaged += reputation
+        if value in weights:
+            weights[value] += reputation
+    return weights, engaged
+
+
+def _share(amount: int, total: int) -> int:
+    if total <= 0:
+        return 0
+    return round_units(_divide(Decimal(amount * UNIT), Decimal(total)))
+
+
+def _quality(upon_zero: int, upon_one: int, total: int) -> int:
+    if total <= 0:
+        return 0
+    decimal_total = Decimal(total)
+    quality = _multiply(
+        _divide(
+            _multiply(_subtract(_ONE, _divide(Decimal(upon_zero), decimal_total)), upon_one),
+            decimal_total,
+        ),
+        _UNIT,
+    )
+    return round_units(quality)

@@ -1,0 +1,211 @@
+"""What valuation reads (Event), what it reports (Posting, Changes) and what it holds (State).
+
+`State` is mutable and private in structure: `valuation.backfeed` changes it, everyone else reads
+it through the helpers here (`member`, `contribution`, `iter_members`, ...), which return frozen
+views. Amounts are int units of 10^-9 throughout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from valuation.errors import ValuationError
+from valuation.params import Params
+
+__all__ = [
+    "Changes",
+    "ContributionView",
+    "Event",
+    "MemberView",
+    "Posting",
+    "State",
+]
+
+Asset = Literal["reputation", "tokens"]
+Cause = Literal[
+    "genesis",
+    "join",
+    "fee",
+    "stake_fee",
+    "evaluator_fund",
+    "alignment_reward",
+    "contributor_reward",
+    "referral_share",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """What valuation needs of one logged entry."""
+
+    index: int  # log index
+    id: str  # entry id (64 hex); a contribution is named by its entry id
+    kind: str
+    author: str  # 64-hex public key
+    logged_at: str  # RFC 3339
+    body: Mapping[str, Any]  # the entry's body as parsed JSON
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    """One change to one member's figure, with its cause."""
+
+    member: str
+    asset: Asset
+    amount: int  # signed delta in units
+    cause: Cause
+    contribution: str | None = None
+    evaluator: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What applying one event changed."""
+
+    index: int
+    postings: tuple[Posting, ...]  # in the order they happened; zero amounts omitted
+    members: tuple[str, ...]  # members with a posting, or created, sorted
+    contributions: tuple[str, ...]  # contributions created or evaluated, sorted
+
+
+@dataclass(frozen=True, slots=True)
+class MemberView:
+    key: str
+    name: str
+    referrer: str | None
+    reputation: int
+    tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class ContributionView:
+    id: str
+    index: int  # the log index of its contribution.submit
+    author: str
+    type: str
+    fund: int  # tokens left for evaluators
+    max_score: int | None  # units of 10^-9
+    evaluations: tuple[tuple[str, int, int], ...]  # (evaluator, value, index), in log order
+
+
+class MemberRecord:
+    """A member as the state holds it; `ref` is the referrer's record, to spare a lookup."""
+
+    __slots__ = ("key", "name", "ref", "referrer", "reputation", "tokens")
+
+    def __init__(
+        self, key: str, name: str, ref: MemberRecord | None, reputation: int, tokens: int
+    ) -> None:
+        self.key = key
+        self.name = name
+        self.ref = ref
+        self.referrer = None if ref is None else ref.key
+        self.reputation = reputation
+        self.tokens = tokens
+
+
+class ContributionRecord:
+    """A contribution as the state holds it.
+
+    `evaluations` maps each current evaluator to (value, index, evaluator's record); a dict keeps
+    insertion order, and a changed vote is removed and inserted again, so iteration is the order
+    of the current evaluations in the log.
+    """
+
+    __slots__ = ("author", "evaluations", "fund", "id", "index", "max_score", "type")
+
+    def __init__(self, id: str, index: int, author: MemberRecord, type: str, fund: int) -> None:
+        self.id = id
+        self.index = index
+        self.author = author
+        self.type = type
+        self.fund = fund
+        self.max_score: int | None = None
+        self.evaluations: dict[str, tuple[int, int, MemberRecord]] = {}
+
+
+class State:
+    """The whole derived state after `tree_size` events. Change it only through `apply`."""
+
+    __slots__ = ("_contributions", "_log_author", "_members", "_params", "_total", "_tree_size")
+
+    def __init__(self) -> None:
+        self._params: Params | None = None
+        self._log_author: str | None = None
+        self._members: dict[str, MemberRecord] = {}
+        self._contributions: dict[str, ContributionRecord] = {}
+        self._total = 0
+        self._tree_size = 0
+
+    @property
+    def params(self) -> Params:
+        """The parameters in force; a state without a genesis has none and raises."""
+        if self._params is None:
+            raise ValuationError("the state has no parameters before its network.genesis")
+        return self._params
+
+    @property
+    def has_genesis(self) -> bool:
+        return self._params is not None
+
+    @property
+    def log_author(self) -> str | None:
+        """The key that signed the genesis, the only one allowed to sign network.params."""
+        return self._log_author
+
+    @property
+    def tree_size(self) -> int:
+        """How many events have been applied."""
+        return self._tree_size
+
+    @property
+    def total_reputation(self) -> int:
+        """R: the reputation of all members, in units."""
+        return self._total
+
+    @property
+    def member_count(self) -> int:
+        return len(self._members)
+
+    @property
+    def contribution_count(self) -> int:
+        return len(self._contributions)
+
+    def is_member(self, key: str) -> bool:
+        return key in self._members
+
+    def member(self, key: str) -> MemberView | None:
+        record = self._members.get(key)
+        return None if record is None else _member_view(record)
+
+    def iter_members(self) -> Iterator[MemberView]:
+        """Every member, in the order they joined."""
+        return map(_member_view, self._members.values())
+
+    def contribution(self, id: str) -> ContributionView | None:
+        record = self._contributions.get(id)
+        return None if record is None else _contribution_view(record)
+
+    def iter_contributions(self) -> Iterator[ContributionView]:
+        """Every contribution, in log order."""
+        return map(_contribution_view, self._contributions.values())
+
+
+def _member_view(record: MemberRecord) -> MemberView:
+    return MemberView(record.key, record.name, record.referrer, record.reputation, record.tokens)
+
+
+def _contribution_view(record: ContributionRecord) -> ContributionView:
+    return ContributionView(
+        id=record.id,
+        index=record.index,
+        author=record.author.key,
+        type=record.type,
+        fund=record.fund,
+        max_score=record.max_score,
+        evaluations=tuple(
+            (evaluator, value, index) for evaluator, (value, index, _) in record.evaluations.items()
+        ),
+    )
