@@ -199,6 +199,8 @@ def open_note(note: str | bytes, verifier: Verifier) -> bytes:
     lines = sigs[:-1].split("\n")
     if len(lines) > MAX_SIGNATURES:
         raise CheckpointError(f"the note has {len(lines)} signatures; at most {MAX_SIGNATURES}")
+    # Parse every line before verifying, so a malformed block is refused whatever it holds.
+    ours: tuple[str, bytes] | None = None
     others: list[str] = []
     for number, line in enumerate(lines, start=1):
         if not line.startswith(SIGNATURE_PREFIX):
@@ -212,10 +214,15 @@ def open_note(note: str | bytes, verifier: Verifier) -> bytes:
         blob = _b64decode(blob_b64, f"the signature on line {number}")
         if len(blob) < KEY_ID_SIZE + 1:
             raise CheckpointError(f"the signature on line {number} is too short")
-        if name != verifier.name or blob[:KEY_ID_SIZE] != verifier.key_id:
+        if name == verifier.name and blob[:KEY_ID_SIZE] == verifier.key_id:
+            # As sumdb/note: the first signature by this name and key ID decides; repeats of
+            # it are skipped.
+            if ours is None:
+                ours = (name, blob[KEY_ID_SIZE:])
+        else:
             others.append(f"{name} ({blob[:KEY_ID_SIZE].hex()})")
-            continue
-        signature = blob[KEY_ID_SIZE:]
+    if ours is not None:
+        name, signature = ours
         if len(signature) != ED25519_SIGNATURE_SIZE:
             raise SignatureError(
                 f"the signature by {name} is {len(signature)} bytes; "
