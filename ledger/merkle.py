@@ -320,13 +320,7 @@ def frontier_nodes(size: int) -> list[NodeId]:
     """The stored nodes that make up the frontier of a tree of `size`, largest first."""
     if size < 0:
         raise ProofRequestError(f"tree size {size} must not be negative")
-    ids: list[NodeId] = []
-    start = 0
-    for level in range(size.bit_length() - 1, -1, -1):
-        if size >> level & 1:
-            ids.append((level, start >> level))
-            start += 1 << level
-    return ids
+    return _range_nodes(0, size)
 
 
 def append(

@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import nacl.signing
@@ -177,9 +178,8 @@ def test_bad_signature_by_the_verifier_is_refused_even_if_a_good_one_follows() -
     ],
 )
 def test_malformed_or_altered_note_is_refused(
-    mutate: object, error: type[Exception], why: str
+    mutate: Callable[[str], str], error: type[Exception], why: str
 ) -> None:
-    assert callable(mutate)
     note = mutate(c.sign_checkpoint(CP, KEY))
     with pytest.raises(error, match=why):
         c.open_checkpoint(note, VERIFIER)
