@@ -1,0 +1,136 @@
+"""The FastAPI application factory: `create_app(settings)` builds one app over one database."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import FastAPI, Header, Request
+from fastapi.responses import StreamingResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api import problems
+from api.events import EventHub
+from api.routes import router
+from api.settings import Settings, default_log_key_path
+from ledger.db import make_engine
+from ledger.keys import read_key
+from ledger.service import Ledger
+
+DESCRIPTION = """
+Multitude keeps a community's contributions and peer evaluations in an append-only, signed,
+Merkle-tree log (RFC 9162), values them live with `backfeed/1`, and lets anyone verify both.
+
+Every write is an entry signed by its author on their own machine: the API needs no passwords.
+Errors are RFC 9457 problem documents. Amounts are decimal strings.
+"""
+
+
+class BodyLimit:
+    """Refuse bodies over `limit` bytes early: by Content-Length, else while they stream in."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await self._refuse(send)
+                return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        response = problems.response(
+            problems.problem_body(
+                413,
+                "too-large",
+                "Body too large",
+                f"request bodies are limited to {self.limit} bytes",
+            ),
+            headers={"Connection": "close"},
+        )
+        await response({"type": "http"}, _nothing, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _nothing() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -> FastAPI:
+    settings = settings or Settings()
+    if ledger is None:
+        key_path = settings.log_key or default_log_key_path(settings.db)
+        log_key = read_key(key_path) if key_path.exists() else None
+        ledger = Ledger(make_engine(settings.db), log_key)
+    hub = EventHub(ledger, settings.events_poll_seconds)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await hub.start()
+        yield
+        await hub.stop()
+
+    app = FastAPI(
+        title="Multitude",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.ledger = ledger
+    app.state.events = hub
+    problems.install(app)
+    app.include_router(router)
+
+    @app.get(
+        "/v1/events",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}}},
+        summary="Every append and the figures it changed, live (Server-Sent Events)",
+    )
+    async def events(
+        request: Request,
+        last_event_id: Annotated[str | None, Header()] = None,
+        after: int | None = None,
+    ) -> StreamingResponse:
+        start = after
+        if last_event_id is not None and last_event_id.strip().isdigit():
+            start = int(last_event_id)
+        return StreamingResponse(
+            hub.stream(start),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Entry point for `uvicorn --factory` workers: settings come from `MULTITUDE_*`."""
+    os.environ.setdefault("MULTITUDE_DB", "sqlite:///multitude.db")
+    return create_app(Settings())

@@ -1,0 +1,184 @@
+"""The `multitude` command (SPEC section 8). Every failure is one sentence and a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+import valuation
+from api.settings import default_log_key_path
+from ledger import keys
+from ledger.db import DEFAULT_URL, make_engine, upgrade
+from ledger.errors import LedgerError
+from ledger.service import DEFAULT_NETWORK, DEFAULT_ORIGIN, Ledger, NetworkConfig
+
+app = typer.Typer(
+    name="multitude",
+    help="A signed, append-only ledger of contributions and peer evaluations, valued live.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+
+class CommandError(Exception):
+    """A failure to report to the person at the terminal in one sentence."""
+
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db", help="SQLAlchemy database URL [default: $MULTITUDE_DB, else sqlite:///multitude.db]"
+    ),
+]
+LogKeyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--log-key",
+        help="the log's signing key file [default: multitude-log.key beside the database]",
+    ),
+]
+
+
+def db_url(db: str | None) -> str:
+    return db or os.environ.get("MULTITUDE_DB") or DEFAULT_URL
+
+
+def log_key_path(db: str, log_key: Path | None) -> Path:
+    return log_key or default_log_key_path(db)
+
+
+def open_ledger(db: str, log_key: Path | None, *, create_key: bool = False) -> Ledger:
+    """Open (and migrate) the database; load the log key, creating it when asked."""
+    engine = make_engine(db)
+    upgrade(engine)
+    path = log_key_path(db, log_key)
+    if path.exists():
+        key = keys.read_key(path)
+    elif create_key:
+        key = keys.generate()
+        keys.write_key(path, key)
+        err.print(f"created the log key {path} (mode 0600): keep it safe")
+    else:
+        key = None
+    return Ledger(engine, key)
+
+
+def network_config(data: Any) -> NetworkConfig:
+    """Read `multitude init --config`: a preset name or explicit params, and founders."""
+    if not isinstance(data, dict):
+        raise CommandError("the config must be a JSON object")
+    unknown = set(data) - {"network", "origin", "valuation", "founders"}
+    if unknown:
+        raise CommandError(f"unknown field {sorted(unknown)[0]!r} in the config")
+    spec = data.get("valuation", {"preset": "example"})
+    if isinstance(spec, dict) and set(spec) == {"preset"}:
+        preset = spec["preset"]
+        if preset not in valuation.PRESETS:
+            raise CommandError(
+                f"unknown preset {preset!r}: use one of {', '.join(valuation.PRESETS)}"
+            )
+        spec = valuation.PRESETS[preset]
+    founders = data.get("founders", [])
+    if not isinstance(founders, list):
+        raise CommandError("founders must be a list")
+    return NetworkConfig(
+        network=str(data.get("network", DEFAULT_NETWORK)),
+        origin=str(data.get("origin", DEFAULT_ORIGIN)),
+        valuation=spec,
+        founders=founders,
+    )
+
+
+@app.command()
+def init(
+    config: Annotated[
+        Path, typer.Option("--config", help="JSON: network, origin, valuation, founders")
+    ],
+    db: DbOption = None,
+    log_key: LogKeyOption = None,
+) -> None:
+    """Create a network: sign its genesis entry with the log key (created if missing)."""
+    url = db_url(db)
+    try:
+        data = json.loads(config.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CommandError(f"config file {config} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CommandError(f"cannot read config {config}: {exc}") from None
+    cfg = network_config(data)
+    ledger = open_ledger(url, log_key, create_key=True)
+    if not ledger.is_empty():
+        raise CommandError(f"{url} already holds a network; a log is created only once")
+    appended = ledger.create_network(cfg)
+    console.print(
+        f"created network [bold]{cfg.network}[/] (origin {cfg.origin}) in {url}; "
+        f"genesis {appended.id}"
+    )
+    console.print(f"log verifier key: {ledger.network().verifier_key}")
+
+
+@app.command()
+def serve(
+    db: DbOption = None,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+    log_key: LogKeyOption = None,
+) -> None:
+    """Serve the REST API (docs at /docs); on an empty database, create the default network."""
+    import uvicorn
+
+    url = db_url(db)
+    ledger = open_ledger(url, log_key, create_key=True)
+    if ledger.is_empty():
+        ledger.create_network(
+            NetworkConfig(DEFAULT_NETWORK, DEFAULT_ORIGIN, valuation.PRESETS["example"])
+        )
+        err.print(f"created the default network {DEFAULT_NETWORK!r} (preset example) in {url}")
+    network = ledger.network()
+    ledger.engine.dispose()
+    os.environ["MULTITUDE_DB"] = url
+    os.environ["MULTITUDE_LOG_KEY"] = str(log_key_path(url, log_key).resolve())
+    err.print(
+        f"serving network {network.name!r} on http://{host}:{port} (API docs: http://{host}:{port}/docs)"
+    )
+    uvicorn.run(
+        "api.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+    )
+
+
+@app.command()
+def keygen(
+    out: Annotated[Path, typer.Option("--out", help="where to write the secret key (mode 0600)")],
+) -> None:
+    """Make a member's key pair: write the secret key file, print the public key."""
+    key = keys.generate()
+    keys.write_key(out, key)
+    console.print(keys.public_hex(key))
+
+
+def main() -> None:
+    try:
+        app()
+    except (CommandError, LedgerError, valuation.ValuationError) as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except OSError as exc:
+        err.print(f"[red]error:[/] {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}")
+        sys.exit(1)

@@ -1,0 +1,95 @@
+"""RFC 9457 problem documents, built in one place from the domain's typed errors.
+
+Every error class below `api` maps to exactly one problem type and HTTP status here; routes
+raise domain errors and never build responses for failures themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import valuation
+from ledger import errors
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+# error class -> (status, slug, title); the first match in this order wins.
+_MAPPING: list[tuple[type[Exception], int, str, str]] = [
+    (errors.MalformedJSONError, 400, "malformed-json", "Malformed JSON"),
+    (errors.ProofRequestError, 400, "bad-proof-request", "Impossible proof request"),
+    (errors.SignatureError, 422, "bad-signature", "Bad signature"),
+    (errors.EntryError, 422, "invalid-entry", "Invalid entry"),
+    (errors.ConflictError, 409, "conflict", "Conflicts with the log"),
+    (errors.RefusedError, 422, "refused", "Entry refused"),
+    (valuation.ValuationError, 422, "refused", "Entry refused"),
+    (errors.NotFoundError, 404, "not-found", "Not found"),
+    (errors.UnavailableError, 503, "unavailable", "Service unavailable"),
+]
+
+
+class ProblemError(Exception):
+    """A problem raised by the API layer itself (bad query, body too large)."""
+
+    def __init__(self, status: int, slug: str, title: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.slug = slug
+        self.title = title
+        self.detail = detail
+        self.extra = extra
+
+
+def problem_body(status: int, slug: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": f"/problems/{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+
+
+def problem_of(exc: Exception) -> dict[str, Any]:
+    """The problem document for a domain error (used for batch results too)."""
+    if isinstance(exc, ProblemError):
+        return problem_body(exc.status, exc.slug, exc.title, exc.detail, **exc.extra)
+    for cls, status, slug, title in _MAPPING:
+        if isinstance(exc, cls):
+            return problem_body(status, slug, title, str(exc) or title)
+    return problem_body(500, "internal", "Internal error", "the server failed; this is our bug")
+
+
+def response(problem: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        problem, status_code=problem["status"], media_type=PROBLEM_MEDIA_TYPE, headers=headers
+    )
+
+
+def install(app: FastAPI) -> None:
+    async def domain_error(_: Request, exc: Exception) -> JSONResponse:
+        problem = problem_of(exc)
+        headers = {"Retry-After": "5"} if problem["status"] == 503 else None
+        return response(problem, headers)
+
+    async def validation_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
+        detail = f"{where}: {first.get('msg', 'invalid')}" if where else "invalid request"
+        return response(problem_body(400, "bad-request", "Bad request", detail))
+
+    async def http_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        return response(problem_body(exc.status_code, slug, str(exc.detail), str(exc.detail)))
+
+    app.add_exception_handler(errors.LedgerError, domain_error)
+    app.add_exception_handler(valuation.ValuationError, domain_error)
+    app.add_exception_handler(ProblemError, domain_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)

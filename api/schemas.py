@@ -1,0 +1,197 @@
+"""Response models: the JSON shapes of SPEC section 6. Amounts are decimal strings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from ledger.reads import ContributionFigures, MemberFigures
+from ledger.service import Appended
+from valuation import format_amount
+
+
+class Problem(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
+class AppendedOut(BaseModel):
+    id: str = Field(description="entry id: hex SHA-256 of JCS of the signed entry")
+    index: int = Field(description="the leaf index in the log")
+    logged_at: str
+    leaf_hash: str
+
+    @classmethod
+    def of(cls, a: Appended) -> AppendedOut:
+        return cls(id=a.id, index=a.index, logged_at=a.logged_at, leaf_hash=a.leaf_hash)
+
+
+class BatchResult(BaseModel):
+    status: int = Field(description="201 when appended, else the problem's status")
+    id: str | None = None
+    index: int | None = None
+    logged_at: str | None = None
+    leaf_hash: str | None = None
+    type: str | None = None
+    title: str | None = None
+    detail: str | None = None
+
+
+class BatchOut(BaseModel):
+    results: list[BatchResult]
+    appended: int
+    refused: int
+
+
+class EntryItem(BaseModel):
+    index: int
+    id: str
+    logged_at: str
+    leaf_hash: str
+    entry: dict[str, Any]
+
+
+class EntryPage(BaseModel):
+    items: list[EntryItem]
+    next: int | None
+
+
+class InclusionProof(BaseModel):
+    leaf_index: int
+    tree_size: int
+    hashes: list[str]
+
+
+class ConsistencyProof(BaseModel):
+    first: int
+    second: int
+    hashes: list[str]
+
+
+class StateDigest(BaseModel):
+    tree_size: int
+    digest: str
+
+
+class MemberOut(BaseModel):
+    member: str
+    name: str
+    reputation: str
+    tokens: str
+    influence: str = Field(description="reputation / total reputation of the network")
+    rank: int = Field(description="1 for the highest reputation")
+    next_seq: int = Field(description="the seq this member signs next")
+    referrer: str | None
+
+    @classmethod
+    def of(cls, m: MemberFigures) -> MemberOut:
+        return cls(
+            member=m.member,
+            name=m.name,
+            reputation=format_amount(m.reputation),
+            tokens=format_amount(m.tokens),
+            influence=format_amount(m.influence),
+            rank=m.rank,
+            next_seq=m.next_seq,
+            referrer=m.referrer,
+        )
+
+
+class MemberPage(BaseModel):
+    items: list[MemberOut]
+    next: int | None
+
+
+class Posting(BaseModel):
+    asset: str
+    amount: str
+    cause: str
+    contribution: str | None
+    evaluator: str | None
+
+
+class HistoryItem(BaseModel):
+    index: int
+    reputation: str
+    tokens: str
+    postings: list[Posting] = Field(description="why the figures changed at this index")
+
+
+class HistoryPage(BaseModel):
+    member: str
+    items: list[HistoryItem]
+    next: int | None
+
+
+class EvaluationOut(BaseModel):
+    evaluator: str
+    value: int
+    index: int
+    reputation: str
+
+
+class Weight(BaseModel):
+    value: int
+    reputation: str = Field(description="W(c, v): reputation of evaluators now at this value")
+    fraction: str = Field(description="W(c, v) / R")
+
+
+class ContributionOut(BaseModel):
+    id: str
+    index: int
+    author: str
+    title: str
+    type: str
+    logged_at: str
+    max_score: str | None
+    quality: str
+    score: str = Field(description="feed score: quality faded by age, at the moment of reading")
+    engaged_reputation: str = Field(description="V(c): reputation of all current evaluators")
+    engaged_fraction: str = Field(description="V(c) / R")
+    weights: list[Weight]
+    fund: str = Field(description="tokens left in the evaluator fund")
+    evaluations: list[EvaluationOut]
+
+    @classmethod
+    def of(cls, c: ContributionFigures) -> ContributionOut:
+        from valuation.reading import ratio
+
+        return cls(
+            id=c.id,
+            index=c.index,
+            author=c.author,
+            title=c.title,
+            type=c.type,
+            logged_at=c.logged_at,
+            max_score=None if c.max_score is None else format_amount(c.max_score),
+            quality=format_amount(c.quality),
+            score=format_amount(c.score),
+            engaged_reputation=format_amount(c.engaged_reputation),
+            engaged_fraction=format_amount(ratio(c.engaged_reputation, c.total_reputation)),
+            weights=[
+                Weight(
+                    value=v,
+                    reputation=format_amount(w),
+                    fraction=format_amount(ratio(w, c.total_reputation)),
+                )
+                for v, w in sorted(c.weights.items())
+            ],
+            fund=format_amount(c.fund),
+            evaluations=[
+                EvaluationOut(
+                    evaluator=e.evaluator,
+                    value=e.value,
+                    index=e.index,
+                    reputation=format_amount(e.reputation),
+                )
+                for e in c.evaluations
+            ],
+        )
+
+
+class ContributionPage(BaseModel):
+    items: list[ContributionOut]
+    next: int | None

@@ -1,0 +1,127 @@
+"""Engines and transactions on SQLite and PostgreSQL alike, and the schema's migrations.
+
+SQLite runs in WAL mode with `synchronous=FULL`, so that a commit is durable before it is
+acknowledged, and writers open their transaction with `BEGIN IMMEDIATE`: SQLite's write lock
+is then the log's ordering lock. On PostgreSQL the ordering lock is `pg_advisory_xact_lock`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.orm import Session
+
+import migrations
+from ledger.errors import LedgerError, UnavailableError
+
+DEFAULT_URL = "sqlite:///multitude.db"
+ORDERING_LOCK = 0x6D756C74  # "mult": the one advisory lock that orders appends
+
+
+class DatabaseURLError(LedgerError):
+    """The database URL cannot be used."""
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseURLError(
+            f"{url!r} is not a database URL (try sqlite:///multitude.db)"
+        ) from None
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(parsed, connect_args={"timeout": 30, "check_same_thread": False})
+        _sqlite_setup(engine)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(
+            parsed,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            pool_timeout=10,
+            connect_args={"connect_timeout": 5},
+        )
+    raise DatabaseURLError(f"{url!r}: only SQLite and PostgreSQL are supported")
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's events issue BEGIN, so that writers can ask for IMMEDIATE.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Session]:
+    """One transaction holding the log's ordering lock; committed when the block ends cleanly."""
+    with unavailable_on_outage():
+        conn = engine.connect().execution_options(sqlite_begin="IMMEDIATE")
+        try:
+            with Session(bind=conn) as session, session.begin():
+                if engine.dialect.name == "postgresql":
+                    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ORDERING_LOCK})
+                yield session
+        finally:
+            conn.close()
+
+
+@contextmanager
+def read_session(engine: Engine) -> Iterator[Session]:
+    with unavailable_on_outage(), Session(engine) as session, session.begin():
+        yield session
+
+
+@contextmanager
+def unavailable_on_outage() -> Iterator[None]:
+    """Turn a lost or unwritable database into `UnavailableError` (the API's 503)."""
+    try:
+        yield
+    except OperationalError as exc:
+        raise UnavailableError(f"the database is unavailable: {_first_line(exc)}") from exc
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise UnavailableError(f"the database connection was lost: {_first_line(exc)}") from exc
+        raise
+
+
+def _first_line(exc: DBAPIError) -> str:
+    return str(exc.orig).strip().splitlines()[0] if exc.orig else "unknown error"
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    return config
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the newest migration (`alembic upgrade head`)."""
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")

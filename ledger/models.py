@@ -1,0 +1,121 @@
+"""The database schema, as SQLAlchemy 2 models. Alembic (`migrations/`) is the only way it changes.
+
+Two kinds of table. Logged rows (`leaves`, `tree_nodes`, `checkpoints`, `postings`,
+`member_history`) are append-only: triggers refuse UPDATE and DELETE on them. Figure rows
+(`members`, `contributions`, `evaluations`) hold the current figures that valuation derives from
+the log, so that reads are index lookups; they are rewritten inside the append transaction.
+Amounts are BIGINT units of 10^-9 point.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+APPEND_ONLY_TABLES = ("leaves", "tree_nodes", "checkpoints", "postings", "member_history")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class LeafRow(Base):
+    __tablename__ = "leaves"
+    __table_args__ = (UniqueConstraint("author", "seq", name="uq_leaves_author_seq"),)
+
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    entry_id: Mapped[str] = mapped_column(String(64), unique=True)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    leaf: Mapped[bytes] = mapped_column(LargeBinary)
+    author: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(32))
+    logged_at: Mapped[str] = mapped_column(String(32))
+
+
+class TreeNodeRow(Base):
+    """A completed subtree: covers leaves [idx * 2^level, (idx + 1) * 2^level)."""
+
+    __tablename__ = "tree_nodes"
+
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class CheckpointRow(Base):
+    __tablename__ = "checkpoints"
+
+    tree_size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    note: Mapped[str] = mapped_column(Text)
+    digest: Mapped[str] = mapped_column(String(64))
+
+
+class MemberRow(Base):
+    __tablename__ = "members"
+    __table_args__ = (
+        Index("ix_members_reputation", "reputation"),
+        Index("ix_members_tokens", "tokens"),
+    )
+
+    member: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    referrer: Mapped[str | None] = mapped_column(String(64))
+    reputation: Mapped[int] = mapped_column(BigInteger)
+    tokens: Mapped[int] = mapped_column(BigInteger)
+    joined_idx: Mapped[int] = mapped_column(BigInteger)
+
+
+class ContributionRow(Base):
+    __tablename__ = "contributions"
+    __table_args__ = (Index("ix_contributions_idx", "idx"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    idx: Mapped[int] = mapped_column(BigInteger)
+    author: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(40))
+    logged_at: Mapped[str] = mapped_column(String(32))
+    max_score: Mapped[int | None] = mapped_column(BigInteger)
+    fund: Mapped[int] = mapped_column(BigInteger)
+
+
+class EvaluationRow(Base):
+    """A member's current evaluation of a contribution (a changed vote replaces the row)."""
+
+    __tablename__ = "evaluations"
+    __table_args__ = (Index("ix_evaluations_evaluator", "evaluator"),)
+
+    contribution: Mapped[str] = mapped_column(String(64), primary_key=True)
+    evaluator: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)
+    idx: Mapped[int] = mapped_column(BigInteger)
+
+
+class PostingRow(Base):
+    """One change to one member's figure at one log index, with its cause."""
+
+    __tablename__ = "postings"
+    __table_args__ = (Index("ix_postings_member_idx", "member", "idx"),)
+
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    n: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    member: Mapped[str] = mapped_column(String(64))
+    asset: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    cause: Mapped[str] = mapped_column(String(32))
+    contribution: Mapped[str | None] = mapped_column(String(64))
+    evaluator: Mapped[str | None] = mapped_column(String(64))
+
+
+class MemberHistoryRow(Base):
+    """A member's figures after a log index that changed them."""
+
+    __tablename__ = "member_history"
+    __table_args__ = (Index("ix_member_history_idx", "idx"),)
+
+    member: Mapped[str] = mapped_column(String(64), primary_key=True)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    reputation: Mapped[int] = mapped_column(BigInteger)
+    tokens: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,254 @@
+"""Every query Multitude makes, and nothing else: services ask, this module speaks SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Select, Table, and_, func, insert, or_, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from ledger.models import (
+    Base,
+    CheckpointRow,
+    ContributionRow,
+    EvaluationRow,
+    LeafRow,
+    MemberHistoryRow,
+    MemberRow,
+    PostingRow,
+    TreeNodeRow,
+)
+
+NodeId = tuple[int, int]
+
+
+# --- the log ------------------------------------------------------------------------------
+
+
+def tree_size(session: Session) -> int:
+    last = session.scalar(select(func.max(LeafRow.idx)))
+    return 0 if last is None else int(last) + 1
+
+
+def last_leaf(session: Session) -> LeafRow | None:
+    return session.scalars(select(LeafRow).order_by(LeafRow.idx.desc()).limit(1)).first()
+
+
+def leaf_at(session: Session, index: int) -> LeafRow | None:
+    return session.get(LeafRow, index)
+
+
+def leaf_by_entry_id(session: Session, entry_id: str) -> LeafRow | None:
+    return session.scalars(select(LeafRow).where(LeafRow.entry_id == entry_id)).first()
+
+
+def leaves(session: Session, start: int, limit: int) -> Sequence[LeafRow]:
+    query = select(LeafRow).where(LeafRow.idx >= start).order_by(LeafRow.idx).limit(limit)
+    return session.scalars(query).all()
+
+
+def leaf_bytes_between(
+    session: Session, start: int, end: int, chunk: int = 2000
+) -> Iterator[bytes]:
+    """The exact leaf bytes of [start, end), in log order, fetched a chunk at a time."""
+    position = start
+    while position < end:
+        upper = min(end, position + chunk)
+        query = (
+            select(LeafRow.leaf)
+            .where(LeafRow.idx >= position, LeafRow.idx < upper)
+            .order_by(LeafRow.idx)
+        )
+        rows = session.scalars(query).all()
+        yield from rows
+        position = upper
+
+
+def last_seq(session: Session, author: str) -> int:
+    value = session.scalar(select(func.max(LeafRow.seq)).where(LeafRow.author == author))
+    return 0 if value is None else int(value)
+
+
+def entry_index(session: Session, entry_id: str) -> int | None:
+    value = session.scalar(select(LeafRow.idx).where(LeafRow.entry_id == entry_id))
+    return None if value is None else int(value)
+
+
+def nodes(session: Session, ids: Iterable[NodeId]) -> dict[NodeId, bytes]:
+    wanted = sorted(set(ids))
+    found: dict[NodeId, bytes] = {}
+    for start in range(0, len(wanted), 400):
+        part = wanted[start : start + 400]
+        query = select(TreeNodeRow.level, TreeNodeRow.idx, TreeNodeRow.hash).where(
+            tuple_(TreeNodeRow.level, TreeNodeRow.idx).in_(part)
+        )
+        for level, idx, digest in session.execute(query):
+            found[(int(level), int(idx))] = bytes(digest)
+    return found
+
+
+def add_nodes(session: Session, new: Sequence[tuple[int, int, bytes]]) -> None:
+    if new:
+        session.execute(
+            insert(TreeNodeRow),
+            [{"level": level, "idx": idx, "hash": digest} for level, idx, digest in new],
+        )
+
+
+def add_leaves(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(LeafRow), list(rows))
+
+
+def latest_checkpoint(session: Session) -> CheckpointRow | None:
+    query = select(CheckpointRow).order_by(CheckpointRow.tree_size.desc()).limit(1)
+    return session.scalars(query).first()
+
+
+def checkpoint_at(session: Session, size: int) -> CheckpointRow | None:
+    return session.get(CheckpointRow, size)
+
+
+def checkpoints(session: Session) -> Iterator[CheckpointRow]:
+    yield from session.scalars(select(CheckpointRow).order_by(CheckpointRow.tree_size))
+
+
+def add_checkpoint(session: Session, size: int, root: bytes, note: str, digest: str) -> None:
+    session.add(CheckpointRow(tree_size=size, root_hash=root, note=note, digest=digest))
+
+
+# --- figures ------------------------------------------------------------------------------
+
+
+def upsert(
+    session: Session, model: type[Base], rows: Sequence[Mapping[str, Any]], keys: Sequence[str]
+) -> None:
+    """Insert rows, or update every non-key column of the rows that exist."""
+    if not rows:
+        return
+    table = model.__table__
+    assert isinstance(table, Table)
+    dialect = session.get_bind().dialect.name
+    stmt = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    columns = [c for c in rows[0] if c not in keys]
+    statement = stmt.on_conflict_do_update(
+        index_elements=list(keys), set_={c: stmt.excluded[c] for c in columns}
+    )
+    session.execute(statement, list(rows))
+
+
+def insert_rows(session: Session, model: type[Base], rows: Sequence[Mapping[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(model), list(rows))
+
+
+def member(session: Session, key: str) -> MemberRow | None:
+    return session.get(MemberRow, key)
+
+
+def member_count(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(MemberRow)) or 0)
+
+
+def total_reputation(session: Session) -> int:
+    return int(session.scalar(select(func.coalesce(func.sum(MemberRow.reputation), 0))) or 0)
+
+
+def rank(session: Session, row: MemberRow, by: str = "reputation") -> int:
+    """1 + the members strictly ahead: higher figure, or equal figure and smaller key."""
+    column = MemberRow.reputation if by == "reputation" else MemberRow.tokens
+    value = row.reputation if by == "reputation" else row.tokens
+    ahead = session.scalar(
+        select(func.count())
+        .select_from(MemberRow)
+        .where(or_(column > value, and_(column == value, MemberRow.member < row.member)))
+    )
+    return int(ahead or 0) + 1
+
+
+def ranked_members(session: Session, by: str, offset: int, limit: int) -> Sequence[MemberRow]:
+    column = MemberRow.reputation if by == "reputation" else MemberRow.tokens
+    query: Select[tuple[MemberRow]] = (
+        select(MemberRow).order_by(column.desc(), MemberRow.member).offset(offset).limit(limit)
+    )
+    return session.scalars(query).all()
+
+
+def history(session: Session, key: str, start: int, limit: int) -> Sequence[MemberHistoryRow]:
+    query = (
+        select(MemberHistoryRow)
+        .where(MemberHistoryRow.member == key, MemberHistoryRow.idx >= start)
+        .order_by(MemberHistoryRow.idx)
+        .limit(limit)
+    )
+    return session.scalars(query).all()
+
+
+def history_at(session: Session, index: int) -> Sequence[MemberHistoryRow]:
+    query = select(MemberHistoryRow).where(MemberHistoryRow.idx == index)
+    return session.scalars(query.order_by(MemberHistoryRow.member)).all()
+
+
+def postings(session: Session, key: str, start: int, end: int) -> Sequence[PostingRow]:
+    query = (
+        select(PostingRow)
+        .where(PostingRow.member == key, PostingRow.idx >= start, PostingRow.idx < end)
+        .order_by(PostingRow.idx, PostingRow.n)
+    )
+    return session.scalars(query).all()
+
+
+def contribution(session: Session, cid: str) -> ContributionRow | None:
+    return session.get(ContributionRow, cid)
+
+
+def contributions(
+    session: Session, offset: int, limit: int, newest_first: bool
+) -> Sequence[ContributionRow]:
+    order = ContributionRow.idx.desc() if newest_first else ContributionRow.idx
+    query = select(ContributionRow).order_by(order).offset(offset).limit(limit)
+    return session.scalars(query).all()
+
+
+def all_contributions(session: Session) -> Sequence[ContributionRow]:
+    return session.scalars(select(ContributionRow).order_by(ContributionRow.idx)).all()
+
+
+def contribution_count(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(ContributionRow)) or 0)
+
+
+def evaluations(session: Session, cids: Sequence[str]) -> Sequence[tuple[EvaluationRow, int]]:
+    """Current evaluations of these contributions, each with its evaluator's reputation now."""
+    query = (
+        select(EvaluationRow, MemberRow.reputation)
+        .join(MemberRow, MemberRow.member == EvaluationRow.evaluator)
+        .where(EvaluationRow.contribution.in_(cids))
+        .order_by(EvaluationRow.contribution, EvaluationRow.idx)
+    )
+    return [(row, int(rep)) for row, rep in session.execute(query).all()]
+
+
+def weights(session: Session) -> dict[str, dict[int, int]]:
+    """For every contribution: value -> reputation of the evaluators now holding that value."""
+    query = (
+        select(EvaluationRow.contribution, EvaluationRow.value, func.sum(MemberRow.reputation))
+        .join(MemberRow, MemberRow.member == EvaluationRow.evaluator)
+        .group_by(EvaluationRow.contribution, EvaluationRow.value)
+    )
+    result: dict[str, dict[int, int]] = {}
+    for cid, value, total in session.execute(query):
+        result.setdefault(str(cid), {})[int(value)] = int(total or 0)
+    return result
+
+
+def member_evaluations(session: Session, key: str, limit: int) -> Sequence[EvaluationRow]:
+    query = select(EvaluationRow).where(EvaluationRow.evaluator == key)
+    return session.scalars(query.order_by(EvaluationRow.idx.desc()).limit(limit)).all()
+
+
+def member_contributions(session: Session, key: str, limit: int) -> Sequence[ContributionRow]:
+    query = select(ContributionRow).where(ContributionRow.author == key)
+    return session.scalars(query.order_by(ContributionRow.idx.desc()).limit(limit)).all()

@@ -1,0 +1,553 @@
+"""The log as a service: the sequencer, the integrator and the checkpoint signer in one place.
+
+An append (one entry or a batch) is one database transaction that holds the log's ordering
+lock. Inside it the entries are checked against the log, valued by `valuation` (an entry that
+valuation refuses is refused like any other), given dense indexes and a non-decreasing
+`logged_at`, written with the tree nodes they complete and the figures they change, and
+sealed by a newly signed checkpoint that also carries the state digest. The caller hears
+back only after the commit.
+
+Each process keeps the valuation state in memory and brings it up to the database's tree
+size under the lock, so several worker processes on one PostgreSQL never apply an entry
+twice and always extend the same state.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from nacl.signing import SigningKey
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+import valuation
+from ledger import checkpoint as cp
+from ledger import merkle
+from ledger import repository as repo
+from ledger.db import read_session, write_transaction
+from ledger.entries import (
+    LOG_KINDS,
+    Entry,
+    format_timestamp,
+    leaf_bytes,
+    parse_entry,
+    parse_leaf,
+    parse_timestamp,
+    sign_entry,
+)
+from ledger.errors import (
+    ConflictError,
+    EntryError,
+    LedgerError,
+    NotFoundError,
+    RefusedError,
+)
+from ledger.models import ContributionRow, EvaluationRow, MemberHistoryRow, MemberRow, PostingRow
+
+MAX_CLOCK_SKEW = timedelta(seconds=300)
+MAX_BATCH = 1000
+DEFAULT_NETWORK = "multitude"
+DEFAULT_ORIGIN = "localhost/multitude"
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    id: str
+    index: int
+    logged_at: str
+    leaf_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    name: str
+    origin: str
+    log_public_key: str
+    verifier_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkConfig:
+    """What `multitude init` reads: the genesis of a new network."""
+
+    network: str
+    origin: str
+    valuation: Mapping[str, Any]
+    founders: Sequence[Mapping[str, Any]] = ()
+
+
+def event_of(entry: Entry, index: int, logged_at: str) -> valuation.Event:
+    return valuation.Event(
+        index=index,
+        id=entry.id,
+        kind=entry.kind,
+        author=entry.author,
+        logged_at=logged_at,
+        body=entry.body,
+    )
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Ledger:
+    """The log of one network in one database."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        log_key: SigningKey | None,
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.engine = engine
+        self._log_key = log_key
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._state: valuation.State | None = None
+        self._network: Network | None = None
+
+    # --- the network ----------------------------------------------------------------------
+
+    def network(self) -> Network:
+        if self._network is None:
+            with read_session(self.engine) as session:
+                row = repo.leaf_at(session, 0)
+                if row is None:
+                    raise NotFoundError("the log is empty: no network has been created yet")
+                genesis = parse_leaf(bytes(row.leaf), verify=False).entry
+            self._network = Network(
+                name=genesis.network,
+                origin=str(genesis.body["origin"]),
+                log_public_key=genesis.author,
+                verifier_key=str(genesis.body["log_key"]),
+            )
+            if self._log_key is not None and _public(self._log_key) != genesis.author:
+                self._network = None
+                raise RefusedError(
+                    "the log key given does not match the key of this network's genesis entry"
+                )
+        return self._network
+
+    def is_empty(self) -> bool:
+        with read_session(self.engine) as session:
+            return repo.tree_size(session) == 0
+
+    def create_network(self, config: NetworkConfig) -> Appended:
+        """Sign and append the genesis entry of a new network (the log must be empty)."""
+        key = self._signing_key()
+        valuation.resolve_params(config.valuation)
+        body = {
+            "origin": config.origin,
+            "log_key": cp.verifier_key(config.origin, bytes(key.verify_key)),
+            "valuation": dict(config.valuation),
+            "founders": [dict(f) for f in config.founders],
+        }
+        genesis = sign_entry(key, network=config.network, kind="network.genesis", seq=1, body=body)
+        result = self.append([genesis])[0]
+        if isinstance(result, LedgerError):
+            raise result
+        return result
+
+    def change_params(self, params: Mapping[str, Any]) -> Appended:
+        """Sign and append a `network.params` entry with the log key."""
+        key = self._signing_key()
+        valuation.resolve_params(params)
+        with read_session(self.engine) as session:
+            seq = repo.last_seq(session, _public(key)) + 1
+        entry = sign_entry(
+            key,
+            network=self.network().name,
+            kind="network.params",
+            seq=seq,
+            body={"valuation": dict(params)},
+        )
+        result = self.append([entry])[0]
+        if isinstance(result, LedgerError):
+            raise result
+        return result
+
+    def _signing_key(self) -> SigningKey:
+        if self._log_key is None:
+            raise RefusedError("this operation needs the log's signing key (--log-key)")
+        return self._log_key
+
+    # --- appends ----------------------------------------------------------------------------
+
+    def append(self, raw_entries: Sequence[Any]) -> list[Appended | LedgerError]:
+        """Append entries in order; each gets its `Appended` or the error that refused it.
+
+        The checks that need no log state (shape, signature, network, clock) run before the
+        lock is taken; the rest run under it.
+        """
+        if len(raw_entries) > MAX_BATCH:
+            raise EntryError(f"a batch holds at most {MAX_BATCH} entries, not {len(raw_entries)}")
+        now = self._clock()
+        prepared: list[Entry | LedgerError] = [self._precheck(raw, now) for raw in raw_entries]
+        if all(isinstance(p, LedgerError) for p in prepared):
+            return [p for p in prepared if isinstance(p, LedgerError)]
+        with self._lock:
+            try:
+                with write_transaction(self.engine) as session:
+                    results = self._append_locked(session, prepared)
+            except BaseException:
+                # The in-memory state may be ahead of what was committed: rebuild it next time.
+                self._state = None
+                raise
+        return results
+
+    def _precheck(self, raw: Any, now: datetime) -> Entry | LedgerError:
+        try:
+            entry = parse_entry(raw)
+            if self._network is not None and entry.network != self._network.name:
+                raise RefusedError(
+                    f"entry is for network {entry.network!r}, this log is "
+                    f"{self._network.name!r}: entries cannot be replayed across networks"
+                )
+            skew = parse_timestamp(entry.ts) - now
+            if abs(skew) > MAX_CLOCK_SKEW:
+                raise RefusedError(
+                    f"entry ts {entry.ts} is {abs(skew.total_seconds()):.0f} s "
+                    f"{'ahead of' if skew.total_seconds() > 0 else 'behind'} the log's clock "
+                    f"(at most {MAX_CLOCK_SKEW.seconds} s allowed): check the author's clock"
+                )
+            return entry
+        except LedgerError as exc:
+            return exc
+
+    def _append_locked(
+        self, session: Session, prepared: Sequence[Entry | LedgerError]
+    ) -> list[Appended | LedgerError]:
+        state = self._sync(session)
+        size = state.tree_size
+        last = repo.last_leaf(session)
+        floor = parse_timestamp(last.logged_at) if last is not None else None
+        network = self._network_or_none(session)
+        batch = _BatchWriter(state)
+        seqs: dict[str, int] = {}
+        seen: set[str] = set()
+        results: list[Appended | LedgerError] = []
+        for item in prepared:
+            if isinstance(item, LedgerError):
+                results.append(item)
+                continue
+            try:
+                self._check_against_log(session, item, network, size, seqs, seen)
+                moment = self._clock()
+                if floor is not None and moment < floor:
+                    moment = floor  # logged_at never decreases along the log
+                logged_at = format_timestamp(moment)
+                try:
+                    changes = valuation.apply(state, event_of(item, size, logged_at))
+                except valuation.ValuationError as exc:
+                    raise RefusedError(str(exc)) from None
+            except LedgerError as exc:
+                results.append(exc)
+                continue
+            floor = moment
+            raw = leaf_bytes(item.data, logged_at)
+            digest = merkle.leaf_hash(raw)
+            batch.add(item, size, logged_at, raw, digest, changes)
+            seqs[item.author] = item.seq
+            seen.add(item.id)
+            results.append(Appended(item.id, size, logged_at, digest.hex()))
+            if item.kind == "network.genesis":
+                network = self._genesis_network(item)
+            size += 1
+        if batch.leaves:
+            batch.write(session)
+            self._seal(session, state, batch.leaf_hashes)
+        return results
+
+    def _check_against_log(
+        self,
+        session: Session,
+        entry: Entry,
+        network: Network | None,
+        size: int,
+        seqs: dict[str, int],
+        seen: set[str],
+    ) -> None:
+        if network is not None and entry.network != network.name:
+            raise RefusedError(
+                f"entry is for network {entry.network!r}, this log is {network.name!r}: "
+                "entries cannot be replayed across networks"
+            )
+        if entry.id in seen or (where := repo.entry_index(session, entry.id)) is not None:
+            at = "earlier in this batch" if entry.id in seen else f"at index {where}"
+            raise ConflictError(f"duplicate entry: {entry.id[:12]}… is already in the log {at}")
+        expected = seqs.get(entry.author)
+        if expected is None:
+            expected = repo.last_seq(session, entry.author)
+        expected += 1
+        if entry.seq != expected:
+            what = "repeats an earlier seq" if entry.seq < expected else "skips ahead"
+            raise ConflictError(
+                f"seq {entry.seq} {what}: the next seq of {entry.author[:8]}… is {expected}"
+            )
+        if entry.kind in LOG_KINDS:
+            log_author = network.log_public_key if network is not None else None
+            if entry.kind == "network.genesis":
+                if size != 0:
+                    raise RefusedError("the log already has its genesis entry")
+                self._check_genesis(entry)
+            elif entry.author != log_author:
+                raise RefusedError(f"{entry.kind} may only be signed by the log's key")
+
+    def _check_genesis(self, entry: Entry) -> None:
+        verifier = cp.parse_verifier_key(str(entry.body["log_key"]))
+        if verifier.name != entry.body["origin"]:
+            raise RefusedError("genesis log_key must be named after the origin")
+        if verifier.public_key.hex() != entry.author:
+            raise RefusedError("genesis must be signed by the key in its log_key")
+        if self._log_key is not None and _public(self._log_key) != entry.author:
+            raise RefusedError("genesis is not signed by this log's key")
+
+    def _genesis_network(self, entry: Entry) -> Network:
+        return Network(
+            name=entry.network,
+            origin=str(entry.body["origin"]),
+            log_public_key=entry.author,
+            verifier_key=str(entry.body["log_key"]),
+        )
+
+    def _network_or_none(self, session: Session) -> Network | None:
+        if self._network is None and repo.tree_size(session) > 0:
+            row = repo.leaf_at(session, 0)
+            assert row is not None
+            self._network = self._genesis_network(parse_leaf(bytes(row.leaf), verify=False).entry)
+        return self._network
+
+    def _seal(self, session: Session, state: valuation.State, new_hashes: list[bytes]) -> None:
+        """Integrate the new leaves into the tree and sign a checkpoint of the new size."""
+        old_size = state.tree_size - len(new_hashes)
+        frontier_ids = merkle.frontier_nodes(old_size)
+        stored = repo.nodes(session, frontier_ids)
+        frontier = [stored[node] for node in frontier_ids]
+        frontier, completed = merkle.append(frontier, old_size, new_hashes)
+        repo.add_nodes(session, completed)
+        root = merkle.root_from_frontier(frontier)
+        network = self._network_or_none(session)
+        assert network is not None
+        note = cp.sign_checkpoint(
+            cp.Checkpoint(network.origin, state.tree_size, root), self._signing_key()
+        )
+        repo.add_checkpoint(session, state.tree_size, root, note, valuation.digest(state))
+
+    def _sync(self, session: Session) -> valuation.State:
+        """Bring the in-memory valuation state to the database's tree size."""
+        size = repo.tree_size(session)
+        state = self._state
+        if state is None or state.tree_size > size:
+            state = valuation.new_state()
+        for index, raw in enumerate(repo.leaf_bytes_between(session, state.tree_size, size)):
+            leaf = parse_leaf(raw, verify=False)
+            valuation.apply(state, event_of(leaf.entry, state.tree_size, leaf.logged_at))
+            del index
+        self._state = state
+        return state
+
+    def replayed_state(self) -> valuation.State:
+        """The valuation state at the current tree size (for reads that need the whole of it)."""
+        with self._lock, read_session(self.engine) as session:
+            return self._sync(session)
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def latest_checkpoint(self) -> tuple[int, str, str]:
+        with read_session(self.engine) as session:
+            row = repo.latest_checkpoint(session)
+            if row is None:
+                raise NotFoundError("the log is empty: no checkpoint has been signed yet")
+            return int(row.tree_size), row.note, row.digest
+
+    def digest_at(self, size: int | None) -> tuple[int, str]:
+        with read_session(self.engine) as session:
+            row = (
+                repo.latest_checkpoint(session)
+                if size is None
+                else repo.checkpoint_at(session, size)
+            )
+            if row is None:
+                raise NotFoundError(
+                    "no state digest is published at that tree size"
+                    if size is not None
+                    else "the log is empty"
+                )
+            return int(row.tree_size), row.digest
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        with read_session(self.engine) as session:
+            self._check_size(session, size)
+            ids = merkle.inclusion_plan(index, size)
+            return merkle.inclusion_proof(index, size, repo.nodes(session, ids))
+
+    def consistency_proof(self, first: int, second: int) -> list[bytes]:
+        with read_session(self.engine) as session:
+            self._check_size(session, second)
+            ids = merkle.consistency_plan(first, second)
+            return merkle.consistency_proof(first, second, repo.nodes(session, ids))
+
+    def root_at(self, size: int) -> bytes:
+        with read_session(self.engine) as session:
+            self._check_size(session, size)
+            return merkle.root_at(size, repo.nodes(session, merkle.root_plan(size)))
+
+    @staticmethod
+    def _check_size(session: Session, size: int) -> None:
+        current = repo.tree_size(session)
+        if size > current:
+            raise NotFoundError(f"tree size {size} is beyond the log's size {current}")
+
+    def leaf_bytes(self, start: int, limit: int) -> Iterator[bytes]:
+        with read_session(self.engine) as session:
+            end = min(repo.tree_size(session), start + limit)
+            yield from repo.leaf_bytes_between(session, start, end)
+
+
+def _public(key: SigningKey) -> str:
+    return bytes(key.verify_key).hex()
+
+
+class _BatchWriter:
+    """Collects the rows of one append transaction and writes them in a few statements."""
+
+    def __init__(self, state: valuation.State) -> None:
+        self.state = state
+        self.leaves: list[dict[str, Any]] = []
+        self.leaf_hashes: list[bytes] = []
+        self.postings: list[dict[str, Any]] = []
+        self.history: list[dict[str, Any]] = []
+        self.members: dict[str, int] = {}  # member -> index of its latest change
+        self.new_contributions: dict[str, dict[str, Any]] = {}
+        self.changed_contributions: set[str] = set()
+        self.evaluations: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def add(
+        self,
+        entry: Entry,
+        index: int,
+        logged_at: str,
+        raw: bytes,
+        digest: bytes,
+        changes: valuation.Changes,
+    ) -> None:
+        self.leaves.append(
+            {
+                "idx": index,
+                "entry_id": entry.id,
+                "leaf_hash": digest,
+                "leaf": raw,
+                "author": entry.author,
+                "seq": entry.seq,
+                "kind": entry.kind,
+                "logged_at": logged_at,
+            }
+        )
+        self.leaf_hashes.append(digest)
+        for n, posting in enumerate(changes.postings):
+            self.postings.append(
+                {
+                    "idx": index,
+                    "n": n,
+                    "member": posting.member,
+                    "asset": posting.asset,
+                    "amount": posting.amount,
+                    "cause": posting.cause,
+                    "contribution": posting.contribution,
+                    "evaluator": posting.evaluator,
+                }
+            )
+        for key in changes.members:
+            view = self.state.member(key)
+            assert view is not None
+            self.history.append(
+                {"member": key, "idx": index, "reputation": view.reputation, "tokens": view.tokens}
+            )
+            self.members.setdefault(key, index)
+        if entry.kind == "contribution.submit":
+            submitted = self.state.contribution(entry.id)
+            assert submitted is not None
+            self.new_contributions[entry.id] = {
+                "id": entry.id,
+                "idx": index,
+                "author": entry.author,
+                "title": entry.body["title"],
+                "type": submitted.type,
+                "logged_at": logged_at,
+            }
+        elif entry.kind == "evaluation.cast":
+            cid = str(entry.body["contribution"])
+            self.evaluations[(cid, entry.author)] = {
+                "contribution": cid,
+                "evaluator": entry.author,
+                "value": entry.body["value"],
+                "idx": index,
+            }
+        self.changed_contributions.update(changes.contributions)
+
+    def write(self, session: Session) -> None:
+        repo.add_leaves(session, self.leaves)
+        repo.insert_rows(session, PostingRow, self.postings)
+        repo.insert_rows(session, MemberHistoryRow, self.history)
+        member_rows = []
+        for key, first_index in self.members.items():
+            view = self.state.member(key)
+            assert view is not None
+            member_rows.append(
+                {
+                    "member": key,
+                    "name": view.name,
+                    "referrer": view.referrer,
+                    "reputation": view.reputation,
+                    "tokens": view.tokens,
+                    "joined_idx": first_index,
+                }
+            )
+        _upsert_members(session, member_rows)
+        contribution_rows = []
+        for cid in sorted(self.changed_contributions | set(self.new_contributions)):
+            contribution = self.state.contribution(cid)
+            assert contribution is not None
+            row = dict(self.new_contributions.get(cid, {}))
+            row.update({"id": cid, "max_score": contribution.max_score, "fund": contribution.fund})
+            contribution_rows.append(row)
+        _upsert_contributions(session, contribution_rows)
+        repo.upsert(
+            session,
+            EvaluationRow,
+            list(self.evaluations.values()),
+            ("contribution", "evaluator"),
+        )
+
+
+def _upsert_members(session: Session, rows: list[dict[str, Any]]) -> None:
+    """New members are inserted whole; existing ones keep their `joined_idx`."""
+    if not rows:
+        return
+    existing = {
+        row.member: row
+        for row in session.query(MemberRow).filter(
+            MemberRow.member.in_([r["member"] for r in rows])
+        )
+    }
+    for row in rows:
+        old = existing.get(row["member"])
+        if old is not None:
+            row["joined_idx"] = old.joined_idx
+    repo.upsert(session, MemberRow, rows, ("member",))
+
+
+def _upsert_contributions(session: Session, rows: list[dict[str, Any]]) -> None:
+    new = [r for r in rows if "title" in r]
+    changed = [r for r in rows if "title" not in r]
+    repo.insert_rows(session, ContributionRow, new)
+    for row in changed:
+        session.query(ContributionRow).filter(ContributionRow.id == row["id"]).update(
+            {"max_score": row["max_score"], "fund": row["fund"]}
+        )

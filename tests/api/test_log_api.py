@@ -1,0 +1,197 @@
+"""The log's REST API as an independent client sees it (SPEC section 6)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.settings import Settings
+from ledger import checkpoint as cp
+from ledger import merkle
+from ledger.service import Ledger
+from tests.helpers import Signer
+
+
+@pytest.fixture
+def client(ledger: Ledger) -> Iterator[TestClient]:
+    app = create_app(Settings(db="sqlite://", events_poll_seconds=0.05), ledger=ledger)
+    with TestClient(app) as client:
+        yield client
+
+
+def post(client: TestClient, entry: dict[str, Any]) -> dict[str, Any]:
+    response = client.post("/v1/entries", json=entry)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def assert_problem(response: Any, status: int, *words: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem: dict[str, Any] = response.json()
+    assert problem["status"] == status and problem["detail"]
+    for word in words:
+        assert word in problem["detail"], problem["detail"]
+    return problem
+
+
+def tree_size(client: TestClient) -> int:
+    return int(client.get("/v1/log/checkpoint").text.split("\n")[1])
+
+
+def test_an_independent_client_checks_everything_it_is_told(client: TestClient) -> None:
+    ann, bob = Signer(), Signer()
+    post(client, ann.join("Ann"))
+    post(client, bob.join("Bob"))
+    submitted = post(client, ann.submit("Translate the onboarding guide", refs=[]))
+    evaluated = post(client, bob.evaluate(submitted["id"], 1))
+    assert evaluated["index"] == 4
+
+    vkey = client.get("/v1/log/key").text
+    checkpoint = cp.open_checkpoint(
+        client.get("/v1/log/checkpoint").text, cp.parse_verifier_key(vkey)
+    )
+    assert checkpoint.size == 5
+
+    lines = client.get("/v1/log/leaves", params={"start": 0, "limit": 1000})
+    assert lines.headers["content-type"].startswith("application/x-ndjson")
+    leaves = [line.encode() for line in lines.text.split("\n") if line]
+    hashes = [merkle.leaf_hash(leaf) for leaf in leaves]
+    assert merkle.root(hashes) == checkpoint.root_hash
+    assert hashes[4].hex() == evaluated["leaf_hash"]
+
+    page = client.get("/v1/entries", params={"start": 1, "limit": 2}).json()
+    assert [item["index"] for item in page["items"]] == [1, 2] and page["next"] == 3
+    item = client.get(f"/v1/entries/{submitted['id']}").json()
+    assert item["entry"]["body"]["title"] == "Translate the onboarding guide"
+
+    for index in range(5):
+        proof = client.get(
+            "/v1/log/proof/inclusion", params={"index": index, "tree_size": 5}
+        ).json()
+        assert proof["leaf_index"] == index and proof["tree_size"] == 5
+        path = [bytes.fromhex(h) for h in proof["hashes"]]
+        merkle.verify_inclusion(hashes[index], index, 5, path, checkpoint.root_hash)
+    for first in range(1, 6):
+        proof = client.get("/v1/log/proof/consistency", params={"first": first, "second": 5}).json()
+        path = [bytes.fromhex(h) for h in proof["hashes"]]
+        merkle.verify_consistency(first, 5, merkle.root(hashes[:first]), checkpoint.root_hash, path)
+
+
+def test_checkpoint_is_a_c2sp_signed_note(client: TestClient) -> None:
+    text = client.get("/v1/log/checkpoint").text
+    body, _, signature = text.partition("\n\n")
+    origin, size, root = body.split("\n")
+    assert origin == "example.org/demo" and size == "1" and len(base64.b64decode(root)) == 32
+    assert signature.startswith("— example.org/demo ") and signature.endswith("\n")
+    name, key_id, key = client.get("/v1/log/key").text.split("+", 2)
+    assert name == "example.org/demo" and len(key_id) == 8
+    assert base64.b64decode(key)[0] == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "word"),
+    [
+        (b"{not json", 400, "malformed"),
+        (b'{"v": 1, "v": 1}', 400, "duplicate"),
+        (b'{"seq": 1.0}', 400, "integer"),
+        (b"[]", 422, "object"),
+        (b"", 400, "no body"),
+        (b'{"v": 1}', 422, "missing"),
+        ('{"name": "\udcff"}'.encode("utf-8", "surrogatepass"), 400, "UTF-8"),
+    ],
+)
+def test_bad_bodies_are_problems_and_change_nothing(
+    client: TestClient, body: bytes, status: int, word: str
+) -> None:
+    before = tree_size(client)
+    response = client.post(
+        "/v1/entries", content=body, headers={"content-type": "application/json"}
+    )
+    assert_problem(response, status, word)
+    assert tree_size(client) == before
+
+
+def test_refusals_each_have_their_own_problem(client: TestClient) -> None:
+    ann = Signer()
+    join = ann.join("Ann")
+    post(client, join)
+    assert_problem(client.post("/v1/entries", json=join), 409, "duplicate")
+    assert_problem(
+        client.post("/v1/entries", json=ann.sign("contribution.submit", {"title": "x"}, seq=5)),
+        409,
+        "skips ahead",
+    )
+    assert_problem(
+        client.post("/v1/entries", json=Signer(network="other").join("E")), 422, "network"
+    )
+    forged = Signer().join("Forged")
+    forged["body"]["name"] = "Changed"
+    assert_problem(client.post("/v1/entries", json=forged), 422, "signature")
+
+
+def test_an_oversize_body_is_refused_early(client: TestClient) -> None:
+    response = client.post("/v1/entries/batch", content=b"x" * (10 * 1024 * 1024))
+    assert_problem(response, 413, "limited")
+
+
+def test_a_batch_reports_each_entry(client: TestClient) -> None:
+    ann, bob = Signer(), Signer()
+    stale = Signer()
+    stale_join = stale.join("Stale")
+    stale_join["sig"] = "0" * 128
+    response = client.post(
+        "/v1/entries/batch", json={"entries": [ann.join("Ann"), stale_join, bob.join("Bob")]}
+    )
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == [201, 422, 201]
+    assert results[1]["detail"].startswith("bad signature")
+    assert [results[0]["index"], results[2]["index"]] == [1, 2]
+    assert_problem(client.post("/v1/entries/batch", json={"entries": []}), 400, "1 to 1000")
+    assert_problem(client.post("/v1/entries/batch", json={"items": []}), 400, "entries")
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/v1/log/proof/inclusion?index=5&tree_size=1", 400),
+        ("/v1/log/proof/inclusion?index=0&tree_size=99", 404),
+        ("/v1/log/proof/inclusion?index=-1&tree_size=1", 400),
+        ("/v1/log/proof/inclusion?index=x&tree_size=1", 400),
+        ("/v1/log/proof/consistency?first=2&second=1", 400),
+        ("/v1/entries/" + "0" * 64, 404),
+        ("/v1/entries/NOTHEX", 400),
+        ("/v1/entries?limit=100000", 400),
+        ("/v1/nowhere", 404),
+        ("/v1/state?tree_size=99", 404),
+    ],
+)
+def test_bad_reads_are_problems(client: TestClient, path: str, status: int) -> None:
+    assert_problem(client.get(path), status)
+
+
+def test_openapi_document_describes_every_route(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    for path in (
+        "/v1/entries",
+        "/v1/entries/batch",
+        "/v1/entries/{entry_id}",
+        "/v1/log/leaves",
+        "/v1/log/checkpoint",
+        "/v1/log/key",
+        "/v1/log/proof/inclusion",
+        "/v1/log/proof/consistency",
+        "/v1/state",
+        "/v1/members/{key}",
+        "/v1/events",
+    ):
+        assert path in spec["paths"], path
+    json.dumps(spec)

@@ -1,0 +1,167 @@
+"""The log service on a real database: appends, refusals, the tree, checkpoints, triggers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from nacl.signing import SigningKey
+from sqlalchemy import Engine, text
+
+from ledger import checkpoint as cp
+from ledger import merkle
+from ledger.db import read_session
+from ledger.entries import parse_leaf, parse_timestamp
+from ledger.errors import ConflictError, LedgerError, RefusedError, SignatureError
+from ledger.service import Appended, Ledger
+from tests.helpers import Signer
+
+
+def appended(result: Appended | LedgerError) -> Appended:
+    assert isinstance(result, Appended), result
+    return result
+
+
+def refused(ledger: Ledger, entry: dict[str, Any]) -> LedgerError:
+    before = ledger.latest_checkpoint()
+    result = ledger.append([entry])[0]
+    assert isinstance(result, LedgerError), "the entry should have been refused"
+    assert ledger.latest_checkpoint() == before, "a refused entry must leave no trace"
+    return result
+
+
+def all_leaves(ledger: Ledger) -> list[bytes]:
+    return list(ledger.leaf_bytes(0, 10**6))
+
+
+def verifier(ledger: Ledger) -> cp.Verifier:
+    return cp.parse_verifier_key(ledger.network().verifier_key)
+
+
+def test_appends_get_dense_indexes_and_a_signed_checkpoint_of_the_true_root(ledger: Ledger) -> None:
+    ann, bob = Signer(), Signer()
+    results = ledger.append([ann.join("Ann"), bob.join("Bob")])
+    assert [appended(r).index for r in results] == [1, 2]
+    contribution = appended(ledger.append([ann.submit("Translate the guide")])[0])
+    appended(ledger.append([bob.evaluate(contribution.id, 1)])[0])
+
+    leaves = all_leaves(ledger)
+    assert len(leaves) == 5
+    size, note, _ = ledger.latest_checkpoint()
+    checkpoint = cp.open_checkpoint(note, verifier(ledger))
+    assert checkpoint.size == size == 5
+    assert checkpoint.origin == "example.org/demo"
+    assert checkpoint.root_hash == merkle.root([merkle.leaf_hash(leaf) for leaf in leaves])
+    times = [parse_timestamp(parse_leaf(leaf).logged_at) for leaf in leaves]
+    assert times == sorted(times)
+
+
+def test_proofs_from_stored_nodes_verify_against_every_checkpoint(ledger: Ledger) -> None:
+    members = [Signer() for _ in range(12)]
+    sizes = []
+    for member in members:
+        ledger.append([member.join(f"m{len(sizes)}")])
+        sizes.append(ledger.latest_checkpoint()[0])
+    hashes = [merkle.leaf_hash(leaf) for leaf in all_leaves(ledger)]
+    for size in sizes:
+        root = ledger.root_at(size)
+        assert root == merkle.root(hashes[:size])
+        for index in range(size):
+            proof = ledger.inclusion_proof(index, size)
+            merkle.verify_inclusion(hashes[index], index, size, proof, root)
+        for first in range(1, size + 1):
+            proof = ledger.consistency_proof(first, size)
+            merkle.verify_consistency(first, size, merkle.root(hashes[:first]), root, proof)
+
+
+def test_replayed_seq_is_refused_and_changes_nothing(ledger: Ledger) -> None:
+    ann = Signer()
+    join = ann.join("Ann")
+    appended(ledger.append([join])[0])
+    again = ann.sign("contribution.submit", {"title": "again"}, seq=1)
+    error = refused(ledger, again)
+    assert isinstance(error, ConflictError)
+    assert "seq 1 repeats" in str(error)
+
+
+def test_seq_gap_is_refused(ledger: Ledger) -> None:
+    ann = Signer()
+    appended(ledger.append([ann.join("Ann")])[0])
+    error = refused(ledger, ann.sign("contribution.submit", {"title": "x"}, seq=3))
+    assert isinstance(error, ConflictError) and "skips ahead" in str(error)
+
+
+def test_duplicate_entry_is_refused(ledger: Ledger) -> None:
+    ann = Signer()
+    join = ann.join("Ann")
+    appended(ledger.append([join])[0])
+    error = refused(ledger, join)
+    assert isinstance(error, ConflictError) and "duplicate entry" in str(error)
+
+
+def test_entry_for_another_network_is_refused(ledger: Ledger) -> None:
+    error = refused(ledger, Signer(network="elsewhere").join("Eve"))
+    assert isinstance(error, RefusedError) and "network" in str(error)
+
+
+@pytest.mark.parametrize("skew", [timedelta(seconds=301), timedelta(seconds=-301)])
+def test_entry_with_a_far_clock_is_refused(ledger: Ledger, skew: timedelta) -> None:
+    ts = (datetime.now(UTC) + skew).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    error = refused(ledger, Signer().sign("member.join", {"name": "Late"}, ts=ts))
+    assert "clock" in str(error)
+
+
+def test_bad_signature_is_refused(ledger: Ledger) -> None:
+    entry = Signer().join("Ann")
+    entry["body"]["name"] = "Anne"
+    assert isinstance(refused(ledger, entry), SignatureError)
+
+
+def test_unknown_author_may_only_join(ledger: Ledger) -> None:
+    stranger = Signer()
+    stranger.seq = 0
+    error = refused(ledger, stranger.submit("I never joined"))
+    assert "not a member" in str(error)
+
+
+def test_only_the_log_key_signs_network_entries(ledger: Ledger) -> None:
+    ann = Signer()
+    appended(ledger.append([ann.join("Ann")])[0])
+    error = refused(
+        ledger, ann.sign("network.params", {"valuation": {"algorithm": "backfeed/1", "params": {}}})
+    )
+    assert "log's key" in str(error)
+
+
+def test_a_batch_appends_the_good_and_refuses_the_bad_in_place(ledger: Ledger) -> None:
+    ann, bob, eve = Signer(), Signer(), Signer(network="elsewhere")
+    results = ledger.append([ann.join("Ann"), eve.join("Eve"), bob.join("Bob")])
+    assert isinstance(results[1], RefusedError)
+    assert [appended(results[0]).index, appended(results[2]).index] == [1, 2]
+    assert ledger.latest_checkpoint()[0] == 3
+
+
+def test_logged_rows_refuse_update_and_delete(ledger: Ledger, engine: Engine) -> None:
+    for statement in (
+        "UPDATE leaves SET kind = 'x' WHERE idx = 0",
+        "DELETE FROM leaves WHERE idx = 0",
+        "UPDATE tree_nodes SET hash = hash",
+        "DELETE FROM checkpoints",
+    ):
+        with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
+            conn.execute(text(statement))
+    with read_session(engine) as session:
+        assert session.execute(text("SELECT count(*) FROM leaves")).scalar_one() == 1
+
+
+def test_a_second_process_continues_the_same_log(
+    ledger: Ledger, engine: Engine, log_key: SigningKey
+) -> None:
+    other = Ledger(engine, log_key)
+    ann, bob = Signer(), Signer()
+    appended(ledger.append([ann.join("Ann")])[0])
+    appended(other.append([bob.join("Bob")])[0])
+    result = appended(ledger.append([ann.submit("from the first")])[0])
+    assert result.index == 3
+    assert ledger.replayed_state().tree_size == other.replayed_state().tree_size == 4
