@@ -1,0 +1,498 @@
+"""A Python client of the REST API (SPEC section 6) for members, dashboards and scripts.
+
+Members sign on their own machine: `Client` holds the member's secret key, learns the next
+`seq` from the server, signs each entry with `ledger.entries.sign_entry` and submits it. When
+another submission of the same key wins the race for a `seq` (a 409 that names the seq), the
+client reads the next seq again and signs anew, a bounded number of times.
+
+Nothing the server says is taken on trust where it can be checked: `verify_inclusion` opens
+the signed checkpoint with a verifier key the caller supplies, recomputes the leaf from the
+entry, and checks the Merkle proof against the checkpoint's root.
+
+Every failure is a `ClientError` carrying the server's RFC 9457 problem when there is one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, TypeVar
+
+import httpx
+from nacl.signing import SigningKey
+
+from ledger import checkpoint as cp
+from ledger import merkle
+from ledger.entries import entry_id as compute_entry_id
+from ledger.entries import leaf_bytes, parse_entry, sign_entry
+from ledger.errors import LedgerError
+
+DEFAULT_API = "http://127.0.0.1:8000"
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+class ClientError(Exception):
+    """A request failed. `problem` is the server's RFC 9457 document when it sent one."""
+
+    def __init__(
+        self, message: str, *, status: int | None = None, problem: Mapping[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.problem: dict[str, Any] = dict(problem or {})
+
+    @property
+    def detail(self) -> str:
+        return str(self.problem.get("detail") or self)
+
+
+class ServerUnavailable(ClientError):
+    """The API cannot be reached, timed out, or answered 503."""
+
+
+class NotFound(ClientError):
+    """The server has no such entry, contribution or member (404)."""
+
+
+class EntryRefused(ClientError):
+    """The server refused a signed entry (4xx); nothing was appended."""
+
+
+class SeqConflict(EntryRefused):
+    """Another entry of the same author took this `seq` first (409)."""
+
+
+class VerificationError(ClientError):
+    """What the server sent does not check out: a checkpoint, an entry or a proof."""
+
+
+class KeyRequired(ClientError):
+    """A write was asked of a client that holds no signing key."""
+
+
+# --- what the server answers ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """The log's answer to an appended entry."""
+
+    id: str
+    index: int
+    logged_at: str
+    leaf_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    member: str
+    name: str
+    reputation: str
+    tokens: str
+    influence: str
+    rank: int
+    next_seq: int
+    referrer: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    evaluator: str
+    value: int
+    index: int
+    reputation: str
+
+
+@dataclass(frozen=True, slots=True)
+class Weight:
+    value: int
+    reputation: str
+    fraction: str
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    id: str
+    index: int
+    author: str
+    title: str
+    type: str
+    logged_at: str
+    max_score: str | None
+    quality: str
+    score: str
+    engaged_reputation: str
+    engaged_fraction: str
+    fund: str
+    weights: tuple[Weight, ...]
+    evaluations: tuple[Evaluation, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedEntry:
+    """One item of the log: the signed entry as the server holds it."""
+
+    index: int
+    id: str
+    logged_at: str
+    leaf_hash: str
+    entry: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class InclusionProof:
+    leaf_index: int
+    tree_size: int
+    hashes: tuple[bytes, ...]
+
+
+T = TypeVar("T")
+
+
+def _build(cls: type[T], data: Any, **nested: Any) -> T:
+    """A dataclass from a JSON object, ignoring fields the client does not know."""
+    if not isinstance(data, dict):
+        raise ClientError(f"the server sent {type(data).__name__} where an object was expected")
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    missing = [n for n in names if n not in data and n not in nested]
+    if missing:
+        raise ClientError(f"the server's answer lacks the field {missing[0]!r}")
+    values = {n: nested.get(n, data.get(n)) for n in names}
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise ClientError(f"the server's answer is malformed: {exc}") from None
+
+
+def as_json(value: Any) -> Any:
+    """JSON-ready form of the client's dataclasses (bytes as hex), for `--json` output."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: as_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, list | tuple):
+        return [as_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: as_json(v) for k, v in value.items()}
+    return value
+
+
+def content_hash(content: bytes | str | Path) -> str:
+    """Hex SHA-256 of local content: bytes as given, a `str` or `Path` names a file."""
+    if isinstance(content, bytes):
+        return hashlib.sha256(content).hexdigest()
+    path = Path(content)
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 16), b""):
+                digest.update(block)
+    except FileNotFoundError:
+        raise ClientError(f"content file {path} does not exist") from None
+    except OSError as exc:
+        raise ClientError(f"cannot read content file {path}: {exc.strerror or exc}") from None
+    return digest.hexdigest()
+
+
+# --- the client -----------------------------------------------------------------------------
+
+
+class Client:
+    """The REST API at `base_url`, as the member holding `key` (or as a reader, without)."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_API,
+        key: SigningKey | None = None,
+        *,
+        timeout: float = 10,
+        retries: int = 3,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.key = key
+        self.retries = retries
+        self._network: str | None = None
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            timeout=timeout,
+            transport=transport,
+            headers={"Accept": "application/json, application/problem+json, text/plain"},
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def public_key(self) -> str:
+        return bytes(self._signing_key().verify_key).hex()
+
+    # --- transport ------------------------------------------------------------------------
+
+    def _unreachable(self, why: str) -> ServerUnavailable:
+        return ServerUnavailable(
+            f"cannot reach the Multitude API at {self.base_url} ({why}): "
+            "is `multitude serve` running?"
+        )
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException:
+            raise self._unreachable("timed out") from None
+        except httpx.TransportError as exc:
+            raise self._unreachable(str(exc) or type(exc).__name__) from None
+        if response.status_code < 400:
+            return response
+        raise self._error(method, path, response)
+
+    def _error(self, method: str, path: str, response: httpx.Response) -> ClientError:
+        status = response.status_code
+        problem: dict[str, Any] = {}
+        try:
+            body = response.json()
+            if isinstance(body, dict):
+                problem = body
+        except ValueError:
+            pass
+        detail = str(problem.get("detail") or problem.get("title") or response.reason_phrase)
+        if status == 503:
+            error: ClientError = ServerUnavailable(
+                f"the Multitude API at {self.base_url} is unavailable: {detail}",
+                status=status,
+                problem=problem,
+            )
+            return error
+        if status == 404:
+            return NotFound(detail, status=status, problem=problem)
+        if method == "POST" and path.startswith("/v1/entries"):
+            if status == 409 and "seq" in detail:
+                return SeqConflict(f"entry refused: {detail}", status=status, problem=problem)
+            return EntryRefused(f"entry refused: {detail}", status=status, problem=problem)
+        return ClientError(
+            f"{method} {path} failed with {status}: {detail}", status=status, problem=problem
+        )
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._request(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError:
+            raise ClientError(f"{method} {path}: the server's answer is not JSON") from None
+
+    def _text(self, path: str) -> str:
+        return self._request("GET", path).text
+
+    # --- writes ---------------------------------------------------------------------------
+
+    def _signing_key(self) -> SigningKey:
+        if self.key is None:
+            raise KeyRequired("signing an entry needs a member's key: give the client a key")
+        return self.key
+
+    def network(self) -> str:
+        """The network name entries must carry, read from the genesis entry."""
+        if self._network is None:
+            page = self._json("GET", "/v1/entries", params={"start": 0, "limit": 1})
+            try:
+                name = page["items"][0]["entry"]["network"]
+            except (KeyError, IndexError, TypeError):
+                raise ClientError("the log has no genesis entry yet: no network to join") from None
+            self._network = str(name)
+        return self._network
+
+    def next_seq(self, key: str | None = None) -> int:
+        """The seq the member signs next (also for a key that has not joined)."""
+        who = key or self.public_key
+        try:
+            return self.member(who).next_seq
+        except NotFound as exc:
+            seq = exc.problem.get("next_seq")
+            if isinstance(seq, int) and not isinstance(seq, bool):
+                return seq
+            raise
+
+    def submit(self, kind: str, body: Mapping[str, Any]) -> Receipt:
+        """Sign an entry of `kind` with the next seq and append it; re-sign on a lost race."""
+        key = self._signing_key()
+        for attempt in range(self.retries + 1):
+            entry = sign_entry(
+                key, network=self.network(), kind=kind, seq=self.next_seq(), body=body
+            )
+            try:
+                data = self._json("POST", "/v1/entries", json=entry)
+            except SeqConflict:
+                if attempt == self.retries:
+                    raise
+                continue
+            return _build(Receipt, data)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def join(self, name: str, referrer: str | None = None) -> Receipt:
+        body: dict[str, Any] = {"name": name}
+        if referrer is not None:
+            body["referrer"] = referrer
+        return self.submit("member.join", body)
+
+    def contribute(
+        self,
+        title: str,
+        type: str | None = None,
+        uri: str | None = None,
+        content: bytes | str | Path | None = None,
+        tags: Iterable[str] = (),
+        refs: Iterable[str] = (),
+    ) -> Receipt:
+        """Submit a contribution; local `content` (bytes or a file) is sent only as its hash."""
+        body: dict[str, Any] = {"title": title}
+        if type is not None:
+            body["type"] = type
+        if uri is not None:
+            body["uri"] = uri
+        if content is not None:
+            body["content_hash"] = content_hash(content)
+        if tags := list(tags):
+            body["tags"] = tags
+        if refs := list(refs):
+            body["refs"] = refs
+        return self.submit("contribution.submit", body)
+
+    def evaluate(self, contribution_id: str, value: int) -> Receipt:
+        return self.submit("evaluation.cast", {"contribution": contribution_id, "value": value})
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def member(self, key: str | None = None) -> Member:
+        return _build(Member, self._json("GET", f"/v1/members/{key or self.public_key}"))
+
+    def _pages(self, path: str, params: dict[str, Any]) -> list[Any]:
+        items: list[Any] = []
+        offset: int | None = 0
+        while offset is not None:
+            page = self._json("GET", path, params={**params, "offset": offset})
+            items.extend(page.get("items", []))
+            offset = page.get("next")
+        return items
+
+    def members(self) -> list[Member]:
+        """Every member, by reputation."""
+        return [_build(Member, m) for m in self._pages("/v1/members", {"limit": 1000})]
+
+    def leaderboard(
+        self, by: Literal["reputation", "tokens"] = "reputation", limit: int = 20
+    ) -> list[Member]:
+        page = self._json("GET", "/v1/leaderboard", params={"by": by, "limit": limit})
+        return [_build(Member, m) for m in page["items"]]
+
+    def contributions(
+        self, order_by: Literal["score", "time"] = "score", limit: int = 50
+    ) -> list[Contribution]:
+        page = self._json("GET", "/v1/contributions", params={"order_by": order_by, "limit": limit})
+        return [_contribution(c) for c in page["items"]]
+
+    def contribution(self, contribution_id: str) -> Contribution:
+        return _contribution(self._json("GET", f"/v1/contributions/{contribution_id}"))
+
+    def entry(self, entry_id: str) -> LoggedEntry:
+        return _build(LoggedEntry, self._json("GET", f"/v1/entries/{entry_id}"))
+
+    def checkpoint(self) -> str:
+        """The latest signed checkpoint, as the signed note text."""
+        return self._text("/v1/log/checkpoint")
+
+    def log_key(self) -> str:
+        """The verifier key the server says the log has. Trust it only on first use."""
+        return self._text("/v1/log/key").strip()
+
+    def inclusion_proof(self, index: int, size: int) -> InclusionProof:
+        data = self._json(
+            "GET", "/v1/log/proof/inclusion", params={"index": index, "tree_size": size}
+        )
+        try:
+            hashes = tuple(bytes.fromhex(h) for h in data["hashes"])
+        except (KeyError, TypeError, ValueError):
+            raise ClientError("the server's inclusion proof is malformed") from None
+        return _build(InclusionProof, data, hashes=hashes)
+
+    # --- verification ---------------------------------------------------------------------
+
+    def verify_inclusion(
+        self,
+        entry_id: str,
+        verifier_key: str | None = None,
+        *,
+        trust_on_first_use: bool = False,
+    ) -> cp.Checkpoint:
+        """Check that entry `entry_id` is in the log, as the log's own signature vouches.
+
+        1. Open the latest checkpoint with `verifier_key` (the log's key, known to the caller;
+           fetched from the server only when `trust_on_first_use` is set).
+        2. Fetch the entry; check its signature and that its id is `entry_id`.
+        3. Recompute its leaf from the entry and `logged_at` (SPEC section 3).
+        4. Check the server's inclusion proof at the checkpoint's size against its root.
+        Returns the verified checkpoint; raises `VerificationError` saying which step failed.
+        """
+        if verifier_key is None:
+            if not trust_on_first_use:
+                raise VerificationError(
+                    "give the log's verifier key to check against (or trust_on_first_use=True)"
+                )
+            verifier_key = self.log_key()
+        try:
+            verifier = cp.parse_verifier_key(verifier_key)
+            checkpoint = cp.open_checkpoint(self.checkpoint(), verifier)
+        except LedgerError as exc:
+            raise VerificationError(f"the checkpoint does not verify: {exc}") from None
+        item = self.entry(entry_id)
+        try:
+            parse_entry(item.entry)
+        except LedgerError as exc:
+            raise VerificationError(f"the entry the server sent is not valid: {exc}") from None
+        if compute_entry_id(item.entry) != entry_id:
+            raise VerificationError(f"the server sent another entry than {entry_id[:16]}…")
+        if item.index >= checkpoint.size:
+            raise VerificationError(
+                f"entry {entry_id[:16]}… is at index {item.index}, beyond the checkpoint's "
+                f"tree size {checkpoint.size}: try again in a moment"
+            )
+        leaf = merkle.leaf_hash(leaf_bytes(item.entry, item.logged_at))
+        proof = self.inclusion_proof(item.index, checkpoint.size)
+        try:
+            merkle.verify_inclusion(
+                leaf, item.index, checkpoint.size, proof.hashes, checkpoint.root_hash
+            )
+        except LedgerError as exc:
+            raise VerificationError(
+                f"entry {entry_id[:16]}… is not proven in the tree of size {checkpoint.size}: {exc}"
+            ) from None
+        return checkpoint
+
+
+def _contribution(data: Any) -> Contribution:
+    if not isinstance(data, dict):
+        raise ClientError("the server sent a malformed contribution")
+    weights: Sequence[Any] = data.get("weights") or []
+    evaluations: Sequence[Any] = data.get("evaluations") or []
+    return _build(
+        Contribution,
+        data,
+        weights=tuple(_build(Weight, w) for w in weights),
+        evaluations=tuple(_build(Evaluation, e) for e in evaluations),
+    )
