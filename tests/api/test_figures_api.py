@@ -1,0 +1,289 @@
+"""Valuation, live: the figures the API serves as entries arrive (SPEC section 6, VALUATION.md)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+from nacl.signing import SigningKey
+from sqlalchemy import Engine
+
+import valuation
+from api.app import create_app
+from api.settings import Settings
+from ledger.entries import parse_leaf
+from ledger.service import Ledger
+from tests.helpers import Signer, new_ledger
+
+TOLERANCE = Decimal("0.000001")
+
+
+def close(actual: str, expected: float | str) -> bool:
+    return abs(Decimal(actual) - Decimal(str(expected))) <= TOLERANCE
+
+
+def app_for(ledger: Ledger) -> Any:
+    return create_app(Settings(db="sqlite://", events_poll_seconds=0.05), ledger=ledger)
+
+
+def post(client: TestClient, entry: dict[str, Any]) -> dict[str, Any]:
+    response = client.post("/v1/entries", json=entry)
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def founder(signer: Signer, name: str, tokens: str, reputation: str) -> dict[str, Any]:
+    return {"member": signer.public, "name": name, "reputation": reputation, "tokens": tokens}
+
+
+def test_reference_figure_1_through_the_api(engine: Engine, log_key: SigningKey) -> None:
+    ann, bonnie = Signer(), Signer()
+    ledger = new_ledger(
+        engine,
+        log_key,
+        founders=[founder(ann, "Ann", "10", "10"), founder(bonnie, "Bonnie", "99", "100")],
+    )
+    with TestClient(app_for(ledger)) as client:
+        article = post(client, ann.submit("An article", type="article"))
+        assert close(client.get(f"/v1/members/{ann.public}").json()["tokens"], 9)
+        post(client, bonnie.evaluate(article["id"], 1))
+
+        b = client.get(f"/v1/members/{bonnie.public}").json()
+        a = client.get(f"/v1/members/{ann.public}").json()
+        assert close(b["reputation"], 99.90692517849118)
+        assert close(a["tokens"], 54.45454545454545)
+        assert close(a["reputation"], 14.545454545454545)
+        contribution = client.get(f"/v1/contributions/{article['id']}").json()
+        assert close(contribution["max_score"], 0.9090909090909091)
+        assert contribution["author"] == ann.public and contribution["type"] == "article"
+        assert [e["evaluator"] for e in contribution["evaluations"]] == [bonnie.public]
+
+        assert b["rank"] == 1 and a["rank"] == 2
+        assert a["next_seq"] == 2 and b["next_seq"] == 2
+        total = Decimal(a["reputation"]) + Decimal(b["reputation"])
+        assert close(a["influence"], str(Decimal(a["reputation"]) / total))
+
+
+def test_reference_figure_2_through_the_api(ledger: Ledger) -> None:
+    u = [Signer() for _ in range(5)]
+    with TestClient(app_for(ledger)) as client:
+        for i, member in enumerate(u, 1):
+            post(client, member.join(f"u{i}"))
+        c1 = post(client, u[1].submit("c1", type="article"))["id"]
+        c2 = post(client, u[2].submit("c2", type="article"))["id"]
+        steps = [
+            (0, c1, 1),
+            (1, c1, 0),
+            (2, c1, 1),
+            (3, c2, 1),
+            (4, c2, 0),
+            (0, c2, 1),
+            (1, c1, 1),
+            (2, c1, 0),
+            (3, c1, 1),
+            (4, c2, 1),
+        ]
+        max_scores = {}
+        for step, (who, cid, value) in enumerate(steps, 1):
+            post(client, u[who].evaluate(cid, value))
+            max_scores[step] = client.get(f"/v1/contributions/{c1}").json()["max_score"]
+            if step == 7:
+                u2 = client.get(f"/v1/members/{u[1].public}").json()
+                assert close(u2["reputation"], 22.7544628224)
+                assert close(u2["tokens"], 78.91817792824702)
+        for step, expected in {
+            1: 0.2,
+            3: 0.3992603410016588,
+            7: 0.5983635585649403,
+            9: 0.6155516140413791,
+        }.items():
+            assert close(max_scores[step], expected), step
+        reputation = [
+            22.1128137528202,
+            23.42261970708561,
+            23.27585003117742,
+            21.070815050963578,
+            19.759036270722238,
+        ]
+        tokens = [50, 79.77758070206896, 78.30080651930581, 50, 50]
+        for member, rep, tok in zip(u, reputation, tokens, strict=True):
+            figures = client.get(f"/v1/members/{member.public}").json()
+            assert close(figures["reputation"], rep) and close(figures["tokens"], tok)
+
+        board = client.get("/v1/leaderboard", params={"by": "reputation", "limit": 5}).json()[
+            "items"
+        ]
+        assert [m["member"] for m in board][:2] == [u[1].public, u[2].public]
+        assert [m["rank"] for m in board] == [1, 2, 3, 4, 5]
+        by_tokens = client.get("/v1/leaderboard", params={"by": "tokens", "limit": 2}).json()[
+            "items"
+        ]
+        assert [m["member"] for m in by_tokens] == [u[1].public, u[2].public]
+
+        # The live figures equal a replay of the log from scratch, and the published digest too.
+        leaves = [line.encode() for line in client.get("/v1/log/leaves").text.split("\n") if line]
+        events = []
+        for index, raw in enumerate(leaves):
+            leaf = parse_leaf(raw)
+            events.append(
+                valuation.Event(
+                    index,
+                    leaf.entry.id,
+                    leaf.entry.kind,
+                    leaf.entry.author,
+                    leaf.logged_at,
+                    leaf.entry.body,
+                )
+            )
+        replayed = valuation.replay(events)
+        assert client.get("/v1/state").json() == {
+            "tree_size": len(leaves),
+            "digest": valuation.digest(replayed),
+        }
+        for member in u:
+            view = replayed.member(member.public)
+            assert view is not None
+            figures = client.get(f"/v1/members/{member.public}").json()
+            assert figures["reputation"] == valuation.format_amount(view.reputation)
+            assert figures["tokens"] == valuation.format_amount(view.tokens)
+
+
+def test_history_explains_every_change_and_adds_up(ledger: Ledger) -> None:
+    ann, bob, cat = Signer(), Signer(), Signer()
+    with TestClient(app_for(ledger)) as client:
+        post(client, ann.join("Ann"))
+        post(client, bob.join("Bob", referrer=ann.public))
+        post(client, cat.join("Cat"))
+        cid = post(client, bob.submit("work"))["id"]
+        post(client, ann.evaluate(cid, 1))
+        post(client, cat.evaluate(cid, 1))
+        post(client, cat.evaluate(cid, 0))
+        for member in (ann, bob, cat):
+            history = client.get(f"/v1/members/{member.public}/history", params={"limit": 2})
+            items = history.json()["items"]
+            start = history.json()["next"]
+            while start is not None:
+                page = client.get(
+                    f"/v1/members/{member.public}/history", params={"start": start, "limit": 2}
+                ).json()
+                items += page["items"]
+                start = page["next"]
+            reputation = tokens = Decimal(0)
+            for item in items:
+                for posting in item["postings"]:
+                    if posting["asset"] == "reputation":
+                        reputation += Decimal(posting["amount"])
+                    else:
+                        tokens += Decimal(posting["amount"])
+                assert reputation == Decimal(item["reputation"]) and tokens == Decimal(
+                    item["tokens"]
+                )
+            now = client.get(f"/v1/members/{member.public}").json()
+            assert Decimal(now["reputation"]) == reputation and Decimal(now["tokens"]) == tokens
+        causes = {
+            p["cause"]
+            for i in client.get(f"/v1/members/{ann.public}/history").json()["items"]
+            for p in i["postings"]
+        }
+        assert {"join", "stake_fee", "referral_share"} <= causes
+
+
+def test_a_rule_that_valuation_refuses_leaves_no_trace(engine: Engine, log_key: SigningKey) -> None:
+    poor = Signer()
+    ledger = new_ledger(engine, log_key, founders=[founder(poor, "Poor", "0.5", "1")])
+    with TestClient(app_for(ledger)) as client:
+        before = client.get("/v1/state").json()
+        response = client.post("/v1/entries", json=poor.submit("costs 1 token", type="article"))
+        assert response.status_code == 422 and "token" in response.json()["detail"]
+        assert client.get("/v1/state").json() == before
+        assert client.get(f"/v1/members/{poor.public}").json()["next_seq"] == 1
+        post(
+            client,
+            poor.sign("contribution.submit", {"title": "a comment", "type": "comment"}, seq=1),
+        )
+
+
+def test_unknown_member_is_a_problem_that_tells_the_next_seq(client_ledger: TestClient) -> None:
+    key = Signer().public
+    response = client_ledger.get(f"/v1/members/{key}")
+    assert response.status_code == 404 and response.json()["next_seq"] == 1
+    assert client_ledger.get("/v1/members/nothex").status_code == 400
+    assert client_ledger.get(f"/v1/contributions/{'0' * 64}").status_code == 404
+
+
+def test_contributions_are_listed_by_time_and_by_score(client_ledger: TestClient) -> None:
+    a, b = Signer(), Signer()
+    post(client_ledger, a.join("A"))
+    post(client_ledger, b.join("B"))
+    first = post(client_ledger, a.submit("first"))["id"]
+    second = post(client_ledger, a.submit("second"))["id"]
+    post(client_ledger, b.evaluate(first, 1))
+    by_time = client_ledger.get("/v1/contributions", params={"order_by": "time"}).json()["items"]
+    assert [c["id"] for c in by_time] == [second, first]
+    by_score = client_ledger.get("/v1/contributions", params={"order_by": "score"}).json()["items"]
+    assert by_score[0]["id"] == first and Decimal(by_score[0]["score"]) > 0
+    assert Decimal(by_score[0]["quality"]) > Decimal(by_score[1]["quality"])
+    page = client_ledger.get("/v1/contributions", params={"order_by": "time", "limit": 1}).json()
+    assert len(page["items"]) == 1 and page["next"] == 1
+
+
+@pytest.fixture
+def client_ledger(ledger: Ledger) -> Iterator[TestClient]:
+    with TestClient(app_for(ledger)) as client:
+        yield client
+
+
+@pytest.fixture
+def live_server(ledger: Ledger) -> Iterator[str]:
+    config = uvicorn.Config(app_for(ledger), host="127.0.0.1", port=0, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        threading.Event().wait(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(5)
+
+
+def read_events(response: httpx.Response, count: int) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    current: dict[str, Any] = {}
+    for line in response.iter_lines():
+        if line.startswith("id: "):
+            current["id"] = int(line[4:])
+        elif line.startswith("data: "):
+            current["data"] = json.loads(line[6:])
+        elif line == "" and "data" in current:
+            events.append(current)
+            current = {}
+            if len(events) == count:
+                break
+    return events
+
+
+def test_events_stream_every_append_live_and_resume_after_last_event_id(live_server: str) -> None:
+    ann, bob = Signer(), Signer()
+    with httpx.Client(base_url=live_server, timeout=10) as http:
+        with http.stream("GET", "/v1/events") as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            http.post("/v1/entries", json=ann.join("Ann")).raise_for_status()
+            http.post("/v1/entries", json=bob.join("Bob")).raise_for_status()
+            events = read_events(stream, 2)
+        assert [e["id"] for e in events] == [1, 2]
+        assert events[0]["data"]["kind"] == "member.join"
+        assert events[0]["data"]["members"][0]["member"] == ann.public
+        assert events[0]["data"]["members"][0]["reputation"] == "20"
+        http.post("/v1/entries", json=ann.submit("missed while away")).raise_for_status()
+        with http.stream("GET", "/v1/events", headers={"Last-Event-ID": "2"}) as stream:
+            missed = read_events(stream, 1)
+        assert missed[0]["id"] == 3 and missed[0]["data"]["kind"] == "contribution.submit"
