@@ -1,0 +1,448 @@
+"""The member's commands of `multitude` (SPEC section 8): sign on this machine, submit, read.
+
+`join`, `contribute` and `evaluate` sign with the member's key file and submit through
+`api.client`; `members`, `leaderboard`, `contributions`, `show`, `checkpoint` and `prove` read.
+Tables are for people, `--json` is for scripts. Every failure becomes one sentence
+(`api.cli.CommandError`) and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from api import cli
+from api.client import (
+    DEFAULT_API,
+    Client,
+    ClientError,
+    Contribution,
+    EntryRefused,
+    Member,
+    NotFound,
+    Receipt,
+    as_json,
+)
+from ledger import checkpoint as cp
+from ledger import keys
+from ledger.errors import LedgerError
+
+console = Console(highlight=False, soft_wrap=True)
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_PREFIX = re.compile(r"[0-9a-f]{4,63}")
+
+KeyOption = Annotated[
+    Path, typer.Option("--key", help="your secret key file (make one with `multitude keygen`)")
+]
+ApiOption = Annotated[
+    str,
+    typer.Option("--api", envvar="MULTITUDE_API", help="the Multitude API to talk to"),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="print JSON, for scripts")]
+
+
+# --- plumbing -------------------------------------------------------------------------------
+
+
+@contextmanager
+def _reporting() -> Iterator[None]:
+    """Turn the client's and the key file's errors into one sentence for the terminal."""
+    try:
+        yield
+    except EntryRefused as exc:
+        raise cli.CommandError(f"the server refused the entry: {exc.detail}") from None
+    except ClientError as exc:
+        raise cli.CommandError(str(exc)) from None
+    except LedgerError as exc:
+        raise cli.CommandError(str(exc)) from None
+
+
+def _client(api: str, key_file: Path | None = None) -> Client:
+    key = keys.read_key(key_file) if key_file is not None else None
+    return Client(api, key)
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(as_json(value), indent=2, ensure_ascii=False))
+
+
+def _amount(text: str | None, places: int = 3) -> str:
+    """An amount for people: a few decimals (the exact string is in `--json`)."""
+    if text is None:
+        return "-"
+    try:
+        return f"{Decimal(text):,.{places}f}"
+    except InvalidOperation:
+        return text
+
+
+def _percent(text: str) -> str:
+    try:
+        return f"{Decimal(text) * 100:.1f} %"
+    except InvalidOperation:
+        return text
+
+
+def _short(key: str | None) -> str:
+    return "-" if not key else key[:12] + "…"
+
+
+def _receipt(what: str, receipt: Receipt, as_json_out: bool) -> None:
+    if as_json_out:
+        _print_json(receipt)
+        return
+    console.print(f"{what}: entry [bold]{receipt.id}[/] at index {receipt.index}")
+
+
+def _resolve(client: Client, ident: str, *, members: bool = True) -> str:
+    """A full id from a unique prefix of a contribution's (or a member's) id."""
+    ident = ident.strip().lower()
+    if _HEX64.fullmatch(ident):
+        return ident
+    if not _PREFIX.fullmatch(ident):
+        raise cli.CommandError(
+            f"{ident!r} is not an id: give 64 hex characters, or at least the first 4"
+        )
+    ids = {c.id for c in client.contributions("time", limit=1000)}
+    if members:
+        ids |= {m.member for m in client.members()}
+    found = sorted(i for i in ids if i.startswith(ident))
+    if not found:
+        what = "contribution or member" if members else "contribution"
+        raise cli.CommandError(f"no {what} has an id starting with {ident}")
+    if len(found) > 1:
+        raise cli.CommandError(f"{ident} is ambiguous: {len(found)} ids start with it")
+    return found[0]
+
+
+# --- writes ---------------------------------------------------------------------------------
+
+
+def join(
+    key: KeyOption,
+    name: Annotated[str, typer.Option("--name", help="the name others see (1 to 80 characters)")],
+    referrer: Annotated[
+        str | None, typer.Option("--referrer", help="the public key of the member who invited you")
+    ] = None,
+    api: ApiOption = DEFAULT_API,
+    json_out: JsonOption = False,
+) -> None:
+    """Join the network: sign a member.join with your key and submit it."""
+    with _reporting(), _client(api, key) as client:
+        receipt = client.join(name, referrer=referrer)
+        if json_out:
+            _print_json(receipt)
+            return
+        console.print(
+            f"joined network [bold]{client.network()}[/] as [bold]{name}[/] "
+            f"(member {client.public_key})"
+        )
+        console.print(f"entry {receipt.id} at index {receipt.index}")
+
+
+def contribute(
+    key: KeyOption,
+    title: Annotated[str, typer.Argument(help="what you contributed, 1 to 200 characters")],
+    type: Annotated[
+        str | None, typer.Option("--type", help="a contribution type of the network, e.g. article")
+    ] = None,
+    uri: Annotated[str | None, typer.Option("--uri", help="where the work can be seen")] = None,
+    content: Annotated[
+        Path | None,
+        typer.Option("--content", help="a local file: only its SHA-256 is signed and sent"),
+    ] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="a tag (repeatable)")] = None,
+    ref: Annotated[
+        list[str] | None,
+        typer.Option("--ref", help="id of an earlier contribution this builds on (repeatable)"),
+    ] = None,
+    api: ApiOption = DEFAULT_API,
+    json_out: JsonOption = False,
+) -> None:
+    """Submit a contribution, signed with your key. Prints its id, which others evaluate."""
+    with _reporting(), _client(api, key) as client:
+        refs = [_resolve(client, r, members=False) for r in ref or []]
+        receipt = client.contribute(
+            title, type=type, uri=uri, content=content, tags=tag or [], refs=refs
+        )
+        _receipt("contribution submitted", receipt, json_out)
+        if not json_out:
+            console.print(f"others evaluate it with: multitude evaluate --key FILE {receipt.id} 1")
+
+
+def evaluate(
+    key: KeyOption,
+    contribution_id: Annotated[
+        str, typer.Argument(help="the contribution's id (or a unique prefix of it)")
+    ],
+    value: Annotated[int, typer.Argument(help="your evaluation, e.g. 1 (good) or 0 (not good)")],
+    api: ApiOption = DEFAULT_API,
+    json_out: JsonOption = False,
+) -> None:
+    """Evaluate a contribution, signed with your key. Evaluating again replaces your vote."""
+    with _reporting(), _client(api, key) as client:
+        cid = _resolve(client, contribution_id, members=False)
+        try:
+            title = client.contribution(cid).title
+        except NotFound:
+            raise cli.CommandError(f"no contribution has id {cid}") from None
+        receipt = client.evaluate(cid, value)
+        _receipt(f"evaluated {title!r} with {value}", receipt, json_out)
+
+
+# --- reads ----------------------------------------------------------------------------------
+
+
+def _member_table(title: str, rows: Sequence[Member], by: str = "reputation") -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("rank" if by == "reputation" else "#", justify="right")
+    table.add_column("name")
+    table.add_column("reputation", justify="right", style="bold" if by == "reputation" else "")
+    table.add_column("tokens", justify="right", style="bold" if by == "tokens" else "")
+    table.add_column("influence", justify="right")
+    table.add_column("member")
+    for i, m in enumerate(rows, start=1):
+        table.add_row(
+            str(m.rank if by == "reputation" else i),
+            m.name,
+            _amount(m.reputation),
+            _amount(m.tokens),
+            _percent(m.influence),
+            _short(m.member),
+        )
+    return table
+
+
+def members(api: ApiOption = DEFAULT_API, json_out: JsonOption = False) -> None:
+    """Every member of the network, by reputation."""
+    with _reporting(), _client(api) as client:
+        rows = client.members()
+    if json_out:
+        _print_json(rows)
+        return
+    console.print(_member_table(f"{len(rows)} members", rows))
+
+
+def leaderboard(
+    by: Annotated[
+        Literal["reputation", "tokens"], typer.Option("--by", help="reputation or tokens")
+    ] = "reputation",
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 20,
+    api: ApiOption = DEFAULT_API,
+    json_out: JsonOption = False,
+) -> None:
+    """The top members by reputation (or tokens)."""
+    with _reporting(), _client(api) as client:
+        rows = client.leaderboard(by=by, limit=limit)
+    if json_out:
+        _print_json(rows)
+        return
+    console.print(_member_table(f"leaderboard by {by}", rows, by))
+
+
+def contributions(
+    order_by: Annotated[
+        Literal["score", "time"], typer.Option("--order-by", help="score (feed) or time")
+    ] = "score",
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 20,
+    api: ApiOption = DEFAULT_API,
+    json_out: JsonOption = False,
+) -> None:
+    """Contributions, best first (or newest first)."""
+    with _reporting(), _client(api) as client:
+        rows = client.contributions(order_by, limit=limit)
+        names = {m.member: m.name for m in client.members()} if rows and not json_out else {}
+    if json_out:
+        _print_json(rows)
+        return
+    table = Table(title=f"contributions by {order_by}", title_justify="left")
+    for column, justify in [
+        ("id", "left"),
+        ("title", "left"),
+        ("author", "left"),
+        ("type", "left"),
+        ("score", "right"),
+        ("quality", "right"),
+        ("votes", "right"),
+    ]:
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for c in rows:
+        table.add_row(
+            c.id[:12],
+            c.title,
+            names.get(c.author, _short(c.author)),
+            c.type,
+            _amount(c.score, 4),
+            _amount(c.quality, 4),
+            str(len(c.evaluations)),
+        )
+    console.print(table)
+
+
+def _show_contribution(c: Contribution, names: dict[str, str]) -> None:
+    console.print(f"[bold]{c.title}[/]  ({c.type}, by {names.get(c.author, c.author)})")
+    console.print(f"id {c.id}, index {c.index}, logged at {c.logged_at}")
+    console.print(
+        f"score {_amount(c.score, 4)} · quality {_amount(c.quality, 4)} · "
+        f"max score {_amount(c.max_score, 4)} · engaged reputation "
+        f"{_amount(c.engaged_reputation)} ({_percent(c.engaged_fraction)}) · "
+        f"evaluator fund {_amount(c.fund)} tokens"
+    )
+    if not c.evaluations:
+        console.print("no evaluations yet")
+        return
+    table = Table(title="evaluations, in log order", title_justify="left")
+    table.add_column("index", justify="right")
+    table.add_column("evaluator")
+    table.add_column("value", justify="right")
+    table.add_column("reputation", justify="right")
+    for e in c.evaluations:
+        table.add_row(
+            str(e.index),
+            names.get(e.evaluator, _short(e.evaluator)),
+            str(e.value),
+            _amount(e.reputation),
+        )
+    console.print(table)
+
+
+def _show_member(m: Member) -> None:
+    console.print(f"[bold]{m.name}[/]  (member {m.member})")
+    console.print(
+        f"rank {m.rank} · reputation {_amount(m.reputation)} · tokens {_amount(m.tokens)} · "
+        f"influence {_percent(m.influence)} · next seq {m.next_seq}"
+    )
+    if m.referrer:
+        console.print(f"referred by {m.referrer}")
+
+
+def show(
+    ident: Annotated[
+        str, typer.Argument(metavar="ID", help="a contribution id or a member's public key")
+    ],
+    api: ApiOption = DEFAULT_API,
+    json_out: JsonOption = False,
+) -> None:
+    """Show one contribution (with its evaluations), or one member given a public key."""
+    with _reporting(), _client(api) as client:
+        full = _resolve(client, ident)
+        try:
+            found: Contribution | Member = client.contribution(full)
+        except NotFound:
+            try:
+                found = client.member(full)
+            except NotFound:
+                raise cli.CommandError(f"no contribution or member has id {full}") from None
+        if json_out:
+            _print_json(found)
+            return
+        if isinstance(found, Member):
+            _show_member(found)
+            return
+        names = {m.member: m.name for m in client.members()}
+    _show_contribution(found, names)
+
+
+def checkpoint(
+    verifier: Annotated[
+        str | None,
+        typer.Option(
+            "--verifier", help="the log's verifier key, to check the checkpoint's signature"
+        ),
+    ] = None,
+    api: ApiOption = DEFAULT_API,
+    json_out: JsonOption = False,
+) -> None:
+    """The log's latest signed checkpoint: origin, tree size and root hash."""
+    with _reporting(), _client(api) as client:
+        note = client.checkpoint()
+        if verifier is not None:
+            signed = cp.open_checkpoint(note, cp.parse_verifier_key(verifier))
+        else:
+            signed = cp.parse_checkpoint_body(note.split("\n\n", 1)[0] + "\n")
+    if json_out:
+        _print_json(
+            {
+                "origin": signed.origin,
+                "tree_size": signed.size,
+                "root_hash": signed.root_hash.hex(),
+                "verified": verifier is not None,
+                "note": note,
+            }
+        )
+        return
+    console.print(note.rstrip("\n"))
+    console.print()
+    console.print(f"origin {signed.origin} · tree size {signed.size}")
+    console.print(f"root hash {signed.root_hash.hex()}")
+    if verifier is None:
+        console.print("signature not checked: pass --verifier with the log's key to check it")
+    else:
+        console.print("[green]signature verified[/] with the log key you gave")
+
+
+def prove(
+    entry_id: Annotated[str, typer.Argument(help="the id of an entry (e.g. a contribution)")],
+    verifier: Annotated[
+        str | None,
+        typer.Option("--verifier", help="the log's verifier key (as `multitude serve` printed)"),
+    ] = None,
+    trust_server_key: Annotated[
+        bool,
+        typer.Option(
+            "--trust-server-key", help="check against the key the server itself publishes"
+        ),
+    ] = False,
+    api: ApiOption = DEFAULT_API,
+    json_out: JsonOption = False,
+) -> None:
+    """Prove an entry is in the log: its Merkle proof against a checkpoint signed by the log."""
+    if verifier is None and not trust_server_key:
+        raise cli.CommandError(
+            "give the log's verifier key with --verifier "
+            "(or --trust-server-key to trust the server's own)"
+        )
+    with _reporting(), _client(api) as client:
+        full = _resolve(client, entry_id, members=False)
+        signed = client.verify_inclusion(full, verifier, trust_on_first_use=trust_server_key)
+        index = client.entry(full).index
+    if json_out:
+        _print_json(
+            {"entry": full, "index": index, "tree_size": signed.size, "origin": signed.origin}
+        )
+        return
+    console.print(
+        f"[green]proven[/]: entry {full} is leaf {index} of the log {signed.origin}, "
+        f"tree size {signed.size}, whose checkpoint the log's key signed"
+    )
+
+
+COMMANDS: dict[str, Callable[..., None]] = {
+    "join": join,
+    "contribute": contribute,
+    "evaluate": evaluate,
+    "members": members,
+    "leaderboard": leaderboard,
+    "contributions": contributions,
+    "show": show,
+    "checkpoint": checkpoint,
+    "prove": prove,
+}
+
+
+def register(app: typer.Typer) -> None:
+    """Add the member's commands to `app` (once, however often this is called)."""
+    present = {info.name for info in app.registered_commands}
+    for name, function in COMMANDS.items():
+        if name not in present:
+            app.command(name=name)(function)

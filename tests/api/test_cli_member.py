@@ -1,0 +1,190 @@
+"""The member's command line, as a person types it: every failure is one sentence, exit 1."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from nacl.signing import SigningKey
+
+from api import cli, cli_member
+from ledger import keys
+from ledger.service import Ledger
+from tests.api.test_client import LiveServer, free_port
+
+cli_member.register(cli.app)
+
+# The `multitude` command as a fresh process would run it, whether or not cli.py registers us.
+ENTRY = (
+    "import sys; from api import cli, cli_member; cli_member.register(cli.app); "
+    "sys.argv[0] = 'multitude'; cli.main()"
+)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> Run:
+    """`multitude ARGS` in this process, through `cli.main` as the console script does."""
+    old = sys.argv
+    sys.argv = ["multitude", *args]
+    try:
+        cli.main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv = old
+    captured = capsys.readouterr()
+    return Run(code, captured.out, captured.err)
+
+
+def run_process(*args: str, env: dict[str, str] | None = None) -> Run:
+    done = subprocess.run(
+        [sys.executable, "-c", ENTRY, *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        timeout=60,
+    )
+    return Run(done.returncode, done.stdout, done.stderr)
+
+
+def assert_one_sentence(result: Run, *words: str) -> None:
+    assert result.code == 1, result
+    assert "Traceback" not in result.out + result.err
+    lines = [line for line in result.err.splitlines() if line.strip()]
+    assert len(lines) == 1, result.err
+    assert lines[0].startswith("error: ")
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+@pytest.fixture
+def api(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    with LiveServer(ledger) as url:
+        monkeypatch.setenv("MULTITUDE_API", url)
+        yield url
+
+
+def key_file(tmp_path: Path, name: str) -> tuple[Path, str]:
+    path = tmp_path / f"{name}.key"
+    key = SigningKey.generate()
+    keys.write_key(path, key)
+    return path, keys.public_hex(key)
+
+
+def test_a_member_tour_join_contribute_evaluate_and_read(
+    api: str, ledger: Ledger, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ann, ann_pub = key_file(tmp_path, "ann")
+    bob, _ = key_file(tmp_path, "bob")
+    draft = tmp_path / "guide.md"
+    draft.write_text("# Guide\n")
+
+    result = run(capsys, "join", "--key", str(ann), "--name", "Ann")
+    assert result.code == 0 and ann_pub in result.out
+    assert run(capsys, "join", "--key", str(bob), "--name", "Bob", "--referrer", ann_pub).code == 0
+    result = run(
+        capsys,
+        "contribute", "--key", str(ann), "Translate the onboarding guide",
+        "--type", "article", "--content", str(draft), "--tag", "docs", "--json",
+    )  # fmt: skip
+    assert result.code == 0, result
+    cid = json.loads(result.out)["id"]
+    result = run(capsys, "evaluate", "--key", str(bob), cid[:8], "1")
+    assert result.code == 0 and "Translate the onboarding guide" in result.out
+
+    result = run(capsys, "members")
+    assert result.code == 0 and "Ann" in result.out and "Bob" in result.out
+    result = run(capsys, "leaderboard", "--by", "tokens", "--json")
+    assert [m["name"] for m in json.loads(result.out)] == ["Bob", "Ann"]
+    result = run(capsys, "contributions")
+    assert result.code == 0 and cid[:12] in result.out
+    result = run(capsys, "show", cid)
+    assert result.code == 0 and "Bob" in result.out and "evaluations" in result.out
+    result = run(capsys, "show", ann_pub, "--json")
+    assert json.loads(result.out)["name"] == "Ann"
+
+    verifier = ledger.network().verifier_key
+    result = run(capsys, "checkpoint", "--verifier", verifier, "--json")
+    assert json.loads(result.out)["tree_size"] == 5
+    result = run(capsys, "prove", cid, "--verifier", verifier)
+    assert result.code == 0 and "proven" in result.out
+
+
+def test_server_down_is_one_sentence_in_a_fresh_process(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    key, _ = key_file(tmp_path, "ann")
+    result = run_process("join", "--key", str(key), "--name", "Ann", env={"MULTITUDE_API": url})
+    assert_one_sentence(result, url, "multitude serve")
+    assert_one_sentence(run_process("leaderboard", "--api", url), "cannot reach")
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [(None, ["does not exist"]), ("not a key\n", ["is not a key file"])],
+)
+def test_a_bad_key_file_is_one_sentence(
+    tmp_path: Path, content: str | None, words: list[str]
+) -> None:
+    path = tmp_path / "member.key"
+    if content is not None:
+        path.write_text(content)
+    result = run_process("contribute", "--key", str(path), "A title", "--api", "http://x")
+    assert_one_sentence(result, str(path), *words)
+
+
+def test_a_refused_entry_names_the_servers_reason(
+    api: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ann, _ = key_file(tmp_path, "ann")
+    result = run(capsys, "contribute", "--key", str(ann), "Before joining")
+    assert_one_sentence(result, "refused", "is not a member")
+    assert run(capsys, "join", "--key", str(ann), "--name", "Ann").code == 0
+    result = run(capsys, "join", "--key", str(ann), "--name", "Ann again")
+    assert_one_sentence(result, "refused", "already a member")
+    result = run(capsys, "contribute", "--key", str(ann), "Typed", "--type", "poem")
+    assert_one_sentence(result, "refused", "poem")
+
+
+def test_an_unknown_contribution_is_one_sentence(
+    api: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ann, _ = key_file(tmp_path, "ann")
+    assert run(capsys, "join", "--key", str(ann), "--name", "Ann").code == 0
+    unknown = "ab" * 32
+    assert_one_sentence(run(capsys, "evaluate", "--key", str(ann), unknown, "1"), unknown)
+    assert_one_sentence(run(capsys, "show", unknown), "no contribution or member")
+    assert_one_sentence(run(capsys, "show", "abcd"), "starting with abcd")
+    assert_one_sentence(run(capsys, "show", "not-hex"), "is not an id")
+
+
+def test_missing_content_file_and_missing_verifier_are_one_sentence(
+    api: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ann, _ = key_file(tmp_path, "ann")
+    run(capsys, "join", "--key", str(ann), "--name", "Ann")
+    missing = tmp_path / "nowhere.md"
+    result = run(capsys, "contribute", "--key", str(ann), "T", "--content", str(missing))
+    assert_one_sentence(result, str(missing), "does not exist")
+    assert_one_sentence(run(capsys, "prove", "ab" * 32), "--verifier")
+    assert_one_sentence(run(capsys, "checkpoint", "--verifier", "nonsense"), "verifier key")
+
+
+def test_register_is_idempotent() -> None:
+    before = len(cli.app.registered_commands)
+    cli_member.register(cli.app)
+    assert len(cli.app.registered_commands) == before
