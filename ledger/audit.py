@@ -1,0 +1,645 @@
+"""The offline auditor: verify an audit bundle (SPEC section 7) with no server and no database.
+
+Pure: it reads the four files of a bundle and uses only `ledger.entries`, `ledger.merkle`,
+`ledger.checkpoint`, `ledger.errors` and `valuation`. `verify_bundle` never raises for a problem
+of the bundle: it returns an `AuditReport` whose `failure` names the file, the line, the check
+and why. The checks, in the order a failure is reported:
+
+1. The files: `leaves.jsonl`, `checkpoint`, `log.vkey` and `state.json` exist and are readable;
+   `log.vkey` is a verifier key.
+2. One streaming pass over `leaves.jsonl`, line by line, memory flat but for the valuation state:
+   a. the line ends in "\\n" (a last line without one is a truncated file) and its bytes are
+      their own RFC 8785 form: a leaf `{"entry", "logged_at"}` of the exact shape of SPEC
+      section 2 (`leaf`);
+   b. the entry's signature by its author (`signature`);
+   c. line 1 is the `network.genesis`, signed by the key of `log.vkey`, naming that key as its
+      `log_key` and its name as `origin` (`genesis`); once line 1 holds, the `checkpoint` and the
+      `--since` checkpoint are opened with that key (`checkpoint`, `since`);
+   d. every later entry is of the genesis network (`network`), a `network.params` is signed by
+      the log key (`params`), each author's `seq` is 1, then +1 (`seq`), `logged_at` never
+      decreases (`logged_at`);
+   e. valuation applies the entry without refusal (`valuation`);
+   f. when the tree reaches the `--since` checkpoint's size, its root equals that checkpoint's:
+      the bundle extends it, computed from the leaves (`consistency`).
+3. The checkpoint: its size is the number of lines and its root the root of the leaves (`root`).
+4. `state.json`: its tree size, digest and every figure equal the replay (`state`).
+
+Duplicate entries are not looked up in a set of ids: an entry id is the hash of the whole signed
+entry, author and `seq` included, so a repeated entry repeats its author's `seq` and fails (d).
+
+The per-line work dominates, and within it the Ed25519 verification. The leaf is parsed once
+with the standard library and compared with its canonical re-serialisation (which, for the
+closed, ASCII-keyed objects of SPEC section 2, is RFC 8785); the entry's bytes and the bytes the
+author signed are cut out of the leaf bytes rather than serialised again. Anything unusual falls
+back to `ledger.entries.parse_leaf`, which decides and words the error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
+
+import valuation
+from ledger import checkpoint as cp
+from ledger import entries, merkle
+from ledger.errors import EntryError, LedgerError, SignatureError
+
+LEAVES: Final = "leaves.jsonl"
+CHECKPOINT: Final = "checkpoint"
+LOG_VKEY: Final = "log.vkey"
+STATE: Final = "state.json"
+BUNDLE_FILES: Final = (LEAVES, CHECKPOINT, LOG_VKEY, STATE)
+
+Progress = Callable[[int, int], None]
+"""Called as `progress(bytes_done, bytes_total)` while `leaves.jsonl` is read."""
+
+MAX_LINE: Final = 16 * 2**20  # bytes in one line of leaves.jsonl, newline included
+_PROGRESS_EVERY: Final = 4096  # lines between progress calls
+_FRONTIER_BATCH: Final = 1024  # leaf hashes folded into the frontier at once
+_LEAF_HEAD: Final = b'{"entry":'
+_LOGGED_AT_KEY: Final = b',"logged_at":'
+# The log writes `logged_at` with microseconds; this form is checked by `datetime.fromisoformat`,
+# every other by `entries.parse_timestamp`, which accepts the same times.
+_LOG_TIME: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
+
+
+# --- the result ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFailure:
+    """The first check that failed: in which file, at which line (1-based) if any, and why."""
+
+    file: str
+    line: int | None
+    check: str
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file} line {self.line}"
+        return f"{where}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditReport:
+    """What `verify_bundle` found. `ok` is true exactly when `failure` is None.
+
+    `entries` is the number of leaves that passed every line check (all of them when `ok`);
+    `root` and `digest` are hex, empty until computed.
+    """
+
+    ok: bool
+    entries: int
+    members: int
+    contributions: int
+    network: str
+    origin: str
+    root: str
+    digest: str
+    since: int | None
+    seconds: float
+    failure: AuditFailure | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Failed(Exception):
+    """Internal: carries the first failure out of the checks."""
+
+    def __init__(self, failure: AuditFailure) -> None:
+        super().__init__(str(failure))
+        self.failure = failure
+
+
+def _fail(file: str, check: str, message: str, line: int | None = None) -> _Failed:
+    return _Failed(AuditFailure(file=file, line=line, check=check, message=message))
+
+
+def short(key: str) -> str:
+    """A public key or entry id as people quote it: its first 8 hex characters."""
+    return key[:8] + "…" if len(key) > 8 else key
+
+
+# --- one leaf -------------------------------------------------------------------------------------
+
+
+class _NotJSON(ValueError):
+    pass
+
+
+def _refuse(text: str) -> Any:
+    raise _NotJSON(text)
+
+
+def _safe_int(text: str) -> int:
+    value = int(text)
+    if abs(value) > 2**53 - 1:
+        raise _NotJSON(text)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedLeaf:
+    """A leaf whose bytes, shape and (unless asked not to) signature have been checked."""
+
+    entry: entries.Entry
+    logged_at: str
+    moment: datetime  # logged_at, parsed
+    signed: bytes  # what the author signed: the domain tag and JCS of the entry without `sig`
+
+
+def _fast_value(raw: bytes) -> dict[str, Any] | None:
+    """The leaf as JSON if the bytes are, by the quick test, their own canonical form."""
+    try:
+        text = raw.decode("utf-8")
+        value = json.loads(text, parse_float=_refuse, parse_constant=_refuse, parse_int=_safe_int)
+        again = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except (ValueError, RecursionError):
+        return None
+    if again != text or type(value) is not dict or len(value) != 2:
+        return None
+    entry, logged_at = value.get("entry"), value.get("logged_at")
+    if type(entry) is not dict or type(logged_at) is not str:
+        return None
+    # Objects of SPEC section 2 have ASCII keys, for which sorted JSON is RFC 8785. Only the
+    # valuation params of the log's own entries are open objects: those take the slow path.
+    if entry.get("kind") in entries.LOG_KINDS:
+        return None
+    return value
+
+
+def read_leaf(raw: bytes, *, verify: bool = True) -> CheckedLeaf:
+    """Check exact leaf bytes (no trailing newline): canonical form, shape and signature.
+
+    Raises `EntryError` (or `MalformedJSONError`) for a malformed leaf and `SignatureError` for
+    a bad signature, with the same sentences as `ledger.entries.parse_leaf`.
+    """
+    value = _fast_value(raw)
+    if value is None:
+        # The slow, exact path: it raises the precise error, or accepts what the quick test
+        # could not decide.
+        leaf = entries.parse_leaf(raw, verify=False)
+        data: Any = leaf.entry.data
+        logged_at = leaf.logged_at
+    else:
+        data = value["entry"]
+        logged_at = value["logged_at"]
+        entries.check_shape(data)
+    moment = _log_time(logged_at)
+    # The leaf is `{"entry":<JCS of the entry>,"logged_at":"..."}`; the entry's bytes are cut out.
+    end = raw.rindex(_LOGGED_AT_KEY)
+    entry_bytes = raw[len(_LEAF_HEAD) : end]
+    # Keys sort as author, body, kind, network, seq, sig, ts, v: removing the `sig` member from
+    # JCS(entry) leaves JCS(entry without sig). Its last occurrence is the real one: only `ts`
+    # and `v` follow it.
+    sig_member = b',"sig":"' + data["sig"].encode("ascii") + b'"'
+    at = entry_bytes.rindex(sig_member)
+    signed = entries.ENTRY_DOMAIN + entry_bytes[:at] + entry_bytes[at + len(sig_member) :]
+    entry = entries.Entry(data=data, id=hashlib.sha256(entry_bytes).hexdigest())
+    if verify:
+        verify_signature(entry, signed)
+    return CheckedLeaf(entry=entry, logged_at=logged_at, moment=moment, signed=signed)
+
+
+_verify_keys: dict[str, VerifyKey] = {}
+
+
+def verify_signature(entry: entries.Entry, signed: bytes) -> None:
+    """Raise `SignatureError` unless `signed` carries the entry's signature by its author."""
+    author = entry.author
+    key = _verify_keys.get(author)
+    if key is None:
+        if len(_verify_keys) > 100_000:
+            _verify_keys.clear()
+        key = _verify_keys[author] = VerifyKey(bytes.fromhex(author))
+    try:
+        key.verify(signed, bytes.fromhex(entry.data["sig"]))
+    except (BadSignatureError, ValueError):
+        raise SignatureError(f"bad signature by {short(author)}") from None
+
+
+def _log_time(value: str) -> datetime:
+    if _LOG_TIME.fullmatch(value):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass  # parse_timestamp words the error
+    try:
+        return entries.parse_timestamp(value)
+    except EntryError as exc:
+        raise EntryError(f"leaf.logged_at: {exc}") from None
+
+
+# --- the bundle ---------------------------------------------------------------------------------
+
+
+def verify_bundle(
+    path: Path, since: Path | None = None, progress: Progress | None = None
+) -> AuditReport:
+    """Verify the audit bundle in directory `path`, optionally against an older checkpoint.
+
+    Returns a report; a problem of the bundle is never raised but named in `report.failure`.
+    """
+    auditor = _Auditor(Path(path), None if since is None else Path(since), progress)
+    started = time.perf_counter()
+    failure: AuditFailure | None = None
+    try:
+        auditor.run()
+    except _Failed as failed:
+        failure = failed.failure
+    except Exception as exc:  # a bug of ours must still not end in a traceback for the auditor
+        failure = AuditFailure(
+            file=LEAVES,
+            line=auditor.size + 1,
+            check="internal",
+            message=f"the verifier failed unexpectedly ({type(exc).__name__}: {exc}); "
+            "this is a bug in multitude verify, please report it",
+        )
+    return auditor.report(failure, time.perf_counter() - started)
+
+
+class _Auditor:
+    def __init__(self, path: Path, since: Path | None, progress: Progress | None) -> None:
+        self.path = path
+        self.since_path = since
+        self.progress = progress
+        self.verifier: cp.Verifier | None = None
+        self.vkey_text = ""
+        self.network = ""
+        self.origin = ""
+        self.log_author = ""
+        self.checkpoint: cp.Checkpoint | None = None
+        self.since: cp.Checkpoint | None = None
+        self.state = valuation.new_state()
+        self.size = 0  # leaves checked so far
+        self.frontier: merkle.Frontier = []
+        self.frontier_size = 0
+        self.pending: list[bytes] = []  # leaf hashes not yet folded into the frontier
+        self.root = ""
+        self.digest = ""
+
+    def report(self, failure: AuditFailure | None, seconds: float) -> AuditReport:
+        return AuditReport(
+            ok=failure is None,
+            entries=self.size,
+            members=self.state.member_count,
+            contributions=self.state.contribution_count,
+            network=self.network,
+            origin=self.origin,
+            root=self.root,
+            digest=self.digest,
+            since=None if self.since is None else self.since.size,
+            seconds=round(seconds, 3),
+            failure=failure,
+        )
+
+    # --- files ------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        if not self.path.is_dir():
+            what = "does not exist" if not self.path.exists() else "is not a directory"
+            raise _fail(str(self.path), "file", f"the bundle directory {what}")
+        missing = [name for name in BUNDLE_FILES if not (self.path / name).is_file()]
+        if missing:
+            raise _fail(
+                missing[0],
+                "file",
+                f"the bundle has no {missing[0]} (a bundle holds {', '.join(BUNDLE_FILES)})",
+            )
+        self.vkey_text = self._read_text(self.path / LOG_VKEY, LOG_VKEY).removesuffix("\n")
+        try:
+            self.verifier = cp.parse_verifier_key(self.vkey_text)
+        except LedgerError as exc:
+            raise _fail(LOG_VKEY, "file", f"not a verifier key: {exc}") from None
+        self.log_author = self.verifier.public_key.hex()
+        self.origin = self.verifier.name
+        self._leaves()
+        self._final_root()
+        self._state_json()
+
+    def _read_text(self, file: Path, name: str) -> str:
+        try:
+            return file.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise _fail(name, "file", "is not UTF-8 text") from None
+        except OSError as exc:
+            raise _fail(name, "file", f"cannot be read: {exc.strerror or exc}") from None
+
+    def _open_checkpoints(self) -> None:
+        """Open the bundle's checkpoint, and the --since one, with the log key of log.vkey."""
+        assert self.verifier is not None
+        note = self._read_text(self.path / CHECKPOINT, CHECKPOINT)
+        self.checkpoint = self._open(note, CHECKPOINT, "checkpoint")
+        if self.since_path is None:
+            return
+        label = str(self.since_path)
+        if not self.since_path.is_file():
+            raise _fail(label, "since", "the --since checkpoint file does not exist")
+        since = self._open(self._read_text(self.since_path, label), label, "since")
+        if since.size > self.checkpoint.size:
+            raise _fail(
+                label,
+                "since",
+                f"is of tree size {since.size}, newer than the bundle's {self.checkpoint.size}: "
+                "give the older checkpoint to --since",
+            )
+        self.since = since
+        if since.size == 0:
+            self._compare_since(merkle.EMPTY_ROOT)
+
+    def _open(self, note: str, label: str, check: str) -> cp.Checkpoint:
+        assert self.verifier is not None
+        try:
+            checkpoint = cp.open_checkpoint(note, self.verifier)
+        except SignatureError as exc:
+            raise _fail(
+                label, check, f"is not signed by the log key in {LOG_VKEY}: {exc}"
+            ) from None
+        except LedgerError as exc:
+            raise _fail(label, check, f"is not a valid checkpoint: {exc}") from None
+        if checkpoint.origin != self.origin:
+            raise _fail(
+                label,
+                check,
+                f"is for origin {checkpoint.origin!r}, but this log is {self.origin!r}",
+            )
+        return checkpoint
+
+    # --- the leaves --------------------------------------------------------------------------
+
+    def _lines(self) -> Iterator[bytes]:
+        """The lines of leaves.jsonl without their newline, read in binary, one at a time."""
+        file = self.path / LEAVES
+        try:
+            total = file.stat().st_size
+            handle = file.open("rb")
+        except OSError as exc:
+            raise _fail(LEAVES, "file", f"cannot be read: {exc.strerror or exc}") from None
+        done = 0
+        number = 0
+        with handle:
+            while True:
+                try:
+                    line = handle.readline(MAX_LINE + 1)
+                except OSError as exc:
+                    raise _fail(LEAVES, "file", f"cannot be read: {exc.strerror or exc}") from None
+                if not line:
+                    break
+                number += 1
+                done += len(line)
+                if not line.endswith(b"\n"):
+                    if len(line) > MAX_LINE:
+                        raise _fail(
+                            LEAVES, "leaf", f"the line is longer than {MAX_LINE} bytes", number
+                        )
+                    raise _fail(
+                        LEAVES,
+                        "leaf",
+                        "the last line has no newline: the file is truncated",
+                        number,
+                    )
+                yield line[:-1]
+                if self.progress is not None and number % _PROGRESS_EVERY == 0:
+                    self.progress(done, total)
+        if self.progress is not None:
+            self.progress(done, total)
+
+    def _leaves(self) -> None:
+        seqs: dict[str, int] = {}
+        floor: datetime | None = None
+        state = self.state
+        apply = valuation.apply
+        for raw in self._lines():
+            line = self.size + 1
+            try:
+                leaf = read_leaf(raw)
+            except SignatureError as exc:
+                raise _fail(LEAVES, "signature", str(exc), line) from None
+            except LedgerError as exc:
+                raise _fail(LEAVES, "leaf", str(exc), line) from None
+            entry = leaf.entry
+            if line == 1:
+                self._genesis(entry)
+                self._open_checkpoints()
+            else:
+                self._later(entry, line)
+            author = entry.author
+            expected = seqs.get(author, 0) + 1
+            if entry.seq != expected:
+                what = "repeats an earlier seq" if entry.seq < expected else "skips a seq"
+                raise _fail(
+                    LEAVES,
+                    "seq",
+                    f"seq {entry.seq} by {short(author)} {what}: expected {expected}",
+                    line,
+                )
+            seqs[author] = expected
+            moment = leaf.moment
+            if floor is not None and moment < floor:
+                raise _fail(
+                    LEAVES,
+                    "logged_at",
+                    f"logged_at {leaf.logged_at} is earlier than the line before: the log's "
+                    "clock never goes back",
+                    line,
+                )
+            floor = moment
+            event = valuation.Event(
+                index=self.size,
+                id=entry.id,
+                kind=entry.kind,
+                author=author,
+                logged_at=leaf.logged_at,
+                body=entry.body,
+            )
+            try:
+                apply(state, event)
+            except valuation.ValuationError as exc:
+                raise _fail(
+                    LEAVES, "valuation", f"valuation refuses the entry: {exc}", line
+                ) from None
+            self.pending.append(merkle.leaf_hash(raw))
+            self.size = line
+            if len(self.pending) >= _FRONTIER_BATCH:
+                self._fold()
+            if self.since is not None and line == self.since.size:
+                self._fold()
+                self._compare_since(merkle.root_from_frontier(self.frontier))
+            if self.checkpoint is not None and line > self.checkpoint.size:
+                raise _fail(
+                    LEAVES,
+                    "root",
+                    f"the checkpoint is of tree size {self.checkpoint.size}, but the file goes "
+                    "on: a line was inserted or the checkpoint is stale",
+                    line,
+                )
+        if self.size == 0:
+            raise _fail(LEAVES, "leaf", "the file is empty: a log starts with its network.genesis")
+
+    def _genesis(self, entry: entries.Entry) -> None:
+        if entry.kind != "network.genesis":
+            raise _fail(
+                LEAVES, "genesis", f"the first entry is a {entry.kind}, not the network.genesis", 1
+            )
+        body = entry.body
+        if body["log_key"] != self.vkey_text:
+            raise _fail(
+                LEAVES,
+                "genesis",
+                f"the genesis names the log key {body['log_key']!r}, but {LOG_VKEY} holds "
+                f"{self.vkey_text!r}: the bundle mixes two logs",
+                1,
+            )
+        if entry.author != self.log_author:
+            raise _fail(
+                LEAVES,
+                "genesis",
+                f"the genesis is signed by {short(entry.author)}, not by the log key of {LOG_VKEY}",
+                1,
+            )
+        if body["origin"] != self.origin:
+            raise _fail(
+                LEAVES,
+                "genesis",
+                f"the genesis origin {body['origin']!r} is not the log key's name {self.origin!r}",
+                1,
+            )
+        self.network = entry.network
+
+    def _later(self, entry: entries.Entry, line: int) -> None:
+        if entry.network != self.network:
+            raise _fail(
+                LEAVES,
+                "network",
+                f"the entry is for network {entry.network!r}, this log is {self.network!r}",
+                line,
+            )
+        if entry.kind in entries.LOG_KINDS and (
+            entry.kind == "network.genesis" or entry.author != self.log_author
+        ):
+            what = (
+                "a second network.genesis"
+                if entry.kind == "network.genesis"
+                else f"a network.params signed by {short(entry.author)}, not by the log key"
+            )
+            raise _fail(LEAVES, "params", f"{what}", line)
+
+    def _fold(self) -> None:
+        if self.pending:
+            self.frontier, _ = merkle.append(self.frontier, self.frontier_size, self.pending)
+            self.frontier_size += len(self.pending)
+            self.pending = []
+
+    def _compare_since(self, root: bytes) -> None:
+        assert self.since is not None
+        if root != self.since.root_hash:
+            raise _fail(
+                str(self.since_path),
+                "consistency",
+                f"the first {self.since.size} leaves have root {root.hex()}, but this checkpoint "
+                f"says {self.since.root_hash.hex()}: the bundle does not extend it (the log was "
+                "rewritten or forked)",
+            )
+
+    def _final_root(self) -> None:
+        assert self.checkpoint is not None
+        self._fold()
+        root = merkle.root_from_frontier(self.frontier)
+        self.root = root.hex()
+        if self.size != self.checkpoint.size:
+            raise _fail(
+                CHECKPOINT,
+                "root",
+                f"is of tree size {self.checkpoint.size}, but {LEAVES} holds {self.size} leaves: "
+                "lines were dropped or the checkpoint is of another log",
+            )
+        if root != self.checkpoint.root_hash:
+            raise _fail(
+                CHECKPOINT,
+                "root",
+                f"signs root {self.checkpoint.root_hash.hex()}, but the {self.size} leaves have "
+                f"root {root.hex()}: a leaf was changed, dropped, inserted or reordered",
+            )
+
+    # --- state.json ---------------------------------------------------------------------------
+
+    def _state_json(self) -> None:
+        replayed = valuation.state_json(self.state)
+        self.digest = hashlib.sha256(valuation.canonical_json(replayed)).hexdigest()
+        expected = {**replayed, "digest": self.digest}
+        try:
+            raw = (self.path / STATE).read_bytes()
+        except OSError as exc:
+            raise _fail(STATE, "file", f"cannot be read: {exc.strerror or exc}") from None
+        canonical = valuation.canonical_json(expected)
+        if raw in (canonical, canonical + b"\n"):
+            return
+        del canonical
+        try:
+            published = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise _fail(STATE, "state", f"is not JSON: {exc}") from None
+        if not isinstance(published, dict):
+            raise _fail(STATE, "state", "is not a JSON object")
+        # The tree size and the digest first: they say the most in one line.
+        for key in ("tree_size", "digest"):
+            if published.get(key) != expected[key]:
+                raise _fail(STATE, "state", _difference(key, published.get(key), expected[key]))
+        found = _first_difference(published, expected, "")
+        if found is not None:
+            raise _fail(STATE, "state", found)
+
+
+def _show(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 70 else text[:70] + "…"
+
+
+def _difference(path: str, published: Any, replayed: Any) -> str:
+    if published is None:
+        return f"{path} is missing, replay gives {_show(replayed)}"
+    if type(published) is not type(replayed) and replayed is not None:
+        return f"{path} is {json.dumps(published)[:70]}, replay gives {json.dumps(replayed)[:70]}"
+    return f"{path} is {_show(published)}, replay gives {_show(replayed)}"
+
+
+def _step(path: str, key: str) -> str:
+    name = short(key) if len(key) == 64 else key
+    return f"{path}.{name}" if path else name
+
+
+def _first_difference(published: Any, replayed: Any, path: str) -> str | None:
+    """The first path, in the replay's order, where the published JSON differs from it."""
+    if isinstance(replayed, dict) and isinstance(published, dict):
+        for key, value in replayed.items():
+            if key not in published:
+                return f"{_step(path, key)} is missing, replay gives {_show(value)}"
+            found = _first_difference(published[key], value, _step(path, key))
+            if found is not None:
+                return found
+        for key in published:
+            if key not in replayed:
+                return f"{_step(path, key)} is not in the replay (an extra member or field)"
+        return None
+    if isinstance(replayed, list) and isinstance(published, list):
+        for i, (mine, theirs) in enumerate(zip(published, replayed, strict=False)):
+            found = _first_difference(mine, theirs, f"{path}[{i}]")
+            if found is not None:
+                return found
+        if len(published) != len(replayed):
+            return f"{path} has {len(published)} items, replay gives {len(replayed)}"
+        return None
+    if published != replayed or type(published) is not type(replayed):
+        return _difference(path or "the document", published, replayed)
+    return None

@@ -1,0 +1,196 @@
+"""Export the audit bundle of SPEC section 7 from a ledger's database.
+
+A bundle is a directory of four files:
+
+- `leaves.jsonl`: the exact leaf bytes of leaves 0 .. N-1, one a line, each ended by "\\n";
+- `checkpoint`: the signed checkpoint (SPEC section 4) of tree size N, as stored when the log
+  reached N; if the log signed none at exactly N (appends of a batch share one checkpoint), one
+  is signed now with the log key, and without the key the export is refused;
+- `log.vkey`: the log's verifier key text, no trailing newline;
+- `state.json`: `valuation.state_json` of the state after the N entries (its `tree_size` is N)
+  with one more member, `"digest"`: the state digest, hex SHA-256 of RFC 8785 of the document
+  without `digest`. It is written in RFC 8785 form and a newline.
+
+The leaves are streamed from the database in chunks and written as they come, while valuation
+replays them, so the state at an older size costs one pass and memory stays flat but for the
+valuation state. Every file is written under a temporary name and renamed when complete; the
+root of the written leaves is checked against the checkpoint, and the replayed digest against
+the one the log published, before anything is renamed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from nacl.signing import SigningKey
+
+import valuation
+from ledger import checkpoint as cp
+from ledger import merkle
+from ledger import repository as repo
+from ledger.audit import CHECKPOINT, LEAVES, LOG_VKEY, STATE, read_leaf
+from ledger.db import read_session
+from ledger.errors import IntegrityError, LedgerError, NotFoundError
+from ledger.service import Ledger, event_of
+
+Progress = Callable[[int, int], None]
+"""Called as `progress(leaves_written, leaves_total)`."""
+
+_PROGRESS_EVERY: Final = 4096
+_FRONTIER_BATCH: Final = 1024
+_PARTIAL: Final = ".partial"
+
+
+class ExportError(LedgerError):
+    """The bundle cannot be written: the directory is in use, the size or key is missing, ..."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExportResult:
+    directory: Path
+    tree_size: int
+    root: str  # hex
+    digest: str  # hex
+    signed_now: bool  # the checkpoint was signed by this export, not stored by the log
+
+
+def export_bundle(
+    ledger: Ledger,
+    directory: Path,
+    tree_size: int | None = None,
+    *,
+    force: bool = False,
+    log_key: SigningKey | None = None,
+    progress: Progress | None = None,
+) -> ExportResult:
+    """Write the audit bundle of `ledger` at `tree_size` (default: the latest) into `directory`.
+
+    Refuses a directory that exists and is not empty unless `force`. `log_key` is needed only
+    when the log stored no checkpoint at exactly `tree_size`.
+    """
+    directory = Path(directory)
+    _check_directory(directory, force)
+    network = ledger.network()
+    latest, _, _ = ledger.latest_checkpoint()
+    size = latest if tree_size is None else tree_size
+    if size < 1:
+        raise ExportError(f"tree size {size} holds no genesis: export a size of 1 or more")
+    if size > latest:
+        raise NotFoundError(f"tree size {size} is beyond the log's size {latest}")
+    verifier = cp.parse_verifier_key(network.verifier_key)
+    note, published_digest = _checkpoint_note(ledger, size, log_key, network.origin, latest)
+    checkpoint = cp.open_checkpoint(note, verifier)
+
+    directory.mkdir(parents=True, exist_ok=True)
+    leaves_path = directory / (LEAVES + _PARTIAL)
+    frontier: merkle.Frontier = []
+    folded = 0
+    pending: list[bytes] = []
+
+    def events(out: Iterator[bytes]) -> Iterator[valuation.Event]:
+        nonlocal frontier, folded, pending
+        for index, raw in enumerate(out):
+            leaf = read_leaf(raw, verify=False)
+            pending.append(merkle.leaf_hash(raw))
+            if len(pending) >= _FRONTIER_BATCH:
+                frontier, _ = merkle.append(frontier, folded, pending)
+                folded += len(pending)
+                pending = []
+            if progress is not None and (index + 1) % _PROGRESS_EVERY == 0:
+                progress(index + 1, size)
+            yield event_of(leaf.entry, index, leaf.logged_at)
+
+    try:
+        with leaves_path.open("wb") as handle:
+
+            def written() -> Iterator[bytes]:
+                for raw in ledger.leaf_bytes(0, size):
+                    handle.write(raw)
+                    handle.write(b"\n")
+                    yield raw
+
+            state = valuation.replay(events(written()))
+            handle.flush()
+            os.fsync(handle.fileno())
+        frontier, _ = merkle.append(frontier, folded, pending)
+        _check_export(state, size, merkle.root_from_frontier(frontier), checkpoint)
+    except BaseException:
+        leaves_path.unlink(missing_ok=True)
+        raise
+    if progress is not None:
+        progress(size, size)
+    root = checkpoint.root_hash
+    replayed = valuation.state_json(state)
+    digest = valuation.digest(state)
+    if published_digest is not None and digest != published_digest:
+        leaves_path.unlink(missing_ok=True)
+        raise IntegrityError(
+            f"the replayed state digest at size {size} is {digest}, but the log published "
+            f"{published_digest}: the database is corrupt"
+        )
+    document = valuation.canonical_json({**replayed, "digest": digest}) + b"\n"
+    _write(directory / STATE, document)
+    _write(directory / CHECKPOINT, note.encode("utf-8"))
+    _write(directory / LOG_VKEY, network.verifier_key.removesuffix("\n").encode("utf-8"))
+    os.replace(leaves_path, directory / LEAVES)
+    return ExportResult(
+        directory=directory,
+        tree_size=size,
+        root=root.hex(),
+        digest=digest,
+        signed_now=published_digest is None,
+    )
+
+
+def _check_export(
+    state: valuation.State, size: int, root: bytes, checkpoint: cp.Checkpoint
+) -> None:
+    if state.tree_size != size:
+        raise IntegrityError(f"the database gave {state.tree_size} leaves for tree size {size}")
+    if root != checkpoint.root_hash:
+        raise IntegrityError(
+            f"the stored leaves have root {root.hex()}, but the checkpoint of size {size} signs "
+            f"{checkpoint.root_hash.hex()}: the database is corrupt"
+        )
+
+
+def _check_directory(directory: Path, force: bool) -> None:
+    if directory.exists() and not directory.is_dir():
+        raise ExportError(f"{directory} exists and is not a directory")
+    if directory.is_dir() and any(directory.iterdir()) and not force:
+        raise ExportError(
+            f"{directory} is not empty; choose an empty directory or pass --force to overwrite"
+        )
+
+
+def _checkpoint_note(
+    ledger: Ledger, size: int, log_key: SigningKey | None, origin: str, latest: int
+) -> tuple[str, str | None]:
+    """The stored checkpoint at `size` and its digest, or one signed now (digest unknown)."""
+    with read_session(ledger.engine) as session:
+        row = repo.checkpoint_at(session, size)
+        if row is not None:
+            return row.note, row.digest
+    if log_key is None:
+        raise ExportError(
+            f"the log signed no checkpoint at tree size {size} (appends in one batch share a "
+            f"checkpoint) and the log key is not available to sign one: give --log-key, or "
+            f"export the latest size {latest}"
+        )
+    if bytes(log_key.verify_key).hex() != ledger.network().log_public_key:
+        raise ExportError("the log key given is not this network's log key")
+    root = ledger.root_at(size)
+    return cp.sign_checkpoint(cp.Checkpoint(origin, size, root), log_key), None
+
+
+def _write(path: Path, data: bytes) -> None:
+    partial = path.with_name(path.name + _PARTIAL)
+    with partial.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(partial, path)

@@ -1,0 +1,461 @@
+"""The offline auditor against bundles exported from a live ledger, untouched and tampered."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from nacl.signing import SigningKey
+
+from ledger import checkpoint as cp
+from ledger import entries
+from ledger.audit import AuditReport, read_leaf, verify_bundle
+from ledger.errors import EntryError, LedgerError, SignatureError
+from ledger.export import ExportError, export_bundle
+from ledger.service import Appended, Ledger
+from tests.helpers import Signer
+
+
+def appended(result: Appended | LedgerError) -> Appended:
+    assert isinstance(result, Appended), result
+    return result
+
+
+def build_history(ledger: Ledger) -> dict[str, Any]:
+    """Joins (one referred), contributions, evaluations and a changed vote, in separate appends
+    so that every leaf has its own logged_at and the log has checkpoints at several sizes."""
+    ann, bob, cy = Signer(), Signer(), Signer()
+    appended(ledger.append([ann.join("Ann")])[0])  # line 2
+    appended(ledger.append([bob.join("Bob", referrer=ann.public)])[0])  # line 3
+    appended(ledger.append([cy.join("Cy")])[0])  # line 4
+    guide = appended(ledger.append([ann.submit("Translate the onboarding guide")])[0])  # line 5
+    note = appended(ledger.append([bob.submit("Übersetzung — notes «FR»", type="comment")])[0])
+    appended(ledger.append([bob.evaluate(guide.id, 1)])[0])  # line 7
+    appended(ledger.append([cy.evaluate(guide.id, 0)])[0])  # line 8
+    appended(ledger.append([ann.evaluate(note.id, 1)])[0])  # line 9
+    appended(ledger.append([cy.evaluate(guide.id, 1)])[0])  # line 10: a changed vote
+    appended(ledger.append([ann.evaluate(guide.id, 1), bob.evaluate(note.id, 1)])[0])  # 11, 12
+    return {"ann": ann, "bob": bob, "cy": cy, "guide": guide.id}
+
+
+@pytest.fixture
+def history(ledger: Ledger) -> dict[str, Any]:
+    return build_history(ledger)
+
+
+@pytest.fixture
+def bundle(ledger: Ledger, history: dict[str, Any], tmp_path: Path) -> Path:
+    directory = tmp_path / "bundle"
+    export_bundle(ledger, directory)
+    return directory
+
+
+def tampered(bundle: Path, name: str = "tampered") -> Path:
+    copy = bundle.parent / name
+    shutil.copytree(bundle, copy)
+    return copy
+
+
+def lines(bundle: Path) -> list[bytes]:
+    return (bundle / "leaves.jsonl").read_bytes().split(b"\n")[:-1]
+
+
+def write_lines(bundle: Path, new: list[bytes]) -> None:
+    (bundle / "leaves.jsonl").write_bytes(b"".join(line + b"\n" for line in new))
+
+
+def failed(report: AuditReport, file: str, line: int | None, check: str) -> str:
+    assert not report.ok, "the tampered bundle should fail"
+    failure = report.failure
+    assert failure is not None
+    assert (failure.file, failure.line, failure.check) == (file, line, check), str(failure)
+    return str(failure)
+
+
+# --- the untouched bundle -------------------------------------------------------------------
+
+
+def test_an_exported_bundle_verifies_with_its_figures(ledger: Ledger, bundle: Path) -> None:
+    report = verify_bundle(bundle)
+    assert report.ok and report.failure is None
+    size, note, digest = ledger.latest_checkpoint()
+    assert report.entries == size == 12
+    assert report.members == 3 and report.contributions == 2
+    assert report.network == "demo" and report.origin == "example.org/demo"
+    checkpoint = cp.open_checkpoint(note, cp.parse_verifier_key(ledger.network().verifier_key))
+    assert report.root == checkpoint.root_hash.hex()
+    assert report.digest == digest
+    assert sorted(p.name for p in bundle.iterdir()) == [
+        "checkpoint",
+        "leaves.jsonl",
+        "log.vkey",
+        "state.json",
+    ]
+    assert (bundle / "log.vkey").read_text() == ledger.network().verifier_key
+    assert lines(bundle) == list(ledger.leaf_bytes(0, 100))
+
+
+def test_state_json_is_the_replayed_state_and_its_digest(ledger: Ledger, bundle: Path) -> None:
+    document = json.loads((bundle / "state.json").read_text(encoding="utf-8"))
+    assert document["tree_size"] == 12
+    assert document["digest"] == ledger.latest_checkpoint()[2]
+    assert (
+        document["digest"]
+        == hashlib.sha256(
+            entries.canonical({k: v for k, v in document.items() if k != "digest"})
+        ).hexdigest()
+    )
+
+
+def test_progress_is_reported_to_the_end(bundle: Path) -> None:
+    seen: list[tuple[int, int]] = []
+    assert verify_bundle(bundle, progress=lambda done, total: seen.append((done, total))).ok
+    total = (bundle / "leaves.jsonl").stat().st_size
+    assert seen[-1] == (total, total)
+
+
+def test_since_an_older_checkpoint_of_the_same_log_passes(
+    ledger: Ledger, bundle: Path, tmp_path: Path
+) -> None:
+    old = tmp_path / "old"
+    export_bundle(ledger, old, tree_size=5)
+    assert verify_bundle(old).ok
+    report = verify_bundle(bundle, since=old / "checkpoint")
+    assert report.ok, report.failure
+    assert report.since == 5
+    # Equal sizes are consistent too.
+    assert verify_bundle(bundle, since=bundle / "checkpoint").ok
+
+
+def test_a_size_without_a_stored_checkpoint_is_signed_at_export_with_the_log_key(
+    ledger: Ledger, log_key: SigningKey, history: dict[str, Any], tmp_path: Path
+) -> None:
+    # Lines 11 and 12 were appended in one batch: the log signed size 12, not size 11.
+    with pytest.raises(ExportError, match="no checkpoint at tree size 11"):
+        export_bundle(ledger, tmp_path / "a", tree_size=11)
+    result = export_bundle(ledger, tmp_path / "b", tree_size=11, log_key=log_key)
+    assert result.signed_now and result.tree_size == 11
+    report = verify_bundle(tmp_path / "b")
+    assert report.ok and report.entries == 11
+    with pytest.raises(ExportError, match="not this network's log key"):
+        export_bundle(ledger, tmp_path / "c", tree_size=11, log_key=SigningKey.generate())
+
+
+def test_export_refuses_a_non_empty_directory_unless_forced(ledger: Ledger, bundle: Path) -> None:
+    with pytest.raises(ExportError, match="not empty"):
+        export_bundle(ledger, bundle)
+    export_bundle(ledger, bundle, tree_size=5, force=True)
+    report = verify_bundle(bundle)
+    assert report.ok and report.entries == 5
+    assert not any(p.name.endswith(".partial") for p in bundle.iterdir())
+
+
+def test_export_refuses_sizes_the_log_does_not_have(ledger: Ledger, tmp_path: Path) -> None:
+    with pytest.raises(LedgerError, match="beyond"):
+        export_bundle(ledger, tmp_path / "a", tree_size=99)
+    with pytest.raises(ExportError, match="size of 1 or more"):
+        export_bundle(ledger, tmp_path / "b", tree_size=0)
+
+
+# --- tampered bundles -------------------------------------------------------------------------
+
+
+def test_a_changed_character_in_a_title_fails_its_signature(bundle: Path) -> None:
+    copy = tampered(bundle)
+    new = lines(copy)
+    assert b"onboarding guide" in new[4]
+    new[4] = new[4].replace(b"onboarding guide", b"onboarding guidE")
+    write_lines(copy, new)
+    message = failed(verify_bundle(copy), "leaves.jsonl", 5, "signature")
+    assert message.startswith("leaves.jsonl line 5: bad signature by ")
+
+
+def test_a_dropped_line_breaks_its_authors_seq_at_that_line(bundle: Path) -> None:
+    copy = tampered(bundle)
+    new = lines(copy)
+    del new[6]  # bob's evaluation (line 7); bob's next entry is line 12, now 11
+    write_lines(copy, new)
+    message = failed(verify_bundle(copy), "leaves.jsonl", 11, "seq")
+    assert "skips a seq" in message
+
+
+def test_a_dropped_join_is_found_where_the_member_first_acts(bundle: Path) -> None:
+    copy = tampered(bundle)
+    new = lines(copy)
+    del new[3]  # cy's join; cy's next entry, line 8, is now line 7
+    write_lines(copy, new)
+    failed(verify_bundle(copy), "leaves.jsonl", 7, "seq")
+
+
+def test_a_dropped_last_line_fails_the_checkpoint_size(bundle: Path) -> None:
+    copy = tampered(bundle)
+    write_lines(copy, lines(copy)[:-1])
+    message = failed(verify_bundle(copy), "checkpoint", None, "root")
+    assert "11 leaves" in message
+
+
+def test_two_swapped_lines_of_one_author_fail_at_the_first(bundle: Path) -> None:
+    copy = tampered(bundle)
+    new = lines(copy)
+    new[6], new[11] = new[11], new[6]  # bob's lines 7 and 12
+    write_lines(copy, new)
+    failed(verify_bundle(copy), "leaves.jsonl", 7, "seq")
+
+
+def test_two_swapped_lines_of_two_authors_fail_the_clock(bundle: Path) -> None:
+    copy = tampered(bundle)
+    new = lines(copy)
+    new[6], new[7] = new[7], new[6]  # bob's and cy's evaluations, logged apart
+    write_lines(copy, new)
+    message = failed(verify_bundle(copy), "leaves.jsonl", 8, "logged_at")
+    assert "earlier than the line before" in message
+
+
+def test_a_repeated_line_is_a_repeated_seq(bundle: Path) -> None:
+    copy = tampered(bundle)
+    new = lines(copy)
+    new.insert(9, new[5])  # bob's contribution again, as line 10
+    write_lines(copy, new)
+    message = failed(verify_bundle(copy), "leaves.jsonl", 10, "seq")
+    assert "repeats" in message
+
+
+def test_an_inserted_well_signed_entry_fails_the_checkpoint(bundle: Path) -> None:
+    copy = tampered(bundle)
+    new = lines(copy)
+    logged_at = json.loads(new[-1])["logged_at"]
+    dan = Signer()
+    new.append(entries.leaf_bytes(dan.join("Dan"), logged_at))
+    write_lines(copy, new)
+    message = failed(verify_bundle(copy), "leaves.jsonl", 13, "root")
+    assert "tree size 12" in message
+
+
+def test_an_entry_valuation_refuses_fails_at_its_line(
+    bundle: Path, history: dict[str, Any]
+) -> None:
+    copy = tampered(bundle)
+    new = lines(copy)
+    logged_at = json.loads(new[-1])["logged_at"]
+    cy: Signer = history["cy"]
+    new.insert(12, entries.leaf_bytes(cy.evaluate("ab" * 32, 1), logged_at))
+    write_lines(copy, new)
+    message = failed(verify_bundle(copy), "leaves.jsonl", 13, "valuation")
+    assert "is not a contribution" in message
+
+
+def test_an_entry_of_another_network_fails_at_its_line(bundle: Path) -> None:
+    copy = tampered(bundle)
+    new = lines(copy)
+    logged_at = json.loads(new[-1])["logged_at"]
+    new.append(entries.leaf_bytes(Signer(network="other").join("Eve"), logged_at))
+    write_lines(copy, new)
+    failed(verify_bundle(copy), "leaves.jsonl", 13, "network")
+
+
+def test_network_params_by_a_member_fail(bundle: Path, history: dict[str, Any]) -> None:
+    copy = tampered(bundle)
+    new = lines(copy)
+    logged_at = json.loads(new[-1])["logged_at"]
+    ann: Signer = history["ann"]
+    params = ann.sign("network.params", {"valuation": {"algorithm": "backfeed/1", "params": {}}})
+    new.append(entries.leaf_bytes(params, logged_at))
+    write_lines(copy, new)
+    message = failed(verify_bundle(copy), "leaves.jsonl", 13, "params")
+    assert "not by the log key" in message
+
+
+def test_a_line_not_in_canonical_form_fails_its_shape(bundle: Path) -> None:
+    copy = tampered(bundle)
+    new = lines(copy)
+    new[2] = new[2].replace(b'{"entry":', b'{ "entry":', 1)
+    write_lines(copy, new)
+    failed(verify_bundle(copy), "leaves.jsonl", 3, "leaf")
+    new[2] = b"not json"
+    write_lines(copy, new)
+    failed(verify_bundle(copy), "leaves.jsonl", 3, "leaf")
+
+
+def test_an_edited_figure_in_state_json_is_named_by_its_path(bundle: Path) -> None:
+    copy = tampered(bundle)
+    document = json.loads((copy / "state.json").read_text(encoding="utf-8"))
+    member, figures = next(iter(document["members"].items()))
+    honest = figures["reputation"]
+    figures["reputation"] = "999.5"
+    (copy / "state.json").write_text(json.dumps(document, indent=2), encoding="utf-8")
+    message = failed(verify_bundle(copy), "state.json", None, "state")
+    assert message == (
+        f"state.json: members.{member[:8]}….reputation is 999.5, replay gives {honest}"
+    )
+
+
+def test_an_edited_digest_in_state_json_fails(bundle: Path) -> None:
+    copy = tampered(bundle)
+    document = json.loads((copy / "state.json").read_text(encoding="utf-8"))
+    document["digest"] = "0" * 64
+    (copy / "state.json").write_text(json.dumps(document), encoding="utf-8")
+    message = failed(verify_bundle(copy), "state.json", None, "state")
+    assert message.startswith("state.json: digest is 0000")
+
+
+def test_a_reformatted_state_json_with_the_same_figures_passes(bundle: Path) -> None:
+    copy = tampered(bundle)
+    document = json.loads((copy / "state.json").read_text(encoding="utf-8"))
+    (copy / "state.json").write_text(json.dumps(document, indent=1), encoding="utf-8")
+    assert verify_bundle(copy).ok
+
+
+def test_a_checkpoint_signed_by_another_key_fails(bundle: Path) -> None:
+    copy = tampered(bundle)
+    honest = cp.parse_checkpoint_body(
+        cp.open_note((copy / "checkpoint").read_text(), verifier_of(copy))
+    )
+    forged = cp.sign_checkpoint(honest, SigningKey.generate())
+    (copy / "checkpoint").write_text(forged)
+    message = failed(verify_bundle(copy), "checkpoint", None, "checkpoint")
+    assert "not signed by the log key in log.vkey" in message
+
+
+def test_a_checkpoint_of_another_root_fails(bundle: Path, log_key: SigningKey) -> None:
+    copy = tampered(bundle)
+    checkpoint = cp.Checkpoint("example.org/demo", 12, b"\x01" * 32)
+    (copy / "checkpoint").write_text(cp.sign_checkpoint(checkpoint, log_key))
+    message = failed(verify_bundle(copy), "checkpoint", None, "root")
+    assert "signs root 0101" in message
+
+
+def verifier_of(bundle: Path) -> cp.Verifier:
+    return cp.parse_verifier_key((bundle / "log.vkey").read_text())
+
+
+def test_since_a_checkpoint_of_an_unrelated_log_fails(bundle: Path, tmp_path: Path) -> None:
+    other = SigningKey.generate()
+    note = cp.sign_checkpoint(cp.Checkpoint("example.org/demo", 3, b"\x02" * 32), other)
+    (tmp_path / "other").write_text(note)
+    report = verify_bundle(bundle, since=tmp_path / "other")
+    message = failed(report, str(tmp_path / "other"), None, "since")
+    assert "not signed by the log key" in message
+
+
+def test_since_a_rewritten_history_fails_consistency(
+    bundle: Path, log_key: SigningKey, tmp_path: Path
+) -> None:
+    # Signed by the right key, but of another history: what a forking log would show.
+    note = cp.sign_checkpoint(cp.Checkpoint("example.org/demo", 3, b"\x03" * 32), log_key)
+    (tmp_path / "forked").write_text(note)
+    report = verify_bundle(bundle, since=tmp_path / "forked")
+    message = failed(report, str(tmp_path / "forked"), None, "consistency")
+    assert "does not extend it" in message
+
+
+def test_since_a_newer_checkpoint_is_refused(ledger: Ledger, bundle: Path, tmp_path: Path) -> None:
+    old = tmp_path / "old"
+    export_bundle(ledger, old, tree_size=5)
+    report = verify_bundle(old, since=bundle / "checkpoint")
+    failed(report, str(bundle / "checkpoint"), None, "since")
+
+
+def test_a_truncated_last_line_is_named(bundle: Path) -> None:
+    copy = tampered(bundle)
+    data = (copy / "leaves.jsonl").read_bytes()
+    (copy / "leaves.jsonl").write_bytes(data[:-40])
+    message = failed(verify_bundle(copy), "leaves.jsonl", 12, "leaf")
+    assert "truncated" in message
+    (copy / "leaves.jsonl").write_bytes(data[:-1])  # only the final newline is missing
+    failed(verify_bundle(copy), "leaves.jsonl", 12, "leaf")
+
+
+@pytest.mark.parametrize("name", ["leaves.jsonl", "checkpoint", "log.vkey", "state.json"])
+def test_a_missing_file_is_named(bundle: Path, name: str) -> None:
+    copy = tampered(bundle)
+    (copy / name).unlink()
+    message = failed(verify_bundle(copy), name, None, "file")
+    assert f"has no {name}" in message
+
+
+def test_a_missing_directory_is_a_sentence(tmp_path: Path) -> None:
+    report = verify_bundle(tmp_path / "nowhere")
+    assert report.failure is not None and "does not exist" in str(report.failure)
+
+
+def test_a_bundle_of_another_network_fails_at_the_genesis(
+    bundle: Path, engine: Any, tmp_path: Path
+) -> None:
+    copy = tampered(bundle)
+    other = cp.verifier_key("example.org/demo", bytes(SigningKey.generate().verify_key))
+    (copy / "log.vkey").write_text(other)
+    message = failed(verify_bundle(copy), "leaves.jsonl", 1, "genesis")
+    assert "mixes two logs" in message
+
+
+def test_an_empty_leaves_file_is_a_sentence(bundle: Path) -> None:
+    copy = tampered(bundle)
+    (copy / "leaves.jsonl").write_bytes(b"")
+    failed(verify_bundle(copy), "leaves.jsonl", None, "leaf")
+
+
+# --- the fast leaf reader agrees with the reference parser ----------------------------------
+
+
+def test_read_leaf_agrees_with_parse_leaf_on_every_leaf(bundle: Path) -> None:
+    for raw in lines(bundle):
+        fast = read_leaf(raw)
+        slow = entries.parse_leaf(raw)
+        assert fast.entry == slow.entry
+        assert fast.logged_at == slow.logged_at
+        assert fast.signed == entries.signing_bytes(slow.entry.data)
+
+
+_KEY = SigningKey(b"\x07" * 32)
+
+
+_TEXT = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=60)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    title=_TEXT,
+    tags=st.lists(_TEXT.map(lambda t: t[:8]), max_size=3),
+    seq=st.integers(1, 2**53 - 1),
+)
+def test_read_leaf_agrees_with_parse_leaf_on_any_text(
+    title: str, tags: list[str], seq: int
+) -> None:
+    data = entries.sign_entry(
+        _KEY,
+        network="demo",
+        kind="contribution.submit",
+        seq=seq,
+        body={"title": title, "tags": tags},
+        ts="2026-11-24T06:32:20.123Z",
+    )
+    raw = entries.leaf_bytes(data, "2026-11-24T06:32:21.000001Z")
+    slow = entries.parse_leaf(raw)
+    fast = read_leaf(raw)
+    assert fast.entry == slow.entry and fast.logged_at == slow.logged_at
+    assert fast.signed == entries.signing_bytes(data)
+
+
+def test_read_leaf_refuses_what_parse_leaf_refuses() -> None:
+    data = entries.sign_entry(_KEY, network="demo", kind="member.join", seq=1, body={"name": "Ann"})
+    raw = entries.leaf_bytes(data, "2026-11-24T06:32:21.000001Z")
+    for bad in (
+        raw.replace(b'"Ann"', b'"A\\u006en"'),  # an escape JCS would not write
+        raw.replace(b'"seq":1', b'"seq":1.0'),
+        raw.replace(b'"seq":1', b'"seq":NaN'),
+        raw.replace(b'"logged_at":"2026-11-24T06:32:21.000001Z"', b'"logged_at":"yesterday"'),
+        raw[:-1] + b',"x":1}',
+        raw.replace(b'"seq":1', b'"seq":1,"seq":1'),
+    ):
+        with pytest.raises(EntryError):
+            entries.parse_leaf(bad)
+        with pytest.raises(EntryError):
+            read_leaf(bad)
+    with pytest.raises(SignatureError):
+        read_leaf(raw.replace(b'"Ann"', b'"Anne"'))
