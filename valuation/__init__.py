@@ -13,6 +13,7 @@ from valuation.backfeed import (
     replay,
     resolve_params,
     state_json,
+    state_json_bytes,
 )
 from valuation.errors import AmountError, ParamsError, RuleViolation, ValuationError
 from valuation.figures import ContributionFigures, canonical_json
@@ -53,4 +54,5 @@ __all__ = [
     "replay",
     "resolve_params",
     "state_json",
+    "state_json_bytes",
 ]

@@ -15,7 +15,7 @@ from decimal import Decimal
 from valuation.amounts import UNIT, format_amount, parse_amount
 from valuation.arithmetic import CONTEXT, Power, round_units
 from valuation.errors import AmountError, ParamsError, RuleViolation
-from valuation.figures import contribution_figures, digest, state_json
+from valuation.figures import contribution_figures, digest, state_json, state_json_bytes
 from valuation.model import (
     Changes,
     ContributionRecord,
@@ -35,6 +35,7 @@ __all__ = [
     "replay",
     "resolve_params",
     "state_json",
+    "state_json_bytes",
 ]
 
 _KEY = re.compile(r"[0-9a-f]{64}")
@@ -317,6 +318,7 @@ def _cast(state: State, event: Event, out: Postings) -> tuple[tuple[str, ...], t
     evaluations = contribution.evaluations
     first_time = evaluations.pop(k, None) is None
     evaluations[k] = (value, event.index, evaluator)
+    contribution.evaluations_json = None
 
     R = state._total
     r_k = evaluator.reputation

@@ -19,7 +19,14 @@ from valuation.amounts import UNIT, format_amount
 from valuation.arithmetic import CONTEXT, round_units
 from valuation.model import ContributionRecord, State
 
-__all__ = ["ContributionFigures", "canonical_json", "contribution_figures", "digest", "state_json"]
+__all__ = [
+    "ContributionFigures",
+    "canonical_json",
+    "contribution_figures",
+    "digest",
+    "state_json",
+    "state_json_bytes",
+]
 
 _divide = CONTEXT.divide
 _multiply = CONTEXT.multiply
@@ -57,7 +64,10 @@ def contribution_figures(state: State, id: str) -> ContributionFigures | None:
 
 
 def state_json(state: State) -> dict[str, Any]:
-    """The whole derived state as JSON, deterministic, amounts as decimal strings."""
+    """The whole derived state as JSON, deterministic, amounts as decimal strings.
+
+    `state_json_bytes` writes the same document directly as JCS bytes, much faster.
+    """
     total = state.total_reputation
     members = {
         record.key: {
@@ -94,6 +104,69 @@ def state_json(state: State) -> dict[str, Any]:
     }
 
 
+def state_json_bytes(state: State) -> bytes:
+    """`canonical_json(state_json(state))`, written directly and several times faster.
+
+    Keys are ASCII (field names, hex keys and ids, decimal integers), so sorting them as Python
+    strings is JCS's order; strings are escaped by `json.dumps` exactly as JCS escapes them. Each
+    contribution's evaluations are cached as JSON until it is evaluated again.
+    """
+    total = state.total_reputation
+    dumps = json.dumps
+    parts: list[str] = []
+    add = parts.append
+    add('{"algorithm":')
+    add(dumps(state.params.algorithm) if state.has_genesis else "null")
+    add(',"contributions":{')
+    first = True
+    records = state._contributions
+    for cid in sorted(records):
+        record = records[cid]
+        weights, engaged = _weights(state, record)
+        evaluations = record.evaluations_json
+        if evaluations is None:
+            evaluations = ",".join(
+                [
+                    f'{{"evaluator":"{evaluator}","index":{index},"value":{value}}}'
+                    for evaluator, (value, index, _) in record.evaluations.items()
+                ]
+            )
+            record.evaluations_json = evaluations
+        best = "null" if record.max_score is None else f'"{format_amount(record.max_score)}"'
+        add(
+            f'{"" if first else ","}"{cid}":{{"author":"{record.author.key}",'
+            f'"engaged_reputation":"{format_amount(engaged)}","evaluations":[{evaluations}],'
+            f'"fund":"{format_amount(record.fund)}",'
+            f'"max_score":{best},'
+            f'"quality":"{format_amount(_quality(weights.get(0, 0), weights.get(1, 0), total))}",'
+            f'"type":{dumps(record.type, ensure_ascii=False)},"weights":{{'
+        )
+        add(
+            ",".join(
+                sorted(f'"{value}":"{format_amount(weight)}"' for value, weight in weights.items())
+            )
+        )
+        add("}}")
+        first = False
+    add('},"members":{')
+    first = True
+    members = state._members
+    for key in sorted(members):
+        member = members[key]
+        referrer = "null" if member.referrer is None else f'"{member.referrer}"'
+        add(
+            f'{"" if first else ","}"{key}":{{"name":{dumps(member.name, ensure_ascii=False)},'
+            f'"referrer":{referrer},"reputation":"{format_amount(member.reputation)}",'
+            f'"tokens":"{format_amount(member.tokens)}"}}'
+        )
+        first = False
+    add('},"params":')
+    params = state.params.to_json()["params"] if state.has_genesis else None
+    add(canonical_json(params).decode("utf-8"))
+    add(f',"total_reputation":"{format_amount(total)}","tree_size":{state.tree_size}}}')
+    return "".join(parts).encode("utf-8")
+
+
 def canonical_json(obj: Any) -> bytes:
     """RFC 8785 (JCS) bytes of `obj`.
 
@@ -112,7 +185,7 @@ def canonical_json(obj: Any) -> bytes:
 
 def digest(state: State) -> str:
     """Hex SHA-256 of the JCS form of `state_json(state)`."""
-    return hashlib.sha256(canonical_json(state_json(state))).hexdigest()
+    return hashlib.sha256(state_json_bytes(state)).hexdigest()
 
 
 def _weights(state: State, record: ContributionRecord) -> tuple[dict[int, int], int]:

@@ -111,10 +111,20 @@ class ContributionRecord:
 
     `evaluations` maps each current evaluator to (value, index, evaluator's record); a dict keeps
     insertion order, and a changed vote is removed and inserted again, so iteration is the order
-    of the current evaluations in the log.
+    of the current evaluations in the log. `evaluations_json` caches their canonical JSON for the
+    state digest; whoever changes `evaluations` sets it to None.
     """
 
-    __slots__ = ("author", "evaluations", "fund", "id", "index", "max_score", "type")
+    __slots__ = (
+        "author",
+        "evaluations",
+        "evaluations_json",
+        "fund",
+        "id",
+        "index",
+        "max_score",
+        "type",
+    )
 
     def __init__(self, id: str, index: int, author: MemberRecord, type: str, fund: int) -> None:
         self.id = id
@@ -124,6 +134,7 @@ class ContributionRecord:
         self.fund = fund
         self.max_score: int | None = None
         self.evaluations: dict[str, tuple[int, int, MemberRecord]] = {}
+        self.evaluations_json: str | None = None
 
 
 class State:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import rfc8785
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,6 +29,8 @@ from valuation import (
     format_amount,
     new_state,
     replay,
+    state_json,
+    state_json_bytes,
 )
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -208,3 +211,4 @@ def test_replay_equals_incremental_apply_and_is_deterministic(
     assert digest(replay(books.log.events)) == incremental
     assert digest(replay(list(books.log.events))) == incremental
     assert books.state.tree_size == len(books.log.events)
+    assert state_json_bytes(books.state) == rfc8785.dumps(state_json(books.state))

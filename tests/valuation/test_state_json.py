@@ -1,0 +1,138 @@
+"""The derived state as JSON, its canonical bytes and its digest."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.valuation.community import Log, applied, key_of
+from valuation import (
+    PRESETS,
+    Event,
+    apply,
+    canonical_json,
+    digest,
+    new_state,
+    replay,
+    state_json,
+    state_json_bytes,
+)
+
+
+def figure_1() -> Log:
+    log = Log()
+    log.genesis("example", [("ann", "10", "10"), ("bonnie", "100", "99", "ann")])
+    log.submit("ann", "article", "article")
+    log.evaluate("bonnie", "article", 1)
+    return log
+
+
+def test_state_json_has_the_published_shape() -> None:
+    log = figure_1()
+    document = state_json(applied(log))
+    ann, bonnie, cid = key_of("ann"), key_of("bonnie"), log.contributions["article"]
+    assert document["algorithm"] == "backfeed/1"
+    assert document["params"] == PRESETS["example"]["params"]
+    assert document["tree_size"] == 3
+    assert document["members"][ann]["name"] == "ann"
+    assert document["members"][ann]["referrer"] is None
+    assert document["members"][bonnie]["referrer"] == ann
+    assert set(document["members"][ann]) == {"name", "referrer", "reputation", "tokens"}
+    contribution = document["contributions"][cid]
+    assert set(contribution) == {
+        "author",
+        "type",
+        "fund",
+        "max_score",
+        "engaged_reputation",
+        "weights",
+        "quality",
+        "evaluations",
+    }
+    assert contribution["author"] == ann
+    assert contribution["type"] == "article"
+    assert contribution["fund"] == "10"
+    assert contribution["max_score"] == "0.909090909"
+    assert contribution["evaluations"] == [{"evaluator": bonnie, "value": 1, "index": 2}]
+    assert set(contribution["weights"]) == {"0", "1"}
+    assert contribution["weights"]["0"] == "0"
+    assert contribution["weights"]["1"] == contribution["engaged_reputation"]
+    assert document["members"][ann]["tokens"] == "54.45454545"
+    assert isinstance(document["total_reputation"], str)
+
+
+def test_the_empty_state_has_a_json_and_a_digest() -> None:
+    state = new_state()
+    assert state_json(state)["tree_size"] == 0
+    assert digest(state) == hashlib.sha256(rfc8785.dumps(state_json(state))).hexdigest()
+
+
+def test_the_digest_is_sha256_of_the_jcs_of_the_state_json() -> None:
+    state = applied(figure_1())
+    expected = hashlib.sha256(rfc8785.dumps(state_json(state))).hexdigest()
+    assert digest(state) == expected
+    assert state_json_bytes(state) == rfc8785.dumps(state_json(state))
+
+
+def test_the_cached_evaluations_follow_a_changed_vote() -> None:
+    log = figure_1()
+    state = applied(log)
+    digest(state)  # fills the cache
+    apply(state, log.evaluate("bonnie", "article", 0))
+    assert state_json_bytes(state) == rfc8785.dumps(state_json(state))
+    assert digest(state) == digest(replay(log.events))
+
+
+def test_the_same_events_give_the_same_digest() -> None:
+    log = figure_1()
+    assert digest(replay(log.events)) == digest(applied(log)) == digest(replay(log.events))
+
+
+def test_every_event_changes_the_digest() -> None:
+    log = figure_1()
+    state = new_state()
+    seen = {digest(state)}
+    for event in log:
+        apply(state, event)
+        seen.add(digest(state))
+    assert len(seen) == len(log.events) + 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=80))
+def test_names_of_any_script_are_written_as_jcs_writes_them(name: str) -> None:
+    log = Log()
+    log.genesis("example", [("ann", "10", "10")])
+    state = applied(log)
+    event = log.join("x")
+    apply(state, Event(event.index, event.id, event.kind, event.author, "", {"name": name}))
+    assert state_json_bytes(state) == rfc8785.dumps(state_json(state))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(),
+        lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+        max_leaves=20,
+    )
+)
+def test_canonical_json_is_rfc8785(value: Any) -> None:
+    try:
+        expected = rfc8785.dumps(value)
+    except rfc8785.CanonicalizationError:
+        return  # lone surrogates: neither writes them
+    if _ascii_keys(value):  # JCS sorts keys by UTF-16 units; valuation's keys are all ASCII
+        assert canonical_json(value) == expected
+
+
+def _ascii_keys(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(key.isascii() and _ascii_keys(item) for key, item in value.items())
+    if isinstance(value, list):
+        return all(_ascii_keys(item) for item in value)
+    return True
