@@ -245,12 +245,19 @@ def _log_time(value: str) -> datetime:
 
 
 def verify_bundle(
-    path: Path, since: Path | None = None, progress: Progress | None = None
+    path: Path,
+    since: Path | None = None,
+    progress: Progress | None = None,
+    *,
+    jobs: int = 1,
 ) -> AuditReport:
     """Verify the audit bundle in directory `path`, optionally against an older checkpoint.
 
     Returns a report; a problem of the bundle is never raised but named in `report.failure`.
+    `jobs` > 1 checks signatures in that many processes (the report is the same).
     """
+    if jobs < 1:
+        raise ValueError(f"jobs must be 1 or more, not {jobs}")
     auditor = _Auditor(Path(path), None if since is None else Path(since), progress)
     started = time.perf_counter()
     failure: AuditFailure | None = None
