@@ -182,3 +182,7 @@ def main() -> None:
     except OSError as exc:
         err.print(f"[red]error:[/] {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}")
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

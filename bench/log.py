@@ -1,0 +1,207 @@
+"""The log's throughput and proof latency, through the real HTTP API, beside the raw limit.
+
+    python -m bench.log [--db sqlite|postgresql|URL] [--entries 5000] [--proof-sizes 10000,100000]
+
+Prints: the raw per-core rate of JCS + Ed25519 verify + leaf hash (the work every entry costs at
+least); entries appended per second with POST /v1/entries/batch and with single POSTs, each as a
+fraction of that raw rate; and inclusion-proof latency (p50/p99) over HTTP at several log sizes.
+Entries are signed before the clock starts, as members sign on their own machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from nacl.signing import SigningKey
+
+from ledger import merkle
+from ledger.entries import leaf_bytes, parse_entry, sign_entry
+
+PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def reset_postgres(url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+class Server:
+    def __init__(self, url: str, workdir: Path, workers: int = 1) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "api.cli",
+                "serve",
+                "--db",
+                url,
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+                "--log-key",
+                str(workdir / "log.key"),
+            ],
+            cwd=workdir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base}/v1/log/checkpoint", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        self.stop()
+        raise SystemExit("the server did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+def raw_rate(entries: list[dict[str, Any]]) -> float:
+    start = time.perf_counter()
+    for entry in entries:
+        merkle.leaf_hash(leaf_bytes(parse_entry(entry).data, "2026-11-25T00:00:00.000000Z"))
+    return len(entries) / (time.perf_counter() - start)
+
+
+def signed_community(network: str, count: int) -> list[dict[str, Any]]:
+    """`count` entries: members join, then alternately submit and evaluate."""
+    members = [SigningKey.generate() for _ in range(max(2, count // 20))]
+    seqs = dict.fromkeys(range(len(members)), 0)
+    out: list[dict[str, Any]] = []
+    contributions: list[str] = []
+
+    def sign(i: int, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        seqs[i] += 1
+        entry = sign_entry(members[i], network=network, kind=kind, seq=seqs[i], body=body)
+        out.append(entry)
+        return entry
+
+    for i in range(len(members)):
+        sign(i, "member.join", {"name": f"member {i}"})
+    n = 0
+    while len(out) < count:
+        i = n % len(members)
+        if n % 8 == 0 or not contributions:
+            entry = sign(i, "contribution.submit", {"title": f"work {n}", "type": "comment"})
+            contributions.append(parse_entry(entry).id)
+        else:
+            sign(
+                i,
+                "evaluation.cast",
+                {"contribution": contributions[-1 - n % 4 % len(contributions)], "value": n % 2},
+            )
+        n += 1
+    return out[:count]
+
+
+def network_of(base: str) -> str:
+    first = httpx.get(f"{base}/v1/entries", params={"limit": 1}).json()["items"][0]
+    return str(first["entry"]["network"])
+
+
+def bench_appends(base: str, entries: list[dict[str, Any]], batch: int) -> float:
+    start = time.perf_counter()
+    with httpx.Client(base_url=base, timeout=60) as http:
+        if batch == 1:
+            for entry in entries:
+                http.post("/v1/entries", json=entry).raise_for_status()
+        else:
+            for i in range(0, len(entries), batch):
+                result = http.post("/v1/entries/batch", json={"entries": entries[i : i + batch]})
+                result.raise_for_status()
+                refused = result.json()["refused"]
+                if refused:
+                    raise SystemExit(f"{refused} entries refused: {result.json()['results'][:1]}")
+    return len(entries) / (time.perf_counter() - start)
+
+
+def bench_proofs(base: str, size: int, samples: int = 300) -> tuple[float, float]:
+    timings = []
+    with httpx.Client(base_url=base, timeout=30) as http:
+        for k in range(samples):
+            index = (k * 7919) % size
+            t = time.perf_counter()
+            http.get(
+                "/v1/log/proof/inclusion", params={"index": index, "tree_size": size}
+            ).raise_for_status()
+            timings.append((time.perf_counter() - t) * 1000)
+    timings.sort()
+    return statistics.median(timings), timings[int(len(timings) * 0.99) - 1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--db", default="sqlite")
+    parser.add_argument("--entries", type=int, default=5000)
+    parser.add_argument("--proof-sizes", default="10000,100000")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.proof_sizes.split(",") if s]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        url = {"sqlite": f"sqlite:///{work / 'bench.db'}", "postgresql": PG}.get(args.db, args.db)
+        if url.startswith("postgresql"):
+            reset_postgres(url)
+        server = Server(url, work)
+        try:
+            network = network_of(server.base)
+            total = args.entries * 2 + max(sizes, default=0)
+            print(f"signing {total} entries ...", file=sys.stderr)
+            entries = signed_community(network, total)
+            raw = raw_rate(entries[: min(5000, len(entries))])
+            print(f"database: {url.split('://')[0]}")
+            print(f"raw limit (JCS + Ed25519 verify + leaf hash, one core): {raw:10.0f} entries/s")
+            batch = bench_appends(server.base, entries[: args.entries], 1000)
+            print(
+                f"POST /v1/entries/batch (1000 a batch):                  {batch:10.0f} entries/s  ({batch / raw:.0%} of raw)"
+            )
+            single = bench_appends(server.base, entries[args.entries : 2 * args.entries], 1)
+            print(
+                f"POST /v1/entries (one at a time):                       {single:10.0f} entries/s  ({single / raw:.0%} of raw)"
+            )
+            done = 2 * args.entries + 1
+            for size in sorted(sizes):
+                if size > done:
+                    bench_appends(server.base, entries[done - 1 : size - 1], 1000)
+                    done = size
+                p50, p99 = bench_proofs(server.base, size)
+                print(
+                    f"inclusion proof at {size:>9} leaves over HTTP: p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
+                )
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()
