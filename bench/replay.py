@@ -108,11 +108,11 @@ def main() -> None:
         pstats.Stats("/tmp/replay.prof").sort_stats("tottime").print_stats(25)
         return
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     state = replay(events)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     print(
-        f"replayed {len(events):,} events in {elapsed:.1f} s: "
+        f"replayed {len(events):,} events in {elapsed:.1f} s ({cpu:.1f} s of CPU): "
         f"{len(events) / elapsed:,.0f} entries/s"
         f" ({state.member_count:,} members, {state.contribution_count:,} contributions)"
     )

@@ -23,7 +23,7 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, InvalidOp
 from fractions import Fraction
 from math import isqrt
 
-__all__ = ["CONTEXT", "Power", "round_units"]
+__all__ = ["CONTEXT", "Factor", "Power", "div", "mul_div", "round_units"]
 
 CONTEXT = Context(
     prec=34, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow]
@@ -100,3 +100,91 @@ def _iroot(value: int, degree: int) -> int:
         if better >= guess:
             return guess
         guess = better
+
+
+# -- Products and quotients in integers ----------------------------------------------------------
+#
+# The formulas (a * factor) * b / c and a * b / c are evaluated in CONTEXT and rounded half-even
+# to a unit. When the products have fewer than 34 digits, CONTEXT computes them exactly, and its
+# division rounds the exact quotient q to 34 digits. If q < 10^18, that rounding moves q by less
+# than 10^-16, which cannot change q's half-even rounding to an integer unless q's fraction lies
+# within 10^-16 of one half (an exact half is representable, so it stays a tie). Outside those
+# cases integers give the same unit, several times faster; inside them we run the Decimal
+# formula itself.
+
+_EXACT = 10**_PREC  # a product below this is exact in CONTEXT
+_QUOTIENT = 10**18  # quotients below this are decided in integers
+_MARGIN = 10**16
+
+
+def _half_even(numerator: int, denominator: int) -> int | None:
+    """numerator / denominator rounded half-even, when CONTEXT's division would round the same;
+    else None. Both are non-negative, the denominator positive."""
+    whole, rest = divmod(numerator, denominator)
+    if whole >= _QUOTIENT:
+        return None
+    twice = 2 * rest
+    if twice == denominator:
+        return whole + (whole & 1)
+    if abs(twice - denominator) * _MARGIN <= 2 * denominator:
+        return None
+    return whole + 1 if twice > denominator else whole
+
+
+def mul_div(a: int, b: int, c: int) -> int:
+    """round_units(a * b / c) as CONTEXT computes it; a, b >= 0, c > 0."""
+    product = a * b
+    if product < _EXACT:
+        found = _half_even(product, c)
+        if found is not None:
+            return found
+    return round_units(CONTEXT.divide(CONTEXT.multiply(Decimal(a), Decimal(b)), Decimal(c)))
+
+
+def div(a: int, c: int) -> int:
+    """round_units(a / c) as CONTEXT computes it; a >= 0, c > 0."""
+    found = _half_even(a, c)
+    if found is not None:
+        return found
+    return round_units(CONTEXT.divide(Decimal(a), Decimal(c)))
+
+
+class Factor:
+    """A non-negative decimal parameter, applied to amounts as CONTEXT would apply it."""
+
+    __slots__ = ("_coefficient", "_denominator", "_multiplier", "value")
+
+    def __init__(self, value: Decimal) -> None:
+        if value < 0 or not value.is_finite():
+            raise ValueError("a factor is a finite non-negative decimal")
+        self.value = value
+        _, digits, exponent = value.as_tuple()
+        assert isinstance(exponent, int)
+        self._coefficient = int("".join(map(str, digits)))
+        # value = coefficient * multiplier / denominator, one of them 1.
+        self._multiplier = 10 ** max(exponent, 0)
+        self._denominator = 10 ** max(-exponent, 0)
+
+    def times(self, a: int) -> int:
+        """round_units(factor * a) as CONTEXT computes it; a >= 0."""
+        product = a * self._coefficient
+        if product < _EXACT:
+            found = _half_even(product * self._multiplier, self._denominator)
+            if found is not None:
+                return found
+        return round_units(CONTEXT.multiply(self.value, Decimal(a)))
+
+    def times_over(self, a: int, b: int, c: int) -> int:
+        """round_units(a * factor * b / c) as CONTEXT computes it, left to right; a, b >= 0,
+        c > 0."""
+        product = a * self._coefficient * b
+        if product < _EXACT:
+            found = _half_even(product * self._multiplier, c * self._denominator)
+            if found is not None:
+                return found
+        return round_units(
+            CONTEXT.divide(
+                CONTEXT.multiply(CONTEXT.multiply(Decimal(a), self.value), Decimal(b)),
+                Decimal(c),
+            )
+        )

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 
 from valuation.amounts import UNIT, format_amount, parse_amount
-from valuation.arithmetic import CONTEXT, Power, round_units
+from valuation.arithmetic import CONTEXT, Factor, Power, div, mul_div, round_units
 from valuation.errors import AmountError, ParamsError, RuleViolation
 from valuation.figures import contribution_figures, digest, state_json, state_json_bytes
 from valuation.model import (
@@ -127,6 +127,7 @@ def _genesis(state: State, event: Event, out: Postings) -> tuple[tuple[str, ...]
         checked.append((key, name, referrer, reputation, tokens))
     # Every rule holds: now change the state.
     state._params = params
+    state._formulas.clear()
     state._log_author = event.author
     members = state._members
     for key, name, referrer, reputation, tokens in checked:
@@ -171,6 +172,7 @@ def _new_params(
             f"already have"
         )
     state._params = params
+    state._formulas.clear()
     return (), ()
 
 
@@ -254,7 +256,8 @@ def _submit(state: State, event: Event, out: Postings) -> tuple[tuple[str, ...],
 
 
 class _TypeArithmetic:
-    """A contribution type's parameters as the evaluation formulas use them, made once."""
+    """A contribution type's parameters as the evaluation formulas use them, made once per
+    parameters in force."""
 
     __slots__ = (
         "beta_power",
@@ -271,26 +274,20 @@ class _TypeArithmetic:
         ctype = params.contribution_types[name]
         self.values = frozenset(ctype.evaluation_values)
         self.stake = ctype.stake
-        self.distribution_stake = ctype.distribution_stake
-        self.threshold = ctype.reward_threshold * UNIT  # a ratio in units, like the score
-        self.token_factor = ctype.token_reward_factor
-        self.reputation_factor = ctype.reputation_reward_factor
-        self.referral = params.referral_reward_fraction
+        self.distribution_stake = Factor(ctype.distribution_stake)
+        # A ratio in units, like the score it is compared with.
+        self.threshold = CONTEXT.multiply(ctype.reward_threshold, _UNIT)
+        self.token_factor = Factor(ctype.token_reward_factor)
+        self.reputation_factor = Factor(ctype.reputation_reward_factor)
+        self.referral = Factor(params.referral_reward_fraction)
         self.beta_power = Power(params.beta)
 
 
-_arithmetic_cache: dict[tuple[int, str], tuple[Params, _TypeArithmetic]] = {}
-
-
-def _arithmetic(params: Params, name: str) -> _TypeArithmetic:
-    key = (id(params), name)
-    cached = _arithmetic_cache.get(key)
-    if cached is not None and cached[0] is params:
-        return cached[1]
-    if len(_arithmetic_cache) > 64:
-        _arithmetic_cache.clear()
-    made = _TypeArithmetic(params, name)
-    _arithmetic_cache[key] = (params, made)
+def _arithmetic(state: State, name: str) -> _TypeArithmetic:
+    made = state._formulas.get(name)
+    if made is None:
+        made = state._formulas[name] = _TypeArithmetic(state.params, name)
+    assert isinstance(made, _TypeArithmetic)
     return made
 
 
@@ -302,7 +299,7 @@ def _cast(state: State, event: Event, out: Postings) -> tuple[tuple[str, ...], t
     contribution = state._contributions.get(cid) if isinstance(cid, str) else None
     if contribution is None:
         raise RuleViolation(f"{_show(cid)} is not a contribution of this log")
-    arithmetic = _arithmetic(params, contribution.type)
+    arithmetic = _arithmetic(state, contribution.type)
     value = body.get("value")
     if type(value) is not int or value not in arithmetic.values:
         raise RuleViolation(
@@ -331,13 +328,11 @@ def _cast(state: State, event: Event, out: Postings) -> tuple[tuple[str, ...], t
         if v == 1:
             U += r
 
-    # 2. Evaluator fund: a first evaluation draws its share of the fund, taken out of the fund.
+    # 2. Evaluator fund: a first evaluation draws fund * r_k / N, taken out of the fund.
     if params.reward_tokens_to_evaluators and first_time:
         N = R - (V - r_k)
         if N > 0 and contribution.fund:
-            share = round_units(
-                _divide(_multiply(Decimal(contribution.fund), Decimal(r_k)), Decimal(N))
-            )
+            share = mul_div(contribution.fund, r_k, N)
             if share:
                 evaluator.tokens += share
                 contribution.fund -= share
@@ -347,7 +342,7 @@ def _cast(state: State, event: Event, out: Postings) -> tuple[tuple[str, ...], t
     # 3. The snapshot (k's new evaluation counted) is r_k, V, W, U and R as read above:
     #    step 2 moved tokens only.
 
-    # 4. Stake fee, burned.
+    # 4. Stake fee, burned: stake * r_k * (1 - (V / R) ** beta).
     if r_k > 0:
         power = arithmetic.beta_power(_divide(Decimal(V), Decimal(R)))
         fee = round_units(
@@ -359,22 +354,16 @@ def _cast(state: State, event: Event, out: Postings) -> tuple[tuple[str, ...], t
             if out is not None:
                 out.append(Posting(k, "reputation", -fee, "stake_fee", cid, k))
 
-    # 5. Alignment reward, minted, to the others who gave the same value, in log order.
+    # 5. Alignment reward, minted, to the others who gave the same value, in log order:
+    #    r_i * distribution_stake * r_k / W, with r_i as it stands at i's turn.
     if W > 0:
         minted = 0
-        stake_share = arithmetic.distribution_stake
-        referral = arithmetic.referral
-        decimal_r_k = Decimal(r_k)
-        decimal_W = Decimal(W)
+        gain_of = arithmetic.distribution_stake.times_over
+        referral = arithmetic.referral.times
         for v, _, member in evaluations.values():
             if v != value or member is evaluator:
                 continue
-            gain = round_units(
-                _divide(
-                    _multiply(_multiply(Decimal(member.reputation), stake_share), decimal_r_k),
-                    decimal_W,
-                )
-            )
+            gain = gain_of(member.reputation, r_k, W)
             if not gain:
                 continue
             member.reputation += gain
@@ -383,7 +372,7 @@ def _cast(state: State, event: Event, out: Postings) -> tuple[tuple[str, ...], t
                 out.append(Posting(member.key, "reputation", gain, "alignment_reward", cid, k))
             ref = member.ref
             if ref is not None:
-                share = round_units(_multiply(referral, Decimal(gain)))
+                share = referral(gain)
                 if share:
                     ref.reputation += share
                     minted += share
@@ -391,9 +380,9 @@ def _cast(state: State, event: Event, out: Postings) -> tuple[tuple[str, ...], t
                         out.append(Posting(ref.key, "reputation", share, "referral_share", cid, k))
         state._total += minted
 
-    # 6. Contributor reward, when the score passes its maximum (and the threshold).
+    # 6. Contributor reward, when the score U / R passes its maximum (and the threshold).
     if value != 0:
-        score = round_units(_divide(Decimal(U * UNIT), Decimal(R))) if R > 0 else 0
+        score = div(U * UNIT, R) if R > 0 else 0
         best = contribution.max_score
         if best is None or score > best:
             if best is not None and best >= arithmetic.threshold:
@@ -418,9 +407,8 @@ def _reward_contributor(
 ) -> None:
     author = contribution.author
     cid = contribution.id
-    decimal_base = Decimal(base)
-    tokens = round_units(_multiply(arithmetic.token_factor, decimal_base))
-    reputation = round_units(_multiply(arithmetic.reputation_factor, decimal_base))
+    tokens = arithmetic.token_factor.times(base)
+    reputation = arithmetic.reputation_factor.times(base)
     author.tokens += tokens
     author.reputation += reputation
     state._total += reputation
@@ -432,8 +420,8 @@ def _reward_contributor(
     ref = author.ref
     if ref is None:
         return
-    ref_tokens = round_units(_multiply(arithmetic.referral, Decimal(tokens)))
-    ref_reputation = round_units(_multiply(arithmetic.referral, Decimal(reputation)))
+    ref_tokens = arithmetic.referral.times(tokens)
+    ref_reputation = arithmetic.referral.times(reputation)
     ref.tokens += ref_tokens
     ref.reputation += ref_reputation
     state._total += ref_reputation

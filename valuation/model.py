@@ -140,10 +140,20 @@ class ContributionRecord:
 class State:
     """The whole derived state after `tree_size` events. Change it only through `apply`."""
 
-    __slots__ = ("_contributions", "_log_author", "_members", "_params", "_total", "_tree_size")
+    __slots__ = (
+        "_contributions",
+        "_formulas",
+        "_log_author",
+        "_members",
+        "_params",
+        "_total",
+        "_tree_size",
+    )
 
     def __init__(self) -> None:
         self._params: Params | None = None
+        # What valuation.backfeed derives from the params in force, per contribution type.
+        self._formulas: dict[str, object] = {}
         self._log_author: str | None = None
         self._members: dict[str, MemberRecord] = {}
         self._contributions: dict[str, ContributionRecord] = {}

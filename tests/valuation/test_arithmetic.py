@@ -1,4 +1,4 @@
-"""`arithmetic.Power` must return exactly what `Decimal.__pow__` returns in our context."""
+"""The fast arithmetic must return exactly what the Decimal formulas return in CONTEXT."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from valuation.arithmetic import CONTEXT, Power, round_units
+from valuation.arithmetic import CONTEXT, Factor, Power, div, mul_div, round_units
 
 BETAS = ["0.5", "0.6", "0.25", "0.35", "0.75", "0.123", "1", "2", "0", "1.5", "0.04"]
 
@@ -45,3 +45,47 @@ def test_round_units_rounds_half_to_even() -> None:
         0,
         2,
     ]
+
+
+FACTORS = ["0.08", "0.2", "50", "5", "0.02", "0", "1", "0.333333333333333333", "12.5", "0.5"]
+amounts = st.one_of(
+    st.integers(0, 10**12), st.integers(0, 10**20), st.integers(0, 10**40), st.just(0)
+)
+positive = st.one_of(st.integers(1, 10**12), st.integers(1, 10**22), st.integers(1, 10**36))
+
+
+def decimal_times_over(factor: str, a: int, b: int, c: int) -> int:
+    product = CONTEXT.multiply(CONTEXT.multiply(Decimal(a), Decimal(factor)), Decimal(b))
+    return round_units(CONTEXT.divide(product, Decimal(c)))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(factor=st.sampled_from(FACTORS), a=amounts, b=amounts, c=positive)
+def test_factor_times_over_equals_the_decimal_formula(factor: str, a: int, b: int, c: int) -> None:
+    assert Factor(Decimal(factor)).times_over(a, b, c) == decimal_times_over(factor, a, b, c)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(factor=st.sampled_from(FACTORS), a=amounts)
+def test_factor_times_equals_the_decimal_formula(factor: str, a: int) -> None:
+    expected = round_units(CONTEXT.multiply(Decimal(factor), Decimal(a)))
+    assert Factor(Decimal(factor)).times(a) == expected
+
+
+@settings(max_examples=3000, deadline=None)
+@given(a=amounts, b=amounts, c=positive)
+def test_mul_div_and_div_equal_the_decimal_formulas(a: int, b: int, c: int) -> None:
+    product = CONTEXT.multiply(Decimal(a), Decimal(b))
+    assert mul_div(a, b, c) == round_units(CONTEXT.divide(product, Decimal(c)))
+    assert div(a, c) == round_units(CONTEXT.divide(Decimal(a), Decimal(c)))
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "c"),
+    [(1, 1, 2), (3, 1, 2), (5, 1, 2), (10**17 + 1, 1, 2), (1, 10**18, 1), (10**33, 10, 3)],
+)
+def test_ties_and_large_quotients_equal_the_decimal_formula(a: int, b: int, c: int) -> None:
+    product = CONTEXT.multiply(Decimal(a), Decimal(b))
+    assert mul_div(a, b, c) == round_units(CONTEXT.divide(product, Decimal(c)))
+    for factor in FACTORS:
+        assert Factor(Decimal(factor)).times_over(a, b, c) == decimal_times_over(factor, a, b, c)
