@@ -16,7 +16,7 @@ from typing import Any
 import rfc8785
 
 from valuation.amounts import UNIT, format_amount
-from valuation.arithmetic import CONTEXT, round_units
+from valuation.arithmetic import CONTEXT, div, round_units
 from valuation.model import ContributionRecord, State
 
 __all__ = [
@@ -24,6 +24,8 @@ __all__ = [
     "canonical_json",
     "contribution_figures",
     "digest",
+    "quality",
+    "ratio",
     "state_json",
     "state_json_bytes",
 ]
@@ -56,10 +58,10 @@ def contribution_figures(state: State, id: str) -> ContributionFigures | None:
     total = state.total_reputation
     return ContributionFigures(
         weights=weights,
-        weight_shares={value: _share(weight, total) for value, weight in weights.items()},
+        weight_shares={value: ratio(weight, total) for value, weight in weights.items()},
         engaged_reputation=engaged,
-        engaged_share=_share(engaged, total),
-        quality=_quality(weights.get(0, 0), weights.get(1, 0), total),
+        engaged_share=ratio(engaged, total),
+        quality=quality(weights.get(0, 0), weights.get(1, 0), total),
     )
 
 
@@ -88,7 +90,7 @@ def state_json(state: State) -> dict[str, Any]:
             "max_score": None if record.max_score is None else format_amount(record.max_score),
             "engaged_reputation": format_amount(engaged),
             "weights": {str(value): format_amount(weight) for value, weight in weights.items()},
-            "quality": format_amount(_quality(weights.get(0, 0), weights.get(1, 0), total)),
+            "quality": format_amount(quality(weights.get(0, 0), weights.get(1, 0), total)),
             "evaluations": [
                 {"evaluator": evaluator, "value": value, "index": index}
                 for evaluator, (value, index, _) in record.evaluations.items()
@@ -138,7 +140,7 @@ def state_json_bytes(state: State) -> bytes:
             f'"engaged_reputation":"{format_amount(engaged)}","evaluations":[{evaluations}],'
             f'"fund":"{format_amount(record.fund)}",'
             f'"max_score":{best},'
-            f'"quality":"{format_amount(_quality(weights.get(0, 0), weights.get(1, 0), total))}",'
+            f'"quality":"{format_amount(quality(weights.get(0, 0), weights.get(1, 0), total))}",'
             f'"type":{dumps(record.type, ensure_ascii=False)},"weights":{{'
         )
         add(
@@ -200,13 +202,16 @@ def _weights(state: State, record: ContributionRecord) -> tuple[dict[int, int], 
     return weights, engaged
 
 
-def _share(amount: int, total: int) -> int:
-    if total <= 0:
+def ratio(part: int, whole: int) -> int:
+    """`part / whole` in units of 10^-9 (0 when `whole` is 0): influence, W(c, v) / R, V(c) / R."""
+    if whole <= 0:
         return 0
-    return round_units(_divide(Decimal(amount * UNIT), Decimal(total)))
+    return div(part * UNIT, whole)
 
 
-def _quality(upon_zero: int, upon_one: int, total: int) -> int:
+def quality(upon_zero: int, upon_one: int, total: int) -> int:
+    """`(1 - W(c, 0) / R) * W(c, 1) / R` in units of 10^-9, evaluated left to right; 0 when R
+    is 0."""
     if total <= 0:
         return 0
     decimal_total = Decimal(total)

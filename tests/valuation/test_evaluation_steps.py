@@ -6,6 +6,7 @@ import copy
 
 from tests.valuation.community import Log, applied, key_of
 from valuation import PRESETS, UNIT, Posting, State, apply, contribution_figures
+from valuation.reading import feed_score, quality, ratio
 
 
 def reputation(state: State, name: str) -> int:
@@ -243,3 +244,19 @@ def test_quality_is_zero_when_there_is_no_reputation() -> None:
     figures = contribution_figures(state, log.contributions["essay"])
     assert figures is not None and figures.quality == 0
     assert state.contribution(log.contributions["essay"]).max_score == 0  # type: ignore[union-attr]
+
+
+def test_the_feed_score_fades_with_age_from_quality_times_one_to_a_tenth() -> None:
+    assert feed_score(UNIT, 0) == UNIT  # 0.1 + 27 / 30 = 1
+    assert feed_score(UNIT, 60) == 400_000_000  # 0.1 + 27 / 90
+    assert feed_score(UNIT, 10**9) == 100_000_027
+    assert feed_score(0, 3) == 0
+    assert feed_score(UNIT, -2) == UNIT  # a reading clock behind the log counts as day 0
+
+
+def test_reading_ratio_and_quality_are_the_figures_of_the_state() -> None:
+    assert ratio(1, 3) == 333_333_333
+    assert ratio(5, 0) == 0
+    assert quality(0, 50, 100) == 500_000_000
+    assert quality(25, 50, 100) == 375_000_000
+    assert quality(1, 1, 0) == 0
