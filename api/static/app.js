@@ -1,0 +1,819 @@
+// The dashboard: hash routes over the public API.
+//   #/                    overview: network, leaderboards, contributions, entries arriving live
+//   #/member/<key>        a member: figures over log index, every change explained
+//   #/contribution/<id>   a contribution: evaluations in order, quality over time, what it paid
+//   #/log[/<index>]       the signed checkpoint, and an entry's inclusion checked in the browser
+
+import { stepChart } from "./chart.js";
+import {
+  allByIndex,
+  allByOffset,
+  amount,
+  api,
+  fromHex,
+  fromUnits,
+  h,
+  hex,
+  percent,
+  short,
+  signed,
+  text,
+  units,
+  when,
+} from "./util.js";
+import {
+  leafHash,
+  verifyCheckpoint,
+  verifyEntry,
+  verifyInclusion,
+  VerificationError,
+} from "./verify.js";
+
+const main = document.getElementById("main");
+const names = new Map(); // member key -> name
+const titles = new Map(); // contribution id -> title
+let generation = 0; // bumped on every route change; stale pages stop updating
+
+// --- names and links ---------------------------------------------------------------------
+
+async function loadNames() {
+  for (const m of await allByOffset("/v1/members")) names.set(m.member, m.name);
+}
+
+async function nameOf(key) {
+  if (!names.has(key)) {
+    try {
+      names.set(key, (await api(`/v1/members/${key}`)).name);
+    } catch {
+      return short(key);
+    }
+  }
+  return names.get(key);
+}
+
+async function titleOf(cid) {
+  if (!titles.has(cid)) {
+    try {
+      titles.set(cid, (await api(`/v1/contributions/${cid}`)).title);
+    } catch {
+      return short(cid);
+    }
+  }
+  return titles.get(cid);
+}
+
+function memberLink(key, name) {
+  return h("a", { href: `#/member/${key}`, class: "member" }, name ?? names.get(key) ?? short(key));
+}
+
+function contributionLink(cid, title) {
+  return h("a", { href: `#/contribution/${cid}` }, `“${title ?? titles.get(cid) ?? short(cid)}”`);
+}
+
+function indexLink(index) {
+  return h("a", { href: `#/log/${index}`, class: "idx", title: `check entry ${index}'s inclusion` }, `#${index}`);
+}
+
+// --- live events -------------------------------------------------------------------------
+
+const handlers = new Set();
+const liveBadge = document.getElementById("live");
+
+function connectLive() {
+  const source = new EventSource("/v1/events");
+  source.addEventListener("open", () => {
+    liveBadge.textContent = "live";
+    liveBadge.className = "live on";
+  });
+  source.addEventListener("error", () => {
+    liveBadge.textContent = "reconnecting…";
+    liveBadge.className = "live off";
+  });
+  source.addEventListener("append", (event) => {
+    const data = JSON.parse(event.data);
+    for (const fn of handlers) fn(data);
+  });
+}
+
+function onLive(fn) {
+  const mine = generation;
+  const wrapped = (data) => {
+    if (mine !== generation) handlers.delete(wrapped);
+    else fn(data);
+  };
+  handlers.add(wrapped);
+}
+
+// --- pieces shared by pages -----------------------------------------------------------------
+
+function section(title, ...children) {
+  const id = title.toLowerCase().replace(/[^a-z]+/g, "-");
+  return h("section", { class: "card", "aria-labelledby": id }, h("h2", { id }, title), ...children);
+}
+
+function stat(label, value, extra) {
+  return h("div", { class: "stat" }, h("dt", {}, label), h("dd", {}, value, extra ? h("small", {}, extra) : null));
+}
+
+function table(head, rows, attrs = {}) {
+  return h(
+    "div",
+    { class: "table-wrap" },
+    h(
+      "table",
+      attrs,
+      h("thead", {}, h("tr", {}, head.map((c) => h("th", { scope: "col", class: c.cls }, c.label ?? c)))),
+      h("tbody", {}, rows),
+    ),
+  );
+}
+
+function empty(message) {
+  return h("p", { class: "muted" }, message);
+}
+
+const KINDS = {
+  "network.genesis": "created the network",
+  "network.params": "changed the valuation parameters",
+  "member.join": "joined",
+  "contribution.submit": "submitted",
+  "evaluation.cast": "evaluated",
+};
+
+async function describe(item) {
+  const entry = item.entry;
+  const who = memberLink(entry.author, await nameOf(entry.author));
+  const body = entry.body;
+  switch (entry.kind) {
+    case "network.genesis":
+      return [h("strong", {}, "Genesis"), ` of ${entry.network}`, body.founders.length ? ` with ${body.founders.length} founders` : ""];
+    case "member.join":
+      return [who, " joined", body.referrer ? [", invited by ", memberLink(body.referrer, await nameOf(body.referrer))] : ""];
+    case "contribution.submit":
+      return [who, " submitted ", contributionLink(item.id, body.title)];
+    case "evaluation.cast":
+      return [who, " evaluated ", contributionLink(body.contribution, await titleOf(body.contribution)), " ", vote(body.value)];
+    default:
+      return [who, " ", KINDS[entry.kind] || entry.kind];
+  }
+}
+
+function vote(value) {
+  return h("span", { class: `vote v${value}`, title: `value ${value}` }, value === 1 ? "▲ 1" : value === 0 ? "▼ 0" : String(value));
+}
+
+async function feedItem(item, fresh = false) {
+  return h(
+    "li",
+    { class: fresh ? "fresh" : "", "data-index": item.index },
+    indexLink(item.index),
+    h("span", { class: "what" }, await describe(item)),
+    when(item.logged_at),
+  );
+}
+
+// --- overview ------------------------------------------------------------------------------
+
+async function leaderboard(by) {
+  const page = await api("/v1/leaderboard", { by, limit: 10 });
+  const other = by === "reputation" ? "tokens" : "reputation";
+  return table(
+    [{ label: "#", cls: "n" }, "Member", { label: by, cls: "n" }, { label: other, cls: "n" }],
+    page.items.map((m, i) =>
+      h(
+        "tr",
+        { "data-member": m.member },
+        h("td", { class: "n muted" }, String(i + 1)),
+        h("td", {}, memberLink(m.member, m.name)),
+        h("td", { class: "n strong" }, amount(m[by])),
+        h("td", { class: "n" }, amount(m[other])),
+      ),
+    ),
+    { id: `board-${by}`, "aria-label": `Members by ${by}` },
+  );
+}
+
+async function overview() {
+  const [genesis, state, contributions] = await Promise.all([
+    api("/v1/entries", { start: 0, limit: 1 }),
+    api("/v1/state"),
+    allByOffset("/v1/contributions", { order_by: "score" }),
+    loadNames(),
+  ]);
+  for (const c of contributions) titles.set(c.id, c.title);
+  const g = genesis.items[0]?.entry;
+  const size = h("span", { id: "tree-size", class: "num" }, String(state.tree_size));
+  const memberCount = h("span", { id: "member-count", class: "num" }, String(names.size));
+  const contributionCount = h("span", { id: "contribution-count", class: "num" }, String(contributions.length));
+
+  const boards = h("div", { class: "grid2" });
+  const renderBoards = async () => {
+    const [rep, tok] = await Promise.all([leaderboard("reputation"), leaderboard("tokens")]);
+    boards.replaceChildren(
+      section("By reputation", rep),
+      section("By tokens", tok),
+    );
+  };
+  await renderBoards();
+
+  const top = contributions.slice(0, 8);
+  const topList = top.length
+    ? h(
+        "ol",
+        { class: "contribs" },
+        top.map((c) =>
+          h(
+            "li",
+            {},
+            contributionLink(c.id, c.title),
+            h("span", { class: "muted" }, " by ", memberLink(c.author)),
+            h("span", { class: "meter", title: `quality ${c.quality}` }, h("span", { style: { width: `${Math.min(100, Number(c.quality) * 100)}%` } })),
+            h("small", { class: "muted" }, "quality ", percent(c.quality), " · ", `${c.evaluations.length} evaluations`),
+          ),
+        ),
+      )
+    : empty("No contributions yet.");
+
+  const start = Math.max(0, state.tree_size - 12);
+  const latest = await api("/v1/entries", { start, limit: 12 });
+  const feed = h("ol", { id: "feed", class: "feed", "aria-live": "polite", "aria-relevant": "additions" });
+  for (const item of latest.items.reverse()) feed.append(await feedItem(item));
+
+  let pending = null;
+  onLive(async (event) => {
+    size.textContent = String(event.tree_size);
+    if (event.kind === "member.join") memberCount.textContent = String(Number(memberCount.textContent) + 1);
+    if (event.kind === "contribution.submit") {
+      contributionCount.textContent = String(Number(contributionCount.textContent) + 1);
+    }
+    const item = await api(`/v1/entries/${event.id}`);
+    if (item.entry.kind === "member.join") names.set(item.entry.author, item.entry.body.name);
+    if (item.entry.kind === "contribution.submit") titles.set(item.id, item.entry.body.title);
+    feed.prepend(await feedItem(item, true));
+    while (feed.children.length > 30) feed.lastElementChild.remove();
+    clearTimeout(pending);
+    pending = setTimeout(renderBoards, 250);
+  });
+
+  return h(
+    "div",
+    {},
+    h(
+      "section",
+      { class: "hero" },
+      h("h1", {}, g ? g.network : "Multitude"),
+      g ? h("p", { class: "muted" }, `${g.body.origin} · valued with ${g.body.valuation.algorithm}`) : null,
+      h(
+        "dl",
+        { class: "stats" },
+        stat("Entries in the log", size),
+        stat("Members", memberCount),
+        stat("Contributions", contributionCount),
+        stat("State digest", h("code", { title: state.digest }, short(state.digest, 12))),
+      ),
+    ),
+    boards,
+    h(
+      "div",
+      { class: "grid2" },
+      section("Contributions by score", topList),
+      section("Latest entries", h("p", { class: "muted small" }, "New entries appear here as they are logged."), feed),
+    ),
+  );
+}
+
+// --- explanations (the same words as `multitude explain`) ------------------------------------
+
+const CAUSES = {
+  genesis: "founder",
+  join: "joined",
+  fee: "fee",
+  stake_fee: "stake fee",
+  evaluator_fund: "evaluator fund share",
+  alignment_reward: "alignment reward",
+  contributor_reward: "contributor reward",
+  referral_share: "referral share",
+};
+
+function reason(member, posting) {
+  const c = posting.contribution ? contributionLink(posting.contribution) : "";
+  const who =
+    posting.evaluator === member
+      ? "their own"
+      : posting.evaluator
+        ? [memberLink(posting.evaluator), "’s"]
+        : "";
+  switch (posting.cause) {
+    case "genesis":
+      return "given by the genesis entry";
+    case "join":
+      return "given on joining";
+    case "fee":
+      return ["submitting ", c];
+    case "stake_fee":
+      return ["staked on evaluating ", c];
+    case "evaluator_fund":
+      return ["first to evaluate ", c, ", from its fund"];
+    case "alignment_reward":
+      return ["agreed with ", who, " evaluation of ", c];
+    case "contributor_reward":
+      return [who, " evaluation of ", c, " raised its score"];
+    case "referral_share":
+      return ["a referee’s reward, from ", who, " evaluation of ", c];
+    default:
+      return posting.cause;
+  }
+}
+
+async function ensureTitles(cids) {
+  await Promise.all([...new Set(cids)].filter((c) => c && !titles.has(c)).map(titleOf));
+}
+
+async function ensureNames(keys) {
+  await Promise.all([...new Set(keys)].filter((k) => k && !names.has(k)).map(nameOf));
+}
+
+// --- member --------------------------------------------------------------------------------
+
+async function member(key) {
+  const [m, history, contributions, state] = await Promise.all([
+    api(`/v1/members/${key}`),
+    allByIndex(`/v1/members/${key}/history`),
+    allByOffset("/v1/contributions", { order_by: "time" }),
+    api("/v1/state"),
+  ]);
+  names.set(key, m.name);
+  for (const c of contributions) titles.set(c.id, c.title);
+  const postings = history.flatMap((item) => item.postings);
+  await ensureNames([...postings.map((p) => p.evaluator), m.referrer]);
+  await ensureTitles(postings.map((p) => p.contribution));
+
+  const last = state.tree_size - 1;
+  const charts = h(
+    "div",
+    { class: "grid2 charts", id: "member-charts" },
+    h(
+      "figure",
+      {},
+      stepChart({
+        title: `${m.name}'s reputation over log index`,
+        series: [{ label: "reputation", cls: "rep", points: history.map((i) => [i.index, Number(i.reputation)]) }],
+        xEnd: last,
+        yLabel: "reputation",
+      }),
+      h("figcaption", {}, "Reputation after each entry that changed it"),
+    ),
+    h(
+      "figure",
+      {},
+      stepChart({
+        title: `${m.name}'s tokens over log index`,
+        series: [{ label: "tokens", cls: "tok", points: history.map((i) => [i.index, Number(i.tokens)]) }],
+        xEnd: last,
+        yLabel: "tokens",
+      }),
+      h("figcaption", {}, "Tokens after each entry that changed them"),
+    ),
+  );
+
+  // Every posting with the running figures; the last of an index must equal the stored figure.
+  const rows = [];
+  let rep = 0n;
+  let tok = 0n;
+  let allAddUp = true;
+  for (const item of history) {
+    item.postings.forEach((p, n) => {
+      if (p.asset === "reputation") rep += units(p.amount);
+      else tok += units(p.amount);
+      const lastOfIndex = n === item.postings.length - 1;
+      const ok = !lastOfIndex || (rep === units(item.reputation) && tok === units(item.tokens));
+      allAddUp &&= ok;
+      rows.push(
+        h(
+          "tr",
+          { class: lastOfIndex ? "end" : "" },
+          h("td", { class: "n" }, n === 0 ? indexLink(item.index) : ""),
+          h("td", {}, h("span", { class: `cause ${p.cause}` }, CAUSES[p.cause] || p.cause)),
+          h("td", {}, reason(key, p)),
+          h("td", { class: "n mono" }, signed(p.amount), h("small", { class: "muted" }, p.asset === "reputation" ? " rep" : " tok")),
+          h("td", { class: `n mono ${lastOfIndex ? "strong" : "muted"}` }, fromUnits(rep)),
+          h("td", { class: `n mono ${lastOfIndex ? "strong" : "muted"}` }, fromUnits(tok), ok ? "" : h("span", { class: "bad" }, " ✗")),
+        ),
+      );
+    });
+  }
+  rows.reverse(); // newest first
+  const explanation = section(
+    "Why these figures",
+    h(
+      "p",
+      { class: allAddUp ? "verdict ok" : "verdict bad", id: "adds-up" },
+      allAddUp
+        ? `✓ The ${postings.length} changes below add up exactly, at every one of ${history.length} indexes, to the figures the ledger holds.`
+        : "✗ Some changes do not add up to the ledger's figures (marked ✗).",
+    ),
+    table(
+      [{ label: "Index", cls: "n" }, "Cause", "Why", { label: "Amount", cls: "n" }, { label: "Reputation", cls: "n" }, { label: "Tokens", cls: "n" }],
+      rows,
+      { id: "explanation", class: "explain" },
+    ),
+  );
+
+  const own = contributions.filter((c) => c.author === key);
+  const evaluations = contributions
+    .flatMap((c) => c.evaluations.filter((e) => e.evaluator === key).map((e) => ({ ...e, c })))
+    .sort((a, b) => b.index - a.index);
+
+  return h(
+    "div",
+    {},
+    h(
+      "section",
+      { class: "hero" },
+      h("p", { class: "crumbs" }, h("a", { href: "#/" }, "Overview"), " / member"),
+      h("h1", {}, m.name),
+      h("p", { class: "key mono", title: "public key" }, m.member),
+      h(
+        "dl",
+        { class: "stats" },
+        stat("Reputation", amount(m.reputation, 3), `rank ${m.rank}`),
+        stat("Tokens", amount(m.tokens, 3)),
+        stat("Influence", percent(m.influence, 2)),
+        stat("Invited by", m.referrer ? memberLink(m.referrer) : "—"),
+      ),
+    ),
+    section("Over time", charts),
+    explanation,
+    h(
+      "div",
+      { class: "grid2" },
+      section(
+        "Contributions",
+        own.length
+          ? h(
+              "ul",
+              { class: "plain" },
+              own.map((c) => h("li", {}, contributionLink(c.id, c.title), h("small", { class: "muted" }, " ", c.type, " · quality ", percent(c.quality), " · ", when(c.logged_at)))),
+            )
+          : empty("None yet."),
+      ),
+      section(
+        "Evaluations",
+        evaluations.length
+          ? h(
+              "ul",
+              { class: "plain" },
+              evaluations.map((e) => h("li", {}, vote(e.value), " ", contributionLink(e.c.id, e.c.title), h("small", { class: "muted" }, " at ", indexLink(e.index)))),
+            )
+          : empty("None yet."),
+      ),
+    ),
+  );
+}
+
+// --- contribution --------------------------------------------------------------------------
+
+/** Every append from index 0 up to `size - 1`, read from /v1/events (the figures it changed). */
+function replayEvents(size) {
+  return new Promise((resolve, reject) => {
+    const events = [];
+    if (size === 0) return resolve(events);
+    const source = new EventSource("/v1/events?after=-1");
+    const timer = setTimeout(() => {
+      source.close();
+      reject(new Error("the log took too long to replay"));
+    }, 60000);
+    source.addEventListener("append", (message) => {
+      const data = JSON.parse(message.data);
+      events.push(data);
+      if (data.index >= size - 1) {
+        clearTimeout(timer);
+        source.close();
+        resolve(events);
+      }
+    });
+  });
+}
+
+/** W(c, v) and R after every index from the contribution's own, from the replayed figures. */
+async function qualityOverTime(c, size) {
+  const events = await replayEvents(size);
+  const casts = events.filter((e) => e.kind === "evaluation.cast" && e.contribution === c.id);
+  const entries = await Promise.all(casts.map((e) => api(`/v1/entries/${e.id}`)));
+  const values = new Map(entries.map((item) => [item.index, item.entry.body.value]));
+  const reputation = new Map();
+  const current = new Map(); // evaluator -> value
+  let R = 0n;
+  const points = [];
+  const rows = [];
+  for (const e of events) {
+    for (const m of e.members) {
+      const r = units(m.reputation);
+      R += r - (reputation.get(m.member) ?? 0n);
+      reputation.set(m.member, r);
+    }
+    if (e.index < c.index) continue;
+    const isCast = e.kind === "evaluation.cast" && e.contribution === c.id;
+    if (isCast) {
+      current.delete(e.author); // a changed vote replaces the earlier one
+      current.set(e.author, values.get(e.index));
+    }
+    let w0 = 0n;
+    let w1 = 0n;
+    for (const [k, v] of current) {
+      if (v === 0) w0 += reputation.get(k) ?? 0n;
+      if (v === 1) w1 += reputation.get(k) ?? 0n;
+    }
+    const q = R > 0n ? (1 - Number(w0) / Number(R)) * (Number(w1) / Number(R)) : 0;
+    if (!points.length || points[points.length - 1][1] !== q) points.push([e.index, q]);
+    if (isCast) rows.push({ index: e.index, evaluator: e.author, value: values.get(e.index), quality: q, w1, R });
+  }
+  return { points, rows };
+}
+
+async function contribution(cid) {
+  const [c, state] = await Promise.all([api(`/v1/contributions/${cid}`), api("/v1/state")]);
+  titles.set(c.id, c.title);
+  const author = await api(`/v1/members/${c.author}`);
+  names.set(author.member, author.name);
+  const { points, rows } = await qualityOverTime(c, state.tree_size);
+  await ensureNames(rows.map((r) => r.evaluator));
+
+  const latest = new Map(c.evaluations.map((e) => [e.evaluator, e.index]));
+  const evaluations = table(
+    [{ label: "Index", cls: "n" }, "Evaluator", "Value", { label: "Quality after", cls: "n" }, ""],
+    rows.map((r) =>
+      h(
+        "tr",
+        { class: latest.get(r.evaluator) === r.index ? "" : "superseded" },
+        h("td", { class: "n" }, indexLink(r.index)),
+        h("td", {}, memberLink(r.evaluator)),
+        h("td", {}, vote(r.value)),
+        h("td", { class: "n" }, `${(r.quality * 100).toFixed(2)} %`),
+        h("td", { class: "muted small" }, latest.get(r.evaluator) === r.index ? "current" : "changed later"),
+      ),
+    ),
+    { id: "evaluations" },
+  );
+
+  // What it paid and cost: every posting about this contribution, in everyone's history.
+  const touched = new Set([c.author, author.referrer, ...rows.map((r) => r.evaluator)].filter(Boolean));
+  for (const k of [...touched]) {
+    const ref = (await api(`/v1/members/${k}`)).referrer;
+    if (ref) touched.add(ref);
+  }
+  const totals = new Map();
+  for (const k of touched) {
+    for (const item of await allByIndex(`/v1/members/${k}/history`)) {
+      for (const p of item.postings) {
+        if (p.contribution !== cid) continue;
+        const key = `${k} ${p.cause} ${p.asset}`;
+        totals.set(key, (totals.get(key) ?? 0n) + units(p.amount));
+      }
+    }
+  }
+  await ensureNames([...touched]);
+  const paid = [...totals.entries()]
+    .map(([key, total]) => [...key.split(" "), total])
+    .sort((a, b) => (a[0] === c.author ? -1 : 0) - (b[0] === c.author ? -1 : 0) || a[1].localeCompare(b[1]));
+
+  const weights = h(
+    "div",
+    { class: "weights", role: "img", "aria-label": c.weights.map((w) => `value ${w.value}: ${(Number(w.fraction) * 100).toFixed(1)} % of reputation`).join(", ") },
+    c.weights.map((w) => h("span", { class: `w v${w.value}`, style: { width: `${Number(w.fraction) * 100}%` }, title: `value ${w.value}: ${w.fraction} of all reputation` })),
+  );
+
+  return h(
+    "div",
+    {},
+    h(
+      "section",
+      { class: "hero" },
+      h("p", { class: "crumbs" }, h("a", { href: "#/" }, "Overview"), " / contribution"),
+      h("h1", {}, c.title),
+      h("p", { class: "muted" }, `${c.type} by `, memberLink(c.author, author.name), " · ", when(c.logged_at), " · ", indexLink(c.index)),
+      h(
+        "dl",
+        { class: "stats" },
+        stat("Quality", percent(c.quality, 2)),
+        stat("Feed score", percent(c.score, 2), "fades with age"),
+        stat("Maximum score", c.max_score === null ? "—" : percent(c.max_score, 2), "what rewards were paid up to"),
+        stat("Evaluator fund left", amount(c.fund, 3), "tokens"),
+      ),
+      weights,
+      h(
+        "p",
+        { class: "legend small muted" },
+        h("span", { class: "key-swatch v1" }), " upvoted (1)  ",
+        h("span", { class: "key-swatch v0" }), " downvoted (0)  ",
+        h("span", { class: "key-swatch none" }), ` not evaluated — engaged ${(Number(c.engaged_fraction) * 100).toFixed(1)} % of all reputation`,
+      ),
+    ),
+    section(
+      "Quality over time",
+      h(
+        "figure",
+        { id: "quality-chart" },
+        stepChart({
+          title: `Quality of “${c.title}” over log index`,
+          series: [{ label: "quality", cls: "q", points }],
+          xEnd: state.tree_size - 1,
+          markers: rows.map((r) => ({ x: r.index, cls: `v${r.value}`, title: `${names.get(r.evaluator)} evaluated ${r.value} at index ${r.index}` })),
+          percent: true,
+          yLabel: "quality",
+        }),
+        h("figcaption", {}, "(1 − W(0)/R) · W(1)/R after each entry, replayed from the log’s own events; ticks mark its evaluations"),
+      ),
+    ),
+    section("Evaluations in order", rows.length ? evaluations : empty("Nobody has evaluated it yet.")),
+    section(
+      "What it paid and cost",
+      paid.length
+        ? table(
+            ["Member", "Cause", { label: "Amount", cls: "n" }],
+            paid.map(([k, cause, asset, total]) =>
+              h(
+                "tr",
+                {},
+                h("td", {}, memberLink(k)),
+                h("td", {}, h("span", { class: `cause ${cause}` }, CAUSES[cause] || cause)),
+                h("td", { class: "n mono" }, signed(fromUnits(total)), h("small", { class: "muted" }, asset === "reputation" ? " rep" : " tok")),
+              ),
+            ),
+            { id: "paid" },
+          )
+        : empty("Nothing yet."),
+    ),
+  );
+}
+
+// --- the log -------------------------------------------------------------------------------
+
+function check(label) {
+  const mark = h("span", { class: "mark", "aria-hidden": "true" }, "…");
+  const note = h("span", { class: "note" }, "");
+  const li = h("li", { class: "pending" }, mark, h("span", {}, label), note);
+  return {
+    li,
+    ok(detail = "") {
+      li.className = "ok";
+      mark.textContent = "✓";
+      note.textContent = detail;
+    },
+    bad(detail) {
+      li.className = "bad";
+      mark.textContent = "✗";
+      note.textContent = detail;
+    },
+  };
+}
+
+async function proveInclusion(index, out) {
+  const verdict = h("p", { class: "verdict", id: "proof-verdict", role: "status" }, "Checking…");
+  const steps = {
+    checkpoint: check("the checkpoint is signed by the log’s key (Ed25519)"),
+    leaf: check(`leaf ${index}: its hash is SHA-256(0x00 ‖ leaf bytes)`),
+    entry: check("the entry is signed by its author, and its id is its hash"),
+    proof: check("the inclusion proof leads to the checkpoint’s root (RFC 9162)"),
+  };
+  out.replaceChildren(verdict, h("ol", { class: "checks" }, Object.values(steps).map((s) => s.li)));
+  let current = steps.checkpoint;
+  try {
+    const [note, vkey] = await Promise.all([text("/v1/log/checkpoint"), text("/v1/log/key")]);
+    const cp = await verifyCheckpoint(note, vkey);
+    current.ok(`tree size ${cp.treeSize}, root ${hex(cp.root).slice(0, 16)}…`);
+    if (index >= cp.treeSize) throw new VerificationError(`entry ${index} is beyond the checkpoint’s ${cp.treeSize} entries`);
+
+    current = steps.leaf;
+    const response = await fetch(`/v1/log/leaves?start=${index}&limit=1`);
+    if (!response.ok) throw new VerificationError(`no leaf ${index}`);
+    const raw = new Uint8Array(await response.arrayBuffer());
+    const bytes = raw[raw.length - 1] === 0x0a ? raw.slice(0, -1) : raw;
+    const leaf = await leafHash(bytes);
+    current.ok(hex(leaf).slice(0, 16) + "…");
+
+    current = steps.entry;
+    const { entry } = JSON.parse(new TextDecoder().decode(bytes));
+    const id = await verifyEntry(entry);
+    current.ok(`${entry.kind}, id ${id.slice(0, 16)}…`);
+
+    current = steps.proof;
+    const proof = await api("/v1/log/proof/inclusion", { index, tree_size: cp.treeSize });
+    await verifyInclusion(index, cp.treeSize, leaf, proof.hashes.map(fromHex), cp.root);
+    current.ok(`${proof.hashes.length} hashes`);
+
+    verdict.className = "verdict ok";
+    verdict.textContent = `✓ Entry ${index} is in the log the checkpoint signs (tree size ${cp.treeSize}).`;
+  } catch (error) {
+    current.bad(error.message);
+    for (const s of Object.values(steps)) if (s.li.className === "pending") s.li.className = "skipped";
+    verdict.className = "verdict bad";
+    verdict.textContent = `✗ Not verified: ${error.message}`;
+  }
+}
+
+async function logPage(indexText) {
+  const [note, vkey, state] = await Promise.all([text("/v1/log/checkpoint"), text("/v1/log/key"), api("/v1/state")]);
+  let signed = h("p", { class: "verdict", id: "checkpoint-verdict" }, "Checking the signature…");
+  try {
+    const cp = await verifyCheckpoint(note, vkey);
+    signed = h("p", { class: "verdict ok", id: "checkpoint-verdict" }, `✓ Signed by the log’s key: ${cp.treeSize} entries, root ${hex(cp.root)}`);
+  } catch (error) {
+    signed = h("p", { class: "verdict bad", id: "checkpoint-verdict" }, `✗ ${error.message}`);
+  }
+
+  const size = state.tree_size;
+  const index = indexText !== undefined ? Number(indexText) : Math.max(0, size - 1);
+  const input = h("input", { id: "proof-index", type: "number", min: 0, max: Math.max(0, size - 1), value: index, required: true, inputmode: "numeric" });
+  const result = h("div", { id: "proof-result" });
+  const form = h(
+    "form",
+    {
+      class: "prove",
+      onsubmit: (event) => {
+        event.preventDefault();
+        const i = Number(input.value);
+        history.replaceState(null, "", `#/log/${i}`);
+        proveInclusion(i, result);
+      },
+    },
+    h("label", { for: "proof-index" }, "Entry index"),
+    input,
+    h("button", { type: "submit" }, "Check inclusion"),
+  );
+
+  const latest = await api("/v1/entries", { start: Math.max(0, size - 15), limit: 15 });
+  const list = h("ol", { class: "feed", id: "log-entries" });
+  for (const item of latest.items.reverse()) list.append(await feedItem(item));
+
+  const page = h(
+    "div",
+    {},
+    h(
+      "section",
+      { class: "hero" },
+      h("h1", {}, "The log"),
+      h(
+        "p",
+        { class: "muted" },
+        "An append-only Merkle tree (RFC 9162). Your browser checks what it is shown with its own SHA-256 and Ed25519: nothing here asks you to trust the server.",
+      ),
+    ),
+    h(
+      "div",
+      { class: "grid2" },
+      section("Latest checkpoint", h("pre", { id: "checkpoint", class: "note" }, note), signed),
+      section("Verifier key", h("pre", { id: "verifier-key", class: "note" }, vkey.trim()), h("p", { class: "muted small" }, "name + key id + base64(0x01 ‖ Ed25519 public key), as C2SP signed notes write it.")),
+    ),
+    section("Check an entry", form, result),
+    section("Latest entries", list),
+  );
+  if (indexText !== undefined) proveInclusion(index, result);
+  return page;
+}
+
+// --- routing -------------------------------------------------------------------------------
+
+const ROUTES = [
+  [/^#?\/?$/, overview, "overview", () => "Overview"],
+  [/^#\/member\/([0-9a-f]{64})$/, member, "", () => "Member"],
+  [/^#\/contribution\/([0-9a-f]{64})$/, contribution, "", () => "Contribution"],
+  [/^#\/log(?:\/(\d+))?$/, logPage, "log", () => "Log"],
+];
+
+async function route() {
+  const mine = ++generation;
+  const hash = location.hash;
+  const found = ROUTES.find(([re]) => re.test(hash));
+  for (const a of document.querySelectorAll("[data-nav]")) {
+    if (found && a.dataset.nav === found[2]) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  main.setAttribute("aria-busy", "true");
+  let view;
+  try {
+    if (!found) throw new Error(`there is no page at ${hash}`);
+    const [re, page, , label] = found;
+    view = await page(...hash.match(re).slice(1));
+    document.title = `${label()} · Multitude`;
+  } catch (error) {
+    view = h("section", { class: "hero" }, h("h1", {}, "Not available"), h("p", { class: "verdict bad" }, error.message), h("p", {}, h("a", { href: "#/" }, "Back to the overview")));
+  }
+  if (mine !== generation) return;
+  main.replaceChildren(view);
+  main.removeAttribute("aria-busy");
+  const heading = main.querySelector("h1");
+  if (heading && document.activeElement !== document.body) {
+    heading.setAttribute("tabindex", "-1");
+    heading.focus({ preventScroll: true });
+  }
+  window.scrollTo(0, 0);
+}
+
+document.querySelector(".skip").addEventListener("click", (event) => {
+  event.preventDefault();
+  main.focus();
+});
+window.addEventListener("hashchange", route);
+connectLive();
+route();
