@@ -36,8 +36,11 @@ back to `ledger.entries.parse_leaf`, which decides and words the error.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
+import multiprocessing
+import multiprocessing.pool
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -65,7 +68,8 @@ Progress = Callable[[int, int], None]
 
 MAX_LINE: Final = 16 * 2**20  # bytes in one line of leaves.jsonl, newline included
 _PROGRESS_EVERY: Final = 4096  # lines between progress calls
-_FRONTIER_BATCH: Final = 1024  # leaf hashes folded into the frontier at once
+_FRONTIER_BATCH: Final = 1024
+_CHUNK: Final = 512  # lines a worker checks at once  # leaf hashes folded into the frontier at once
 _LEAF_HEAD: Final = b'{"entry":'
 _LOGGED_AT_KEY: Final = b',"logged_at":'
 # The log writes `logged_at` with microseconds; this form is checked by `datetime.fromisoformat`,
@@ -212,6 +216,40 @@ def read_leaf(raw: bytes, *, verify: bool = True) -> CheckedLeaf:
     return CheckedLeaf(entry=entry, logged_at=logged_at, moment=moment, signed=signed)
 
 
+def _read_leaf_quickly(raw: bytes) -> CheckedLeaf:
+    """What the ordered checks need of a leaf, trusting the workers to check the rest.
+
+    Anything unexpected goes to `read_leaf`, which words the error (or accepts the leaf).
+    """
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    entry = value.get("entry") if type(value) is dict else None
+    logged_at = value.get("logged_at") if type(value) is dict else None
+    end = raw.rfind(_LOGGED_AT_KEY)
+    if (
+        type(entry) is not dict
+        or type(logged_at) is not str
+        or end < 0
+        or not raw.startswith(_LEAF_HEAD)
+        or entry.get("kind") in entries.LOG_KINDS
+        or type(entry.get("kind")) is not str
+        or type(entry.get("author")) is not str
+        or type(entry.get("network")) is not str
+        or type(entry.get("seq")) is not int
+        or type(entry.get("body")) is not dict
+    ):
+        return read_leaf(raw, verify=False)
+    entry_id = hashlib.sha256(raw[len(_LEAF_HEAD) : end]).hexdigest()
+    return CheckedLeaf(
+        entry=entries.Entry(data=entry, id=entry_id),
+        logged_at=logged_at,
+        moment=_log_time(logged_at),
+        signed=b"",
+    )
+
+
 _verify_keys: dict[str, VerifyKey] = {}
 
 
@@ -254,31 +292,126 @@ def verify_bundle(
     """Verify the audit bundle in directory `path`, optionally against an older checkpoint.
 
     Returns a report; a problem of the bundle is never raised but named in `report.failure`.
-    `jobs` > 1 checks signatures in that many processes (the report is the same).
+    `jobs` > 1 checks each line's bytes, shape and signature in that many worker processes
+    while this one runs the checks that need the log's order; the report is the same.
     """
     if jobs < 1:
         raise ValueError(f"jobs must be 1 or more, not {jobs}")
-    auditor = _Auditor(Path(path), None if since is None else Path(since), progress)
     started = time.perf_counter()
-    failure: AuditFailure | None = None
-    try:
-        auditor.run()
-    except _Failed as failed:
-        failure = failed.failure
-    except Exception as exc:  # a bug of ours must still not end in a traceback for the auditor
-        failure = AuditFailure(
-            file=LEAVES,
-            line=auditor.size + 1,
-            check="internal",
-            message=f"the verifier failed unexpectedly ({type(exc).__name__}: {exc}); "
-            "this is a bug in multitude verify, please report it",
-        )
+    with _Workers(jobs) as workers:
+        auditor = _Auditor(Path(path), None if since is None else Path(since), progress, workers)
+        failure: AuditFailure | None = None
+        try:
+            auditor.run()
+        except _Failed as failed:
+            failure = failed.failure
+        except Exception as exc:  # a bug of ours must not end in a traceback for the auditor
+            failure = AuditFailure(
+                file=LEAVES,
+                line=auditor.size + 1,
+                check="internal",
+                message=f"the verifier failed unexpectedly ({type(exc).__name__}: {exc}); "
+                "this is a bug in multitude verify, please report it",
+            )
+        if failure is not None and workers.enabled:
+            # A line the workers found bad before this failure is the first failure.
+            earlier = workers.first_failure(
+                upto=failure.line if failure.file == LEAVES and failure.line else auditor.size
+            )
+            if earlier is not None:
+                failure = earlier
+                auditor.size = (earlier.line or 1) - 1
     return auditor.report(failure, time.perf_counter() - started)
 
 
+def _check_chunk(chunk: tuple[int, list[bytes]]) -> tuple[int, str, str] | None:
+    """In a worker: the first line of the chunk whose bytes, shape or signature is bad."""
+    first, lines = chunk
+    for offset, raw in enumerate(lines):
+        try:
+            read_leaf(raw)
+        except SignatureError as exc:
+            return first + offset, "signature", str(exc)
+        except LedgerError as exc:
+            return first + offset, "leaf", str(exc)
+        except Exception as exc:
+            return first + offset, "internal", f"{type(exc).__name__}: {exc}"
+    return None
+
+
+class _Workers:
+    """Worker processes checking the per-line rules (`read_leaf`) of chunks of lines, in order.
+
+    At most a few chunks per worker are in flight, so memory stays flat; results are read in
+    line order, so the first failure they report is the earliest.
+    """
+
+    def __init__(self, jobs: int) -> None:
+        self.enabled = jobs > 1
+        self.jobs = jobs
+        self.pool: multiprocessing.pool.Pool | None = None
+        self.in_flight: collections.deque[multiprocessing.pool.AsyncResult[Any]] = (
+            collections.deque()
+        )
+        self.chunk: list[bytes] = []
+        self.chunk_start = 1
+        self.failure: AuditFailure | None = None
+
+    def __enter__(self) -> _Workers:
+        if self.enabled:
+            self.pool = multiprocessing.get_context().Pool(self.jobs)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+
+    def add(self, line: int, raw: bytes) -> None:
+        """Queue line `line` (1-based, in order) for checking; raise a worker's failure."""
+        if not self.chunk:
+            self.chunk_start = line
+        self.chunk.append(raw)
+        if len(self.chunk) >= _CHUNK:
+            self._submit()
+            while len(self.in_flight) > 2 * self.jobs:
+                self._collect()
+            if self.failure is not None:
+                raise _Failed(self.failure)
+
+    def _submit(self) -> None:
+        assert self.pool is not None
+        if self.chunk:
+            self.in_flight.append(
+                self.pool.apply_async(_check_chunk, ((self.chunk_start, self.chunk),))
+            )
+            self.chunk = []
+
+    def _collect(self) -> None:
+        found = self.in_flight.popleft().get()
+        if found is not None and self.failure is None:
+            line, check, message = found
+            self.failure = AuditFailure(file=LEAVES, line=line, check=check, message=message)
+
+    def first_failure(self, upto: int | None = None) -> AuditFailure | None:
+        """Wait for every line queued so far; the first failure at or before line `upto`."""
+        if not self.enabled:
+            return None
+        self._submit()
+        while self.in_flight and self.failure is None:
+            self._collect()
+        failure = self.failure
+        if failure is None or (upto is not None and (failure.line or 0) > upto):
+            return None
+        return failure
+
+
 class _Auditor:
-    def __init__(self, path: Path, since: Path | None, progress: Progress | None) -> None:
+    def __init__(
+        self, path: Path, since: Path | None, progress: Progress | None, workers: _Workers
+    ) -> None:
         self.path = path
+        self.workers = workers
         self.since_path = since
         self.progress = progress
         self.verifier: cp.Verifier | None = None
@@ -423,14 +556,34 @@ class _Auditor:
             self.progress(done, total)
 
     def _leaves(self) -> None:
+        try:
+            self.state = valuation.replay(self._events())
+        except valuation.ValuationError as exc:
+            raise _fail(
+                LEAVES, "valuation", f"valuation refuses the entry: {exc}", self.size + 1
+            ) from None
+        if self.size == 0:
+            raise _fail(LEAVES, "leaf", "the file is empty: a log starts with its network.genesis")
+        # Every line's own checks must have passed before the root and state.json are judged.
+        failure = self.workers.first_failure()
+        if failure is not None:
+            raise _Failed(failure)
+
+    def _events(self) -> Iterator[valuation.Event]:
+        """Check each line in log order and hand its event to valuation; on return from the
+        `yield`, valuation has accepted it."""
         seqs: dict[str, int] = {}
         floor: datetime | None = None
-        state = self.state
-        apply = valuation.apply
+        parallel = self.workers.enabled
         for raw in self._lines():
             line = self.size + 1
             try:
-                leaf = read_leaf(raw)
+                if parallel and line > 1:
+                    # The workers check bytes, shape and signature; this process only reads.
+                    self.workers.add(line, raw)
+                    leaf = _read_leaf_quickly(raw)
+                else:
+                    leaf = read_leaf(raw)
             except SignatureError as exc:
                 raise _fail(LEAVES, "signature", str(exc), line) from None
             except LedgerError as exc:
@@ -462,20 +615,14 @@ class _Auditor:
                     line,
                 )
             floor = moment
-            event = valuation.Event(
-                index=self.size,
+            yield valuation.Event(
+                index=line - 1,
                 id=entry.id,
                 kind=entry.kind,
                 author=author,
                 logged_at=leaf.logged_at,
                 body=entry.body,
             )
-            try:
-                apply(state, event)
-            except valuation.ValuationError as exc:
-                raise _fail(
-                    LEAVES, "valuation", f"valuation refuses the entry: {exc}", line
-                ) from None
             self.pending.append(merkle.leaf_hash(raw))
             self.size = line
             if len(self.pending) >= _FRONTIER_BATCH:
@@ -491,8 +638,6 @@ class _Auditor:
                     "on: a line was inserted or the checkpoint is stale",
                     line,
                 )
-        if self.size == 0:
-            raise _fail(LEAVES, "leaf", "the file is empty: a log starts with its network.genesis")
 
     def _genesis(self, entry: entries.Entry) -> None:
         if entry.kind != "network.genesis":

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
+from ledger import audit, entries
 from ledger import checkpoint as cp
-from ledger import entries
 from ledger.audit import AuditReport, read_leaf, verify_bundle
 from ledger.errors import EntryError, LedgerError, SignatureError
 from ledger.export import ExportError, export_bundle
@@ -459,3 +459,73 @@ def test_read_leaf_refuses_what_parse_leaf_refuses() -> None:
             read_leaf(bad)
     with pytest.raises(SignatureError):
         read_leaf(raw.replace(b'"Ann"', b'"Anne"'))
+
+
+# --- --jobs: the same report from worker processes -------------------------------------------
+
+
+def _tampered_variants(bundle: Path, history: dict[str, Any]) -> list[Path]:
+    made: list[Path] = []
+
+    def variant(edit: Any) -> None:
+        copy = tampered(bundle, f"variant{len(made)}")
+        new = lines(copy)
+        edit(new)
+        write_lines(copy, new)
+        made.append(copy)
+
+    cy: Signer = history["cy"]
+
+    def late_bad_signature(new: list[bytes]) -> None:
+        new[10] = new[10].replace(b'"value":1', b'"value":0')
+
+    def bad_signature_then_bad_seq(new: list[bytes]) -> None:
+        new[4] = new[4].replace(b"guide", b"guidE")
+        new[6], new[11] = new[11], new[6]
+
+    def bad_shape_and_seq_on_one_line(new: list[bytes]) -> None:
+        new[7] = new[7].replace(b'"seq":2', b'"seq":9')  # cy's vote: seq and signature break
+
+    def refused_by_valuation(new: list[bytes]) -> None:
+        logged_at = json.loads(new[-1])["logged_at"]
+        new.append(entries.leaf_bytes(cy.evaluate("cd" * 32, 1), logged_at))
+
+    def not_json(new: list[bytes]) -> None:
+        new[8] = b'{"entry": 1}'
+
+    for edit in (
+        late_bad_signature,
+        bad_signature_then_bad_seq,
+        bad_shape_and_seq_on_one_line,
+        refused_by_valuation,
+        not_json,
+        lambda new: new.__delitem__(3),
+        lambda new: None,
+    ):
+        variant(edit)
+    return made
+
+
+@pytest.mark.parametrize("chunk", [2, 512])
+def test_jobs_give_the_same_report_as_one_process(
+    bundle: Path,
+    history: dict[str, Any],
+    ledger: Ledger,
+    tmp_path: Path,
+    chunk: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(audit, "_CHUNK", chunk)  # lines per worker task: many tasks in flight
+    old = tmp_path / "old"
+    export_bundle(ledger, old, tree_size=5)
+    for variant in [bundle, *_tampered_variants(bundle, history)]:
+        for since in (None, old / "checkpoint"):
+            one = verify_bundle(variant, since=since)
+            two = verify_bundle(variant, since=since, jobs=2)
+            assert one.failure == two.failure, variant
+            assert (one.ok, one.entries, one.root, one.digest) == (
+                two.ok,
+                two.entries,
+                two.root,
+                two.digest,
+            )
