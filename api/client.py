@@ -203,8 +203,25 @@ def content_hash(content: bytes | str | Path) -> str:
 # --- the client -----------------------------------------------------------------------------
 
 
+def _check_base_url(base_url: str) -> str:
+    try:
+        url = httpx.URL(base_url)
+    except httpx.InvalidURL as exc:
+        raise ClientError(f"{base_url!r} is not a valid API address: {exc}") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ClientError(
+            f"{base_url!r} is not an API address: give http://HOST:PORT, such as {DEFAULT_API}"
+        )
+    return base_url.rstrip("/")
+
+
 class Client:
-    """The REST API at `base_url`, as the member holding `key` (or as a reader, without)."""
+    """The REST API at `base_url`, as the member holding `key` (or as a reader, without).
+
+    `retries` bounds how often a write lost to a concurrent entry of the same key (a 409 on
+    `seq`) is re-read and re-signed. Nothing else is retried: a write that timed out may
+    have been appended, and signing it anew could append it twice.
+    """
 
     def __init__(
         self,
@@ -215,7 +232,7 @@ class Client:
         retries: int = 3,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url = _check_base_url(base_url)
         self.key = key
         self.retries = retries
         self._network: str | None = None

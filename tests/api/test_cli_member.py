@@ -131,6 +131,7 @@ def test_server_down_is_one_sentence_in_a_fresh_process(tmp_path: Path) -> None:
     result = run_process("join", "--key", str(key), "--name", "Ann", env={"MULTITUDE_API": url})
     assert_one_sentence(result, url, "multitude serve")
     assert_one_sentence(run_process("leaderboard", "--api", url), "cannot reach")
+    assert_one_sentence(run_process("members", "--api", "http://[::1"), "API address")
 
 
 @pytest.mark.parametrize(

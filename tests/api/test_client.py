@@ -17,6 +17,7 @@ from nacl.signing import SigningKey
 from api.app import create_app
 from api.client import (
     Client,
+    ClientError,
     EntryRefused,
     InclusionProof,
     NotFound,
@@ -224,3 +225,9 @@ def test_a_server_that_is_down_is_named_with_what_to_do() -> None:
         ann.join("Ann")
     message = str(caught.value)
     assert url in message and "multitude serve" in message
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:8000", "http://[::1", "ftp://example.org", "http://"])
+def test_an_address_that_is_not_an_http_url_is_refused_at_once(url: str) -> None:
+    with pytest.raises(ClientError, match="API address"):
+        Client(url)
