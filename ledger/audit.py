@@ -358,8 +358,6 @@ class _Workers:
         self.failure: AuditFailure | None = None
 
     def __enter__(self) -> _Workers:
-        if self.enabled:
-            self.pool = multiprocessing.get_context().Pool(self.jobs)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -380,7 +378,8 @@ class _Workers:
                 raise _Failed(self.failure)
 
     def _submit(self) -> None:
-        assert self.pool is not None
+        if self.pool is None:
+            self.pool = multiprocessing.get_context().Pool(self.jobs)
         if self.chunk:
             self.in_flight.append(
                 self.pool.apply_async(_check_chunk, ((self.chunk_start, self.chunk),))
@@ -397,7 +396,8 @@ class _Workers:
         """Wait for every line queued so far; the first failure at or before line `upto`."""
         if not self.enabled:
             return None
-        self._submit()
+        if self.chunk:
+            self._submit()
         while self.in_flight and self.failure is None:
             self._collect()
         failure = self.failure
@@ -528,6 +528,8 @@ class _Auditor:
             raise _fail(LEAVES, "file", f"cannot be read: {exc.strerror or exc}") from None
         done = 0
         number = 0
+        if self.progress is not None:
+            self.progress(0, total)
         with handle:
             while True:
                 try:
