@@ -377,18 +377,20 @@ async function member(key) {
   );
 
   // Every posting with the running figures; the last of an index must equal the stored figure.
-  const rows = [];
+  const groups = [];
   let rep = 0n;
   let tok = 0n;
   let allAddUp = true;
   for (const item of history) {
+    const group = [];
+    groups.push(group);
     item.postings.forEach((p, n) => {
       if (p.asset === "reputation") rep += units(p.amount);
       else tok += units(p.amount);
       const lastOfIndex = n === item.postings.length - 1;
       const ok = !lastOfIndex || (rep === units(item.reputation) && tok === units(item.tokens));
       allAddUp &&= ok;
-      rows.push(
+      group.push(
         h(
           "tr",
           { class: lastOfIndex ? "end" : "" },
@@ -402,7 +404,7 @@ async function member(key) {
       );
     });
   }
-  rows.reverse(); // newest first
+  const rows = groups.reverse().flat(); // newest index first, its changes in order
   const explanation = section(
     "Why these figures",
     h(
@@ -573,9 +575,10 @@ async function contribution(cid) {
     }
   }
   await ensureNames([...touched]);
+  const rank = (k) => (k === c.author ? "" : names.get(k) ?? k); // the author first, then by name
   const paid = [...totals.entries()]
     .map(([key, total]) => [...key.split(" "), total])
-    .sort((a, b) => (a[0] === c.author ? -1 : 0) - (b[0] === c.author ? -1 : 0) || a[1].localeCompare(b[1]));
+    .sort((a, b) => rank(a[0]).localeCompare(rank(b[0])) || a[1].localeCompare(b[1]) || a[2].localeCompare(b[2]));
 
   const weights = h(
     "div",
@@ -620,6 +623,7 @@ async function contribution(cid) {
           xEnd: state.tree_size - 1,
           markers: rows.map((r) => ({ x: r.index, cls: `v${r.value}`, title: `${names.get(r.evaluator)} evaluated ${r.value} at index ${r.index}` })),
           percent: true,
+          wide: true,
           yLabel: "quality",
         }),
         h("figcaption", {}, "(1 − W(0)/R) · W(1)/R after each entry, replayed from the log’s own events; ticks mark its evaluations"),

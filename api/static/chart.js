@@ -34,16 +34,19 @@ function label(v) {
  * series: [{label, cls, points: [[index, value], ...]}] in index order; each holds to `xEnd`.
  * markers: [{x, cls, title}] drawn as ticks on the x axis (e.g. evaluations).
  */
-export function stepChart({ title, series, xEnd, markers = [], yLabel = "", percent = false }) {
-  const W = 640;
-  const H = 220;
+export function stepChart({ title, series, xEnd, markers = [], yLabel = "", percent = false, wide = false }) {
+  const W = wide ? 1000 : 640;
+  const H = wide ? 260 : 220;
   const pad = { l: 52, r: 16, t: 14, b: 34 };
   const xs = series.flatMap((se) => se.points.map((p) => p[0]));
   const ys = series.flatMap((se) => se.points.map((p) => p[1]));
   const x0 = Math.min(...xs, ...markers.map((m) => m.x));
   const x1 = Math.max(xEnd ?? 0, ...xs, x0 + 1);
-  let y0 = Math.min(0, ...ys);
-  let y1 = Math.max(...ys, y0 + (percent ? 0.01 : 1));
+  // From zero, unless the figure moves within a band far above it: then the band, padded.
+  const lo = Math.min(...ys);
+  const hi = Math.max(...ys);
+  let y0 = lo > 0 && hi - lo < lo * 0.5 ? lo - (hi - lo || hi * 0.1) * 0.5 : Math.min(0, lo);
+  let y1 = Math.max(hi, y0 + (percent ? 0.01 : 1));
   y1 += (y1 - y0) * 0.08;
   const X = (x) => pad.l + ((x - x0) / (x1 - x0)) * (W - pad.l - pad.r);
   const Y = (y) => H - pad.b - ((y - y0) / (y1 - y0)) * (H - pad.t - pad.b);

@@ -129,11 +129,14 @@ export function short(hex, n = 8) {
 
 export function when(iso) {
   const date = new Date(iso);
-  return h(
-    "time",
-    { datetime: iso, title: iso },
-    date.toLocaleString("en", { dateStyle: "medium", timeStyle: "short" }),
-  );
+  const seconds = (Date.now() - date.getTime()) / 1000;
+  let shown;
+  if (seconds < 60) shown = "just now";
+  else if (seconds < 3600) shown = `${Math.floor(seconds / 60)} min ago`;
+  else if (seconds < 86400 && date.getDate() === new Date().getDate()) {
+    shown = date.toLocaleTimeString("en", { timeStyle: "short" });
+  } else shown = date.toLocaleDateString("en", { dateStyle: "medium" });
+  return h("time", { datetime: iso, title: iso }, shown);
 }
 
 export function hex(bytes) {

@@ -41,9 +41,10 @@ async function ed25519Verify(publicKey, signature, message) {
 
 /** `<name>+<key id, 8 hex>+<base64(0x01 || public key)>` */
 export async function parseVerifierKey(vkey) {
-  const parts = vkey.trim().split("+");
-  if (parts.length !== 3) throw new VerificationError("the verifier key is not name+id+key");
-  const [name, idHex, keyB64] = parts;
+  // The name holds no "+"; the base64 key may.
+  const parts = /^([^+\s]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/=]+)$/.exec(vkey.trim());
+  if (!parts) throw new VerificationError("the verifier key is not name+id+key");
+  const [, name, idHex, keyB64] = parts;
   const raw = fromBase64(keyB64);
   if (raw.length !== 33 || raw[0] !== 0x01) {
     throw new VerificationError("the verifier key is not an Ed25519 key (type 0x01, 32 bytes)");

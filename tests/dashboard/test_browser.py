@@ -1,0 +1,296 @@
+"""The dashboard in a real browser: headless Chromium (Debian's) driven by Playwright, against a
+live server over the community of `community.py`. It checks what a person would check, and
+saves a screenshot of every page it looks at under test-artifacts/dashboard/."""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from nacl.signing import SigningKey
+
+from ledger.db import make_engine, upgrade
+from tests.dashboard.community import build
+from tests.dashboard.server import LiveServer, serve
+from tests.helpers import Signer
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
+
+if not CHROMIUM.exists():
+    pytest.skip(
+        "no /usr/bin/chromium: install Debian's chromium (apt-get install chromium) for the "
+        "browser tests",
+        allow_module_level=True,
+    )
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="the browser tests need playwright (pip install -e '.[test]')"
+)
+Page = Any  # playwright's Page; Any keeps this module importable for mypy without stubs
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LiveServer]:
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/dashboard.db"
+        engine = make_engine(url)
+        upgrade(engine)
+        yield from serve(url, build(engine, SigningKey.generate()))
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield browser
+        browser.close()
+
+
+class Watched:
+    """A page, with every request and every script error it saw."""
+
+    def __init__(self, page: Page, server: LiveServer) -> None:
+        self.page = page
+        self.requests: list[str] = []
+        self.errors: list[str] = []
+        page.on("request", lambda r: self.requests.append(r.url))
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.server = server
+
+    def open(self, path: str) -> Page:
+        self.page.goto(self.server.url + path)
+        self.page.wait_for_selector("main:not([aria-busy]) h1")
+        return self.page
+
+    def shot(self, name: str) -> None:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def watched(browser: Any, server: LiveServer) -> Iterator[Watched]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    w = Watched(page, server)
+    yield w
+    context.close()
+    assert w.errors == [], w.errors
+    ours = server.url + "/"
+    assert all(u.startswith((ours, "data:")) for u in w.requests), [
+        u for u in w.requests if not u.startswith(ours)
+    ]
+
+
+def api(server: LiveServer, path: str, **params: Any) -> Any:
+    response = httpx.get(server.url + path, params=params)
+    response.raise_for_status()
+    return response.json()
+
+
+def test_the_leaderboards_first_rows_match_the_api(watched: Watched) -> None:
+    page = watched.open("/")
+    for by in ("reputation", "tokens"):
+        first = api(watched.server, "/v1/leaderboard", by=by, limit=1)["items"][0]
+        row = page.locator(f"#board-{by} tbody tr").first
+        assert row.get_attribute("data-member") == first["member"]
+        assert row.locator("td").nth(1).inner_text() == first["name"]
+        shown = row.locator("td").nth(2).locator("span")
+        assert shown.get_attribute("title") == first[by]  # the exact figure, in the tooltip
+    size = api(watched.server, "/v1/state")["tree_size"]
+    assert page.locator("#tree-size").inner_text() == str(size)
+    watched.shot("overview")
+
+
+def test_a_new_entry_appears_live_without_a_reload(watched: Watched) -> None:
+    page = watched.open("/")
+    page.wait_for_selector("#live.on")
+    page.evaluate("window.stillTheSamePage = true")
+    before = int(page.locator("#tree-size").inner_text())
+    fay = Signer("demo")
+    response = httpx.post(watched.server.url + "/v1/entries", json=fay.join("Fay"))
+    assert response.status_code == 201, response.text
+    page.locator("#feed li", has_text="Fay joined").wait_for()
+    assert page.locator("#feed li").first.get_attribute("data-index") == str(
+        response.json()["index"]
+    )
+    page.wait_for_function(f"document.querySelector('#tree-size').textContent === '{before + 1}'")
+    # A vote moves the leaderboard, still without a reload.
+    ann = watched.server.community.members["Ann"]
+    review = watched.server.community.contributions["review"]
+    assert httpx.post(watched.server.url + "/v1/entries", json=fay.evaluate(review, 1)).is_success
+    page.locator("#feed li", has_text="Fay evaluated").wait_for()
+    page.locator("#board-tokens tr", has_text="Fay").wait_for()
+    assert page.evaluate("window.stillTheSamePage") is True
+    assert ann.public in page.locator("#board-reputation").inner_html()
+    watched.shot("overview-live")
+
+
+def test_an_inclusion_proof_verifies_in_the_browser(watched: Watched) -> None:
+    page = watched.open("/#/log/6")
+    verdict = page.locator("#proof-verdict.ok")
+    verdict.wait_for()
+    assert verdict.inner_text().startswith("✓ Entry 6 is in the log")
+    assert page.locator("#proof-result li.ok").count() == 4
+    assert page.locator("#checkpoint-verdict").inner_text().startswith("✓ Signed by the log")
+    watched.shot("log-verified")
+
+
+def _flip_first_hash(route: Any) -> None:
+    response = route.fetch()
+    proof = response.json()
+    first = bytearray.fromhex(proof["hashes"][0])
+    first[0] ^= 0x01
+    proof["hashes"][0] = first.hex()
+    route.fulfill(response=response, body=json.dumps(proof))
+
+
+def test_a_tampered_proof_shows_as_failed(watched: Watched) -> None:
+    watched.page.route("**/v1/log/proof/inclusion?*", _flip_first_hash)
+    page = watched.open("/#/log/6")
+    verdict = page.locator("#proof-verdict.bad")
+    verdict.wait_for()
+    assert verdict.inner_text().startswith("✗ Not verified")
+    assert "root" in verdict.inner_text()
+    assert page.locator("#proof-result li.bad").count() == 1
+    assert page.locator("#proof-result li.ok").count() == 3
+    watched.shot("log-tampered-proof")
+
+
+def test_a_tampered_leaf_shows_as_failed(watched: Watched) -> None:
+    def change_a_vote(route: Any) -> None:
+        response = route.fetch()
+        route.fulfill(response=response, body=response.text().replace('"value":1', '"value":0'))
+
+    watched.page.route("**/v1/log/leaves?*", change_a_vote)
+    page = watched.open("/#/log/6")  # index 6: Ann's upvote of the guide
+    verdict = page.locator("#proof-verdict.bad")
+    verdict.wait_for()
+    assert "signature does not verify" in verdict.inner_text()
+    watched.shot("log-tampered-leaf")
+
+
+def test_the_proof_form_checks_another_entry(watched: Watched) -> None:
+    page = watched.open("/#/log")
+    page.fill("#proof-index", "0")
+    page.press("#proof-index", "Enter")
+    page.locator("#proof-verdict.ok", has_text="Entry 0").wait_for()
+    assert page.url.endswith("#/log/0")
+
+
+def test_the_member_page_charts_and_explains_every_change(watched: Watched) -> None:
+    bonnie = watched.server.community.members["Bonnie"]
+    history = api(watched.server, f"/v1/members/{bonnie.public}/history", limit=1000)
+    page = watched.open(f"/#/member/{bonnie.public}")
+    assert page.locator("h1").inner_text() == "Bonnie"
+    charts = page.locator("#member-charts svg.chart")
+    assert charts.count() == 2
+    assert charts.first.locator("path").count() == 1
+    points = charts.first.locator("circle").count()
+    assert points == len(history["items"])
+    postings = sum(len(item["postings"]) for item in history["items"])
+    assert page.locator("#explanation tbody tr").count() == postings
+    assert page.locator("#adds-up").inner_text().startswith("✓")
+    last = history["items"][-1]
+    top = page.locator("#explanation tbody tr.end").first
+    assert last["reputation"] in top.inner_text() and last["tokens"] in top.inner_text()
+    assert page.locator(
+        "#explanation", has_text="a referee\u2019s reward, from Ann\u2019s evaluation"
+    ).count()
+    watched.shot("member")
+
+
+def test_the_contribution_page_shows_evaluations_in_order_and_what_it_paid(
+    watched: Watched,
+) -> None:
+    typo = watched.server.community.contributions["typo"]
+    page = watched.open(f"/#/contribution/{typo}")
+    rows = page.locator("#evaluations tbody tr")
+    assert rows.count() == 3  # Cleo's 0, Ann's 1, Cleo's changed vote to 1
+    assert rows.nth(0).get_attribute("class") == "superseded"
+    indexes = [int(rows.nth(i).locator("td").first.inner_text().lstrip("#")) for i in range(3)]
+    assert indexes == sorted(indexes)
+    chart = page.locator("#quality-chart svg.chart")
+    assert chart.locator(".marker").count() == 3
+    contribution = api(watched.server, f"/v1/contributions/{typo}")
+    last_point = chart.locator("circle").last.locator("title").text_content() or ""
+    shown = float(re.search(r"quality ([0-9.]+) %", last_point).group(1))  # type: ignore[union-attr]
+    assert abs(shown - float(contribution["quality"]) * 100) < 0.01
+    paid = page.locator("#paid")
+    assert paid.locator("tr", has_text="contributor reward").count() == 2
+    assert paid.locator("tr", has_text="fee").count() >= 1
+    watched.shot("contribution")
+
+
+def test_it_reads_on_a_phone(browser: Any, server: LiveServer) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    w = Watched(page, server)
+    for name, path in [
+        ("phone-overview", "/"),
+        ("phone-member", f"/#/member/{server.community.members['Ann'].public}"),
+        ("phone-log", "/#/log/3"),
+    ]:
+        w.open(path)
+        if name == "phone-log":
+            page.locator("#proof-verdict.ok").wait_for()
+        overflow = page.evaluate("document.documentElement.scrollWidth")
+        assert overflow <= 390, f"{name} is {overflow} px wide on a 390 px screen"
+        w.shot(name)
+    context.close()
+    assert w.errors == []
+
+
+def test_it_is_usable_with_the_keyboard(watched: Watched) -> None:
+    page = watched.open("/")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Log"
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline == "solid"  # a visible focus ring
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#proof-index")
+    assert page.url.endswith("#/log")
+    page.focus("#proof-index")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Check inclusion"
+    page.keyboard.press("Enter")
+    page.locator("#proof-verdict.ok").wait_for()
+
+
+def test_the_dashboard_is_served_with_a_strict_policy_and_the_api_is_untouched(
+    server: LiveServer,
+) -> None:
+    index = httpx.get(server.url + "/")
+    assert index.status_code == 200 and "text/html" in index.headers["content-type"]
+    assert "default-src 'self'" in index.headers["content-security-policy"]
+    assert (
+        httpx.get(server.url + "/app.js")
+        .headers["content-type"]
+        .startswith(("text/javascript", "application/javascript"))
+    )
+    missing = httpx.get(server.url + "/v1/nothing-here")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert httpx.get(server.url + "/docs").status_code == 200
+    assert httpx.get(server.url + "/v1/log/key").text.startswith("example.org/demo+")
