@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Select, Table, and_, func, insert, or_, select, tuple_
+from sqlalchemy import Select, Table, and_, func, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -22,6 +22,13 @@ from ledger.models import (
 )
 
 NodeId = tuple[int, int]
+
+
+def _table(model: type[Base]) -> Table:
+    # Core inserts: executemany in one round trip, without the ORM's per-row bookkeeping.
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 # --- the log ------------------------------------------------------------------------------
@@ -71,6 +78,34 @@ def last_seq(session: Session, author: str) -> int:
     return 0 if value is None else int(value)
 
 
+def last_seqs(session: Session, authors: Iterable[str]) -> dict[str, int]:
+    """Each author's last seq (0 for an author that never signed), in one query."""
+    wanted = sorted(set(authors))
+    found = dict.fromkeys(wanted, 0)
+    for start in range(0, len(wanted), 500):
+        query = (
+            select(LeafRow.author, func.max(LeafRow.seq))
+            .where(LeafRow.author.in_(wanted[start : start + 500]))
+            .group_by(LeafRow.author)
+        )
+        for author, seq in session.execute(query):
+            found[str(author)] = int(seq)
+    return found
+
+
+def entry_indexes(session: Session, entry_ids: Iterable[str]) -> dict[str, int]:
+    """The index of each of these entries that is already in the log, in one query."""
+    wanted = sorted(set(entry_ids))
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), 500):
+        query = select(LeafRow.entry_id, LeafRow.idx).where(
+            LeafRow.entry_id.in_(wanted[start : start + 500])
+        )
+        for entry_id, idx in session.execute(query):
+            found[str(entry_id)] = int(idx)
+    return found
+
+
 def entry_index(session: Session, entry_id: str) -> int | None:
     value = session.scalar(select(LeafRow.idx).where(LeafRow.entry_id == entry_id))
     return None if value is None else int(value)
@@ -92,14 +127,14 @@ def nodes(session: Session, ids: Iterable[NodeId]) -> dict[NodeId, bytes]:
 def add_nodes(session: Session, new: Sequence[tuple[int, int, bytes]]) -> None:
     if new:
         session.execute(
-            insert(TreeNodeRow),
+            _table(TreeNodeRow).insert(),
             [{"level": level, "idx": idx, "hash": digest} for level, idx, digest in new],
         )
 
 
 def add_leaves(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     if rows:
-        session.execute(insert(LeafRow), list(rows))
+        session.execute(_table(LeafRow).insert(), list(rows))
 
 
 def latest_checkpoint(session: Session) -> CheckpointRow | None:
@@ -128,8 +163,7 @@ def upsert(
     """Insert rows, or update every non-key column of the rows that exist."""
     if not rows:
         return
-    table = model.__table__
-    assert isinstance(table, Table)
+    table = _table(model)
     dialect = session.get_bind().dialect.name
     stmt = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
     columns = [c for c in rows[0] if c not in keys]
@@ -141,7 +175,7 @@ def upsert(
 
 def insert_rows(session: Session, model: type[Base], rows: Sequence[Mapping[str, Any]]) -> None:
     if rows:
-        session.execute(insert(model), list(rows))
+        session.execute(_table(model).insert(), list(rows))
 
 
 def member(session: Session, key: str) -> MemberRow | None:

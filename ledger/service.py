@@ -229,15 +229,16 @@ class Ledger:
         floor = parse_timestamp(last.logged_at) if last is not None else None
         network = self._network_or_none(session)
         batch = _BatchWriter(state)
-        seqs: dict[str, int] = {}
-        seen: set[str] = set()
+        entries = [item for item in prepared if isinstance(item, Entry)]
+        seqs = repo.last_seqs(session, (e.author for e in entries))
+        logged = repo.entry_indexes(session, (e.id for e in entries))
         results: list[Appended | LedgerError] = []
         for item in prepared:
             if isinstance(item, LedgerError):
                 results.append(item)
                 continue
             try:
-                self._check_against_log(session, item, network, size, seqs, seen)
+                self._check_against_log(item, network, size, seqs, logged)
                 moment = self._clock()
                 if floor is not None and moment < floor:
                     moment = floor  # logged_at never decreases along the log
@@ -254,7 +255,7 @@ class Ledger:
             digest = merkle.leaf_hash(raw)
             batch.add(item, size, logged_at, raw, digest, changes)
             seqs[item.author] = item.seq
-            seen.add(item.id)
+            logged[item.id] = size
             results.append(Appended(item.id, size, logged_at, digest.hex()))
             if item.kind == "network.genesis":
                 network = self._genesis_network(item)
@@ -266,25 +267,25 @@ class Ledger:
 
     def _check_against_log(
         self,
-        session: Session,
         entry: Entry,
         network: Network | None,
         size: int,
-        seqs: dict[str, int],
-        seen: set[str],
+        seqs: Mapping[str, int],
+        logged: Mapping[str, int],
     ) -> None:
+        """The checks that need the log: network, duplicates, seq, who signs network entries.
+
+        `seqs` and `logged` hold each author's last seq and the index of each entry id already
+        in the log, including the entries appended earlier in this transaction."""
         if network is not None and entry.network != network.name:
             raise RefusedError(
                 f"entry is for network {entry.network!r}, this log is {network.name!r}: "
                 "entries cannot be replayed across networks"
             )
-        if entry.id in seen or (where := repo.entry_index(session, entry.id)) is not None:
-            at = "earlier in this batch" if entry.id in seen else f"at index {where}"
-            raise ConflictError(f"duplicate entry: {entry.id[:12]}… is already in the log {at}")
-        expected = seqs.get(entry.author)
-        if expected is None:
-            expected = repo.last_seq(session, entry.author)
-        expected += 1
+        if entry.id in logged:
+            at = logged[entry.id]
+            raise ConflictError(f"duplicate entry: {entry.id[:12]}… is already at index {at}")
+        expected = seqs[entry.author] + 1
         if entry.seq != expected:
             what = "repeats an earlier seq" if entry.seq < expected else "skips ahead"
             raise ConflictError(
