@@ -15,6 +15,7 @@ twice and always extend the same state.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -45,6 +46,7 @@ from ledger.errors import (
     LedgerError,
     NotFoundError,
     RefusedError,
+    UnavailableError,
 )
 from ledger.models import ContributionRow, EvaluationRow, MemberHistoryRow, MemberRow, PostingRow
 
@@ -109,6 +111,9 @@ class Ledger:
         self._log_key = log_key
         self._clock = clock
         self._lock = threading.Lock()
+        self._group = threading.Condition()
+        self._waiting: deque[_Request] = deque()
+        self._leading = False
         self._state: valuation.State | None = None
         self._network: Network | None = None
 
@@ -191,15 +196,66 @@ class Ledger:
         prepared: list[Entry | LedgerError] = [self._precheck(raw, now) for raw in raw_entries]
         if all(isinstance(p, LedgerError) for p in prepared):
             return [p for p in prepared if isinstance(p, LedgerError)]
-        with self._lock:
-            try:
-                with write_transaction(self.engine) as session:
-                    results = self._append_locked(session, prepared)
-            except BaseException:
-                # The in-memory state may be ahead of what was committed: rebuild it next time.
-                self._state = None
+        return self._commit_group(_Request(prepared))
+
+    def _commit_group(self, request: _Request) -> list[Appended | LedgerError]:
+        """Group commit: the requests that arrive while a transaction runs share the next one.
+
+        One thread at a time leads: it takes every waiting request (up to a batch's worth of
+        entries), appends them in order in one transaction with one checkpoint, and hands each
+        request its results. Each entry is still accepted or refused on its own, exactly as if
+        the requests had come one after another; they just share the commit, the checkpoint
+        signature and the state digest.
+        """
+        with self._group:
+            self._waiting.append(request)
+            while request.results is None and request.error is None:
+                if self._leading:
+                    self._group.wait()
+                    continue
+                self._leading = True
+                group: list[_Request] = []
+                count = 0
+                while self._waiting and (
+                    not group or count + len(self._waiting[0].entries) <= MAX_BATCH
+                ):
+                    group.append(self._waiting.popleft())
+                    count += len(group[-1].entries)
+                self._group.release()
+                try:
+                    self._run_group(group)
+                finally:
+                    self._group.acquire()
+                    self._leading = False
+                    self._group.notify_all()
+        if request.error is not None:
+            raise request.error
+        assert request.results is not None
+        return request.results
+
+    def _run_group(self, group: list[_Request]) -> None:
+        prepared = [entry for request in group for entry in request.entries]
+        try:
+            with self._lock:
+                try:
+                    with write_transaction(self.engine) as session:
+                        results = self._append_locked(session, prepared)
+                except BaseException:
+                    # The in-memory state may be ahead of what was committed: rebuild it.
+                    self._state = None
+                    raise
+        except BaseException as exc:
+            for request in group:
+                request.error = (
+                    exc if isinstance(exc, Exception) else UnavailableError("append interrupted")
+                )
+            if not isinstance(exc, Exception):
                 raise
-        return results
+            return
+        position = 0
+        for request in group:
+            request.results = results[position : position + len(request.entries)]
+            position += len(request.entries)
 
     def _precheck(self, raw: Any, now: datetime) -> Entry | LedgerError:
         try:
@@ -409,6 +465,17 @@ class Ledger:
         with read_session(self.engine) as session:
             end = min(repo.tree_size(session), start + limit)
             yield from repo.leaf_bytes_between(session, start, end)
+
+
+class _Request:
+    """One caller's entries waiting for the next group commit."""
+
+    __slots__ = ("entries", "error", "results")
+
+    def __init__(self, entries: list[Entry | LedgerError]) -> None:
+        self.entries = entries
+        self.results: list[Appended | LedgerError] | None = None
+        self.error: Exception | None = None
 
 
 def _public(key: SigningKey) -> str:

@@ -165,3 +165,29 @@ def test_a_second_process_continues_the_same_log(
     result = appended(ledger.append([ann.submit("from the first")])[0])
     assert result.index == 3
     assert ledger.replayed_state().tree_size == other.replayed_state().tree_size == 4
+
+
+def test_concurrent_appends_share_commits_and_keep_every_acknowledged_entry(ledger: Ledger) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    members = [Signer() for _ in range(16)]
+    ledger.append([m.join(f"m{i}") for i, m in enumerate(members)])
+
+    def work(member: Signer) -> list[tuple[str, int]]:
+        told = []
+        for n in range(5):
+            result = appended(ledger.append([member.submit(f"work {n}")])[0])
+            told.append((result.id, result.index))
+        return told
+
+    with ThreadPoolExecutor(8) as pool:
+        told = [pair for pairs in pool.map(work, members) for pair in pairs]
+    leaves = all_leaves(ledger)
+    assert len(leaves) == 1 + 16 + 80
+    for entry_id, index in told:
+        assert parse_leaf(leaves[index]).entry.id == entry_id
+    assert sorted(index for _, index in told) == list(range(17, 97))
+    size, note, _ = ledger.latest_checkpoint()
+    assert cp.open_checkpoint(note, verifier(ledger)).root_hash == merkle.root(
+        [merkle.leaf_hash(leaf) for leaf in leaves]
+    )
