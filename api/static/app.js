@@ -115,13 +115,20 @@ function stat(label, value, extra) {
   return h("div", { class: "stat" }, h("dt", {}, label), h("dd", {}, value, extra ? h("small", {}, extra) : null));
 }
 
-function table(head, rows, attrs = {}) {
+/** A table; with `stack`, each row becomes a small card on a narrow screen, cells labelled. */
+function table(head, rows, attrs = {}, stack = false) {
+  const labels = head.map((c) => c.label ?? c);
+  if (stack) {
+    for (const tr of rows) {
+      [...tr.children].forEach((td, i) => td.setAttribute("data-label", labels[i] || ""));
+    }
+  }
   return h(
     "div",
     { class: "table-wrap" },
     h(
       "table",
-      attrs,
+      { ...attrs, class: [attrs.class, stack ? "stack" : ""].filter(Boolean).join(" ") },
       h("thead", {}, h("tr", {}, head.map((c) => h("th", { scope: "col", class: c.cls }, c.label ?? c)))),
       h("tbody", {}, rows),
     ),
@@ -396,8 +403,8 @@ async function member(key) {
           { class: lastOfIndex ? "end" : "" },
           h("td", { class: "n" }, n === 0 ? indexLink(item.index) : ""),
           h("td", {}, h("span", { class: `cause ${p.cause}` }, CAUSES[p.cause] || p.cause)),
-          h("td", {}, reason(key, p)),
-          h("td", { class: "n mono" }, signed(p.amount), h("small", { class: "muted" }, p.asset === "reputation" ? " rep" : " tok")),
+          h("td", { class: "wide" }, reason(key, p)),
+          h("td", { class: "n mono wide" }, signed(p.amount), h("small", { class: "muted" }, p.asset === "reputation" ? " rep" : " tok")),
           h("td", { class: `n mono ${lastOfIndex ? "strong" : "muted"}` }, fromUnits(rep)),
           h("td", { class: `n mono ${lastOfIndex ? "strong" : "muted"}` }, fromUnits(tok), ok ? "" : h("span", { class: "bad" }, " ✗")),
         ),
@@ -418,6 +425,7 @@ async function member(key) {
       [{ label: "Index", cls: "n" }, "Cause", "Why", { label: "Amount", cls: "n" }, { label: "Reputation", cls: "n" }, { label: "Tokens", cls: "n" }],
       rows,
       { id: "explanation", class: "explain" },
+      true,
     ),
   );
 
@@ -551,11 +559,12 @@ async function contribution(cid) {
         h("td", { class: "n" }, indexLink(r.index)),
         h("td", {}, memberLink(r.evaluator)),
         h("td", {}, vote(r.value)),
-        h("td", { class: "n" }, `${(r.quality * 100).toFixed(2)} %`),
+        h("td", { class: "n" }, h("span", { class: "num" }, `${(r.quality * 100).toFixed(2)} %`)),
         h("td", { class: "muted small" }, latest.get(r.evaluator) === r.index ? "current" : "changed later"),
       ),
     ),
     { id: "evaluations" },
+    true,
   );
 
   // What it paid and cost: every posting about this contribution, in everyone's history.
@@ -645,6 +654,7 @@ async function contribution(cid) {
               ),
             ),
             { id: "paid" },
+            true,
           )
         : empty("Nothing yet."),
     ),

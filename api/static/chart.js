@@ -35,7 +35,8 @@ function label(v) {
  * markers: [{x, cls, title}] drawn as ticks on the x axis (e.g. evaluations).
  */
 export function stepChart({ title, series, xEnd, markers = [], yLabel = "", percent = false, wide = false }) {
-  const W = wide ? 1000 : 640;
+  // Drawn at about the width it will be shown at, so that its text stays readable on a phone.
+  const W = Math.max(300, Math.min(wide ? 1000 : 640, window.innerWidth - 72));
   const H = wide ? 260 : 220;
   const pad = { l: 52, r: 16, t: 14, b: 34 };
   const xs = series.flatMap((se) => se.points.map((p) => p[0]));
@@ -45,7 +46,7 @@ export function stepChart({ title, series, xEnd, markers = [], yLabel = "", perc
   // From zero, unless the figure moves within a band far above it: then the band, padded.
   const lo = Math.min(...ys);
   const hi = Math.max(...ys);
-  let y0 = lo > 0 && hi - lo < lo * 0.5 ? lo - (hi - lo || hi * 0.1) * 0.5 : Math.min(0, lo);
+  const y0 = lo > 0 && hi - lo < lo * 0.5 ? lo - (hi - lo || hi * 0.1) * 0.5 : Math.min(0, lo);
   let y1 = Math.max(hi, y0 + (percent ? 0.01 : 1));
   y1 += (y1 - y0) * 0.08;
   const X = (x) => pad.l + ((x - x0) / (x1 - x0)) * (W - pad.l - pad.r);
