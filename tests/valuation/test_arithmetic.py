@@ -17,7 +17,7 @@ def literal(x: Decimal, beta: str) -> Decimal:
     return CONTEXT.power(x, Decimal(beta))
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(
     beta=st.sampled_from(BETAS),
     numerator=st.integers(1, 10**30),
@@ -59,20 +59,20 @@ def decimal_times_over(factor: str, a: int, b: int, c: int) -> int:
     return round_units(CONTEXT.divide(product, Decimal(c)))
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(factor=st.sampled_from(FACTORS), a=amounts, b=amounts, c=positive)
 def test_factor_times_over_equals_the_decimal_formula(factor: str, a: int, b: int, c: int) -> None:
     assert Factor(Decimal(factor)).times_over(a, b, c) == decimal_times_over(factor, a, b, c)
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(factor=st.sampled_from(FACTORS), a=amounts)
 def test_factor_times_equals_the_decimal_formula(factor: str, a: int) -> None:
     expected = round_units(CONTEXT.multiply(Decimal(factor), Decimal(a)))
     assert Factor(Decimal(factor)).times(a) == expected
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(a=amounts, b=amounts, c=positive)
 def test_mul_div_and_div_equal_the_decimal_formulas(a: int, b: int, c: int) -> None:
     product = CONTEXT.multiply(Decimal(a), Decimal(b))

@@ -9,8 +9,10 @@ that they changed nothing.
 from __future__ import annotations
 
 import copy
+import random
 from typing import Any
 
+import pytest
 import rfc8785
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -169,13 +171,14 @@ class Books:
                     self.members.append(name)
             elif kind == "submit" and self.members:
                 author = self.members[a % len(self.members)]
-                types = [None, "article", "comment"]
+                types = [None, "article", "comment", "review"]
                 self.offer(
-                    lambda: log.submit(author, f"c{len(log.events)}", types[b % 3])  # noqa: B023
+                    lambda: log.submit(author, f"c{len(log.events)}", types[b % 4])  # noqa: B023
                 )
             elif kind == "evaluate" and self.members and names:
                 member = self.members[a % len(self.members)]
-                self.offer(lambda: log.evaluate(member, names[b % len(names)], c % 2))  # noqa: B023
+                value = c % 2 if c % 3 else c % 4 - 1  # now and then -1 or 2
+                self.offer(lambda: log.evaluate(member, names[b % len(names)], value))  # noqa: B023
             elif kind == "params" and a % 5 == 0:
                 other = copy.deepcopy(PRESETS[sorted(PRESETS)[b % 2]])
                 self.offer(lambda: log.params(other))  # noqa: B023
@@ -212,3 +215,27 @@ def test_replay_equals_incremental_apply_and_is_deterministic(
     assert digest(replay(list(books.log.events))) == incremental
     assert books.state.tree_size == len(books.log.events)
     assert state_json_bytes(books.state) == rfc8785.dumps(state_json(books.state))
+
+
+def with_review_type(preset: str) -> dict[str, Any]:
+    valuation = copy.deepcopy(PRESETS[preset])
+    types = valuation["params"]["contribution_types"]
+    types["review"] = {**types["article"], "evaluation_values": [-1, 0, 1, 2]}
+    return valuation
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_a_long_seeded_community_keeps_its_books_and_matches_the_literal_model(
+    preset: str,
+) -> None:
+    rng = random.Random(preset)
+    founders = [("f0", "100", "20"), ("f1", "50", "5", "f0"), ("f2", "0.5", "0")]
+    books = Books(with_review_type(preset), founders, 30)
+    kinds = ["join", "submit", *["evaluate"] * 12, "params"]
+    steps = [
+        (rng.choice(kinds), rng.randrange(10**6), rng.randrange(10**6), rng.randrange(10**6))
+        for _ in range(1500)
+    ]
+    books.run(steps, with_review_type(preset))
+    assert digest(replay(books.log.events)) == digest(books.state)
+    assert books.state.tree_size > 1000
