@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -104,8 +104,8 @@ def _receipt(what: str, receipt: Receipt, as_json_out: bool) -> None:
     console.print(f"{what}: entry [bold]{receipt.id}[/] at index {receipt.index}")
 
 
-def _resolve(client: Client, ident: str, *, members: bool = True) -> str:
-    """A full id from a unique prefix of a contribution's (or a member's) id."""
+def complete_id(ident: str, candidates: Iterable[str], what: str) -> str:
+    """The one id among `candidates` that starts with `ident` (at least 4 hex characters)."""
     ident = ident.strip().lower()
     if _HEX64.fullmatch(ident):
         return ident
@@ -113,16 +113,22 @@ def _resolve(client: Client, ident: str, *, members: bool = True) -> str:
         raise cli.CommandError(
             f"{ident!r} is not an id: give 64 hex characters, or at least the first 4"
         )
-    ids = {c.id for c in client.contributions("time", limit=1000)}
-    if members:
-        ids |= {m.member for m in client.members()}
-    found = sorted(i for i in ids if i.startswith(ident))
+    found = sorted({c for c in candidates if c.startswith(ident)})
     if not found:
-        what = "contribution or member" if members else "contribution"
         raise cli.CommandError(f"no {what} has an id starting with {ident}")
     if len(found) > 1:
         raise cli.CommandError(f"{ident} is ambiguous: {len(found)} ids start with it")
     return found[0]
+
+
+def _resolve(client: Client, ident: str, *, members: bool = True) -> str:
+    """A full id from a unique prefix of a contribution's (or a member's) id."""
+    if not _PREFIX.fullmatch(ident.strip().lower()):
+        return complete_id(ident, (), "")  # a full id, or the sentence saying it is not one
+    ids = [c.id for c in client.contributions("time", limit=1000)]
+    if members:
+        ids += [m.member for m in client.members()]
+    return complete_id(ident, ids, "contribution or member" if members else "contribution")
 
 
 # --- writes ---------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +18,7 @@ from ledger.audit import verify_bundle
 from ledger.db import make_engine, read_session, upgrade
 from ledger.reads import leaderboard
 from ledger.service import Ledger
+from tests.api.test_cli_member import run
 from valuation import format_amount
 
 demo.register(cli.app)
@@ -94,17 +94,8 @@ def test_sparkline_scales_a_series_to_its_own_range() -> None:
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    old = sys.argv
-    sys.argv = ["multitude", *args]
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = old
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    result = run(capsys, *args)
+    return result.code, result.out, result.err
 
 
 def exact_figures(url: str) -> dict[str, tuple[str, str]]:
