@@ -231,3 +231,20 @@ def test_a_server_that_is_down_is_named_with_what_to_do() -> None:
 def test_an_address_that_is_not_an_http_url_is_refused_at_once(url: str) -> None:
     with pytest.raises(ClientError, match="API address"):
         Client(url)
+
+
+def test_a_503_or_a_timeout_is_server_unavailable() -> None:
+    def unavailable(request: httpx.Request) -> httpx.Response:
+        problem = {"type": "/problems/unavailable", "title": "Service unavailable", "status": 503}
+        return httpx.Response(503, json={**problem, "detail": "the database is down"})
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    with Client("http://api.test", transport=httpx.MockTransport(unavailable)) as reader:
+        with pytest.raises(ServerUnavailable, match="the database is down") as caught:
+            reader.members()
+        assert caught.value.status == 503 and caught.value.problem["status"] == 503
+    reader = Client("http://api.test", transport=httpx.MockTransport(slow))
+    with reader, pytest.raises(ServerUnavailable, match=r"timed out.*multitude serve"):
+        reader.checkpoint()
