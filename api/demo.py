@@ -20,6 +20,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -308,10 +309,9 @@ class Simulation:
     def figures(self) -> list[Figures]:
         habits = {p.public: p.habit.name for p in self.people}
         return [
-            Figures(m.name, habits.get(m.member, "?"), format_amount(m.reputation),
-                    format_amount(m.tokens))
+            Figures(m.name, habits[m.member], format_amount(m.reputation), format_amount(m.tokens))
             for m in self.board()
-        ]  # fmt: skip
+        ]
 
 
 def _title(rng: random.Random, kind: str) -> str:
@@ -346,7 +346,8 @@ def sparkline(values: Sequence[int | None], width: int = 40) -> str:
 
 
 def _points(units: int) -> str:
-    return f"{units / UNIT:,.2f}"  # display only: the exact figures stay integers and strings
+    """An amount for the eye, to two decimals (the exact figures are in the API and bundle)."""
+    return f"{Decimal(units) / UNIT:,.2f}"
 
 
 class View:
@@ -383,7 +384,7 @@ class View:
                 habits.get(m.member, ""),
                 _points(m.reputation),
                 _points(m.tokens),
-                f"{m.influence * 100 / UNIT:.1f} %",
+                f"{Decimal(m.influence) * 100 / UNIT:.1f} %",
             )
         trend = Table(title="reputation over time", title_justify="left")
         trend.add_column("name")
