@@ -9,7 +9,7 @@ thread's current one, so no caller's `decimal` settings can change a figure.
 For a non-integral exponent libmpdec (`_mpd_qpow_real` in mpdecimal.c) computes
 y = ln(x) * beta and exp(y) each correctly rounded to 34 + 23 = 57 digits, then rounds that
 half-even to 34 digits. Its relative error before the last rounding is therefore below
-(2|y| + 1) * 5e-57, and |y| < 10^4 for every x our formulas pass (x >= 10^-40, beta <= 24): below
+(2|y| + 1) * 5e-57, and |y| < 10^4 for every x our formulas pass (x >= 10^-40, beta < 1): below
 10^-52. So whenever the exact x ** beta lies more than 10^-44 (relative) from a 34-digit rounding
 boundary, libmpdec's answer is the exact value correctly rounded. For beta = a / b with small a
 and b we bracket the exact value with integer roots to 48 digits; if both ends of the bracket,
@@ -53,8 +53,8 @@ class Power:
         ratio = Fraction(beta)
         self._a = ratio.numerator
         self._b = ratio.denominator
-        # Integral exponents take another path in libmpdec; they are rare enough to leave to it.
-        self._fast = self._b > 1 and 0 < self._a <= _MAX_ROOT and self._b <= _MAX_ROOT
+        # Integral exponents and exponents above 1 are rare enough to leave to libmpdec.
+        self._fast = 0 < self._a < self._b <= _MAX_ROOT
 
     def __call__(self, x: Decimal) -> Decimal:
         if self._fast and _SMALLEST <= x <= 1:
@@ -65,11 +65,13 @@ class Power:
 
     def _bracketed(self, x: Decimal) -> Decimal | None:
         a, b = self._a, self._b
-        num, den = x.as_integer_ratio()
-        # Digits of leading zeros in x (x <= 1), so that the root keeps >= 48 significant digits.
-        zeros = len(str(den)) - len(str(num)) + 1
-        places = _PREC + _GUARD + zeros
-        scaled = num**a * 10 ** (b * places) // den**a
+        # x = coefficient * 10^(adjusted - 33), the coefficient an integer of at most 34 digits.
+        adjusted = x.adjusted()
+        coefficient = int(CONTEXT.scaleb(x, _PREC - 1 - adjusted))
+        # With 48 - adjusted places, x ** (a / b) * 10^places >= 10^48 (x <= 1, a < b).
+        places = _PREC + _GUARD - adjusted
+        shift = b * places - a * (_PREC - 1 - adjusted)
+        scaled = coefficient**a * 10**shift  # = x ** a * 10^(b * places)
         root = isqrt(scaled) if b == 2 else _iroot(scaled, b)
         # The exact power lies in [root, root + 1) * 10^-places.
         if root < 10 ** (_PREC + _GUARD - 1):

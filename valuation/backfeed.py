@@ -229,8 +229,8 @@ def _submit(state: State, event: Event, out: Postings) -> tuple[tuple[str, ...],
         )
     if author.tokens < ctype.fee:
         raise RuleViolation(
-            f"a {kind} costs a fee of {format_amount(ctype.fee)} tokens and the author has only "
-            f"{format_amount(author.tokens)}"
+            f"a contribution of type {kind!r} costs a fee of {format_amount(ctype.fee)} tokens "
+            f"and the author has only {format_amount(author.tokens)}"
         )
     contributions = state._contributions
     refs = body.get("refs", [])

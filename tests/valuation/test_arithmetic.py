@@ -89,3 +89,11 @@ def test_ties_and_large_quotients_equal_the_decimal_formula(a: int, b: int, c: i
     assert mul_div(a, b, c) == round_units(CONTEXT.divide(product, Decimal(c)))
     for factor in FACTORS:
         assert Factor(Decimal(factor)).times_over(a, b, c) == decimal_times_over(factor, a, b, c)
+
+
+@pytest.mark.parametrize("beta", ["0.5", "0.6", "0.25"])
+def test_power_decides_ordinary_ratios_without_libmpdec(beta: str) -> None:
+    power = Power(Decimal(beta))
+    for numerator in range(1, 200, 7):
+        x = CONTEXT.divide(Decimal(numerator * 12345678901), Decimal(200 * 12345678901 + 1))
+        assert power._bracketed(x) == literal(x, beta)

@@ -134,7 +134,11 @@ def test_a_submission_of_an_unknown_type_is_refused() -> None:
 
 def test_a_submission_without_the_fee_in_tokens_is_refused() -> None:
     log, state = community()
-    refused(state, log.submit("bob", "essay 2", "article"), "costs a fee of 1 tokens")
+    refused(
+        state,
+        log.submit("bob", "essay 2", "article"),
+        "costs a fee of 1 tokens and the author has only 0.5",
+    )
 
 
 def test_a_submission_referring_to_an_unknown_contribution_is_refused() -> None:
