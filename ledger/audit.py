@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
 
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
@@ -146,13 +146,6 @@ def _refuse(text: str) -> Any:
     raise _NotJSON(text)
 
 
-def _safe_int(text: str) -> int:
-    value = int(text)
-    if abs(value) > 2**53 - 1:
-        raise _NotJSON(text)
-    return value
-
-
 @dataclass(frozen=True, slots=True)
 class CheckedLeaf:
     """A leaf whose bytes, shape and (unless asked not to) signature have been checked."""
@@ -167,7 +160,9 @@ def _fast_value(raw: bytes) -> dict[str, Any] | None:
     """The leaf as JSON if the bytes are, by the quick test, their own canonical form."""
     try:
         text = raw.decode("utf-8")
-        value = json.loads(text, parse_float=_refuse, parse_constant=_refuse, parse_int=_safe_int)
+        # Floats and NaN are refused here; integers are range-checked by `check_shape`, as
+        # every integer of a member's entry is one of its fields (`v`, `seq`, `value`).
+        value = json.loads(text, parse_float=_refuse, parse_constant=_refuse)
         again = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     except (ValueError, RecursionError):
         return None
@@ -730,16 +725,20 @@ class _Auditor:
 
     def _state_json(self) -> None:
         replayed = valuation.state_json(self.state)
-        self.digest = hashlib.sha256(valuation.canonical_json(replayed)).hexdigest()
+        hasher = hashlib.sha256()
+        for chunk in canonical_chunks(replayed):
+            hasher.update(chunk)
+        self.digest = hasher.hexdigest()
         expected = {**replayed, "digest": self.digest}
         try:
-            raw = (self.path / STATE).read_bytes()
+            with (self.path / STATE).open("rb") as handle:
+                if _same_bytes(canonical_chunks(expected), handle):
+                    return
+                # Not the canonical bytes: read it whole, as any JSON, to say what differs.
+                handle.seek(0)
+                raw = handle.read()
         except OSError as exc:
             raise _fail(STATE, "file", f"cannot be read: {exc.strerror or exc}") from None
-        canonical = valuation.canonical_json(expected)
-        if raw in (canonical, canonical + b"\n"):
-            return
-        del canonical
         try:
             published = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
@@ -753,6 +752,32 @@ class _Auditor:
         found = _first_difference(published, expected, "")
         if found is not None:
             raise _fail(STATE, "state", found)
+
+
+_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
+def canonical_chunks(value: Any, depth: int = 2) -> Iterator[bytes]:
+    """`valuation.canonical_json(value)` in pieces: the members of objects down to `depth` one
+    by one, so that the JCS bytes of a large state are hashed, written or compared without
+    ever being held whole. For the JSON valuation builds (ASCII keys, no floats), sorted
+    compact JSON is RFC 8785, as `valuation.canonical_json` says."""
+    if depth == 0 or not isinstance(value, dict):
+        yield _encode(value).encode("utf-8")
+        return
+    yield b"{"
+    for number, key in enumerate(sorted(value)):
+        yield (b"," if number else b"") + _encode(key).encode("utf-8") + b":"
+        yield from canonical_chunks(value[key], depth - 1)
+    yield b"}"
+
+
+def _same_bytes(chunks: Iterator[bytes], handle: BinaryIO) -> bool:
+    """Whether the file holds exactly the chunks, and at most one newline after them."""
+    for chunk in chunks:
+        if handle.read(len(chunk)) != chunk:
+            return False
+    return handle.read(2) in (b"", b"\n")
 
 
 def _show(value: Any) -> str:

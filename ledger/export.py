@@ -20,9 +20,11 @@ the one the log published, before anything is renamed.
 
 from __future__ import annotations
 
+import hashlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Final
 
@@ -32,7 +34,7 @@ import valuation
 from ledger import checkpoint as cp
 from ledger import merkle
 from ledger import repository as repo
-from ledger.audit import CHECKPOINT, LEAVES, LOG_VKEY, STATE, read_leaf
+from ledger.audit import CHECKPOINT, LEAVES, LOG_VKEY, STATE, canonical_chunks, read_leaf
 from ledger.db import read_session
 from ledger.errors import IntegrityError, LedgerError, NotFoundError
 from ledger.service import Ledger, event_of
@@ -125,17 +127,19 @@ def export_bundle(
         progress(size, size)
     root = checkpoint.root_hash
     replayed = valuation.state_json(state)
-    digest = valuation.digest(state)
+    hasher = hashlib.sha256()
+    for chunk in canonical_chunks(replayed):
+        hasher.update(chunk)
+    digest = hasher.hexdigest()  # valuation.digest(state), without the whole text at once
     if published_digest is not None and digest != published_digest:
         leaves_path.unlink(missing_ok=True)
         raise IntegrityError(
             f"the replayed state digest at size {size} is {digest}, but the log published "
             f"{published_digest}: the database is corrupt"
         )
-    document = valuation.canonical_json({**replayed, "digest": digest}) + b"\n"
-    _write(directory / STATE, document)
-    _write(directory / CHECKPOINT, note.encode("utf-8"))
-    _write(directory / LOG_VKEY, network.verifier_key.removesuffix("\n").encode("utf-8"))
+    _write(directory / STATE, chain(canonical_chunks({**replayed, "digest": digest}), [b"\n"]))
+    _write(directory / CHECKPOINT, [note.encode("utf-8")])
+    _write(directory / LOG_VKEY, [network.verifier_key.removesuffix("\n").encode("utf-8")])
     os.replace(leaves_path, directory / LEAVES)
     return ExportResult(
         directory=directory,
@@ -187,10 +191,10 @@ def _checkpoint_note(
     return cp.sign_checkpoint(cp.Checkpoint(origin, size, root), log_key), None
 
 
-def _write(path: Path, data: bytes) -> None:
+def _write(path: Path, chunks: Iterable[bytes]) -> None:
     partial = path.with_name(path.name + _PARTIAL)
     with partial.open("wb") as handle:
-        handle.write(data)
+        handle.writelines(chunks)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(partial, path)

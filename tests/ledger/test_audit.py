@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
+import valuation
 from ledger import audit, entries
 from ledger import checkpoint as cp
 from ledger.audit import AuditReport, read_leaf, verify_bundle
@@ -529,3 +530,14 @@ def test_jobs_give_the_same_report_as_one_process(
                 two.root,
                 two.digest,
             )
+
+
+def test_canonical_chunks_are_the_state_digest_bytes(
+    ledger: Ledger, history: dict[str, Any]
+) -> None:
+    state = ledger.replayed_state()
+    document = valuation.state_json(state)
+    assert b"".join(audit.canonical_chunks(document)) == valuation.canonical_json(document)
+    assert hashlib.sha256(b"".join(audit.canonical_chunks(document))).hexdigest() == (
+        valuation.digest(state)
+    )
