@@ -11,7 +11,7 @@ from fastapi import FastAPI, Header, Request
 from fastapi.responses import StreamingResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import problems
+from api import dashboard, problems
 from api.events import EventHub
 from api.routes import router
 from api.settings import Settings, default_log_key_path
@@ -126,6 +126,7 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
+    dashboard.mount(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app
 

@@ -171,6 +171,17 @@ def keygen(
     console.print(keys.public_hex(key))
 
 
+def _register_commands() -> None:
+    # The commands of each user live in their own module; this is the one place they meet.
+    from api import cli_audit, cli_check, cli_explain, cli_member, demo
+
+    for module in (cli_member, cli_audit, cli_check, cli_explain, demo):
+        module.register(app)
+
+
+_register_commands()
+
+
 def main() -> None:
     try:
         app()
