@@ -187,7 +187,7 @@ def test_concurrent_appends_share_commits_and_keep_every_acknowledged_entry(ledg
     for entry_id, index in told:
         assert parse_leaf(leaves[index]).entry.id == entry_id
     assert sorted(index for _, index in told) == list(range(17, 97))
-    size, note, _ = ledger.latest_checkpoint()
+    _, note, _ = ledger.latest_checkpoint()
     assert cp.open_checkpoint(note, verifier(ledger)).root_hash == merkle.root(
         [merkle.leaf_hash(leaf) for leaf in leaves]
     )
