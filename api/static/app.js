@@ -429,6 +429,10 @@ async function member(key) {
     ),
   );
 
+  onLive((event) => {
+    if (event.members.some((x) => x.member === key)) refreshSoon();
+  });
+
   const own = contributions.filter((c) => c.author === key);
   const evaluations = contributions
     .flatMap((c) => c.evaluations.filter((e) => e.evaluator === key).map((e) => ({ ...e, c })))
@@ -548,6 +552,10 @@ async function contribution(cid) {
   names.set(author.member, author.name);
   const { points, rows } = await qualityOverTime(c, state.tree_size);
   await ensureNames(rows.map((r) => r.evaluator));
+
+  onLive((event) => {
+    if (event.contribution === cid || event.kind === "evaluation.cast") refreshSoon();
+  });
 
   const latest = new Map(c.evaluations.map((e) => [e.evaluator, e.index]));
   const evaluations = table(
@@ -760,6 +768,23 @@ async function logPage(indexText) {
   const list = h("ol", { class: "feed", id: "log-entries" });
   for (const item of latest.items.reverse()) list.append(await feedItem(item));
 
+  onLive(async (event) => {
+    const item = await api(`/v1/entries/${event.id}`);
+    list.prepend(await feedItem(item, true));
+    input.max = String(event.index);
+    const newNote = await text("/v1/log/checkpoint");
+    checkpointText.textContent = newNote;
+    try {
+      const checked = await verifyCheckpoint(newNote, vkey);
+      signed.className = "verdict ok";
+      signed.textContent = `✓ Signed by the log’s key: ${checked.treeSize} entries, root ${hex(checked.root)}`;
+    } catch (error) {
+      signed.className = "verdict bad";
+      signed.textContent = `✗ ${error.message}`;
+    }
+  });
+  const checkpointText = h("pre", { id: "checkpoint", class: "note" }, note);
+
   const page = h(
     "div",
     {},
@@ -776,7 +801,7 @@ async function logPage(indexText) {
     h(
       "div",
       { class: "grid2" },
-      section("Latest checkpoint", h("pre", { id: "checkpoint", class: "note" }, note), signed),
+      section("Latest checkpoint", checkpointText, signed),
       section("Verifier key", h("pre", { id: "verifier-key", class: "note" }, vkey.trim()), h("p", { class: "muted small" }, "name + key id + base64(0x01 ‖ Ed25519 public key), as C2SP signed notes write it.")),
     ),
     section("Check an entry", form, result),
@@ -795,7 +820,14 @@ const ROUTES = [
   [/^#\/log(?:\/(\d+))?$/, logPage, "log", () => "Log"],
 ];
 
-async function route() {
+let refreshTimer = null;
+function refreshSoon() {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(() => route({ quiet: true }), 700);
+}
+
+/** Render the page the hash names; `quiet` re-renders in place (live updates). */
+async function route({ quiet = false } = {}) {
   const mine = ++generation;
   const hash = location.hash;
   const found = ROUTES.find(([re]) => re.test(hash));
@@ -803,7 +835,7 @@ async function route() {
     if (found && a.dataset.nav === found[2]) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
-  main.setAttribute("aria-busy", "true");
+  if (!quiet) main.setAttribute("aria-busy", "true");
   let view;
   try {
     if (!found) throw new Error(`there is no page at ${hash}`);
@@ -816,6 +848,7 @@ async function route() {
   if (mine !== generation) return;
   main.replaceChildren(view);
   main.removeAttribute("aria-busy");
+  if (quiet) return;
   const heading = main.querySelector("h1");
   if (heading && document.activeElement !== document.body) {
     heading.setAttribute("tabindex", "-1");
@@ -828,6 +861,6 @@ document.querySelector(".skip").addEventListener("click", (event) => {
   event.preventDefault();
   main.focus();
 });
-window.addEventListener("hashchange", route);
+window.addEventListener("hashchange", () => route());
 connectLive();
 route();

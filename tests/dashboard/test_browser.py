@@ -131,7 +131,7 @@ def test_a_new_entry_appears_live_without_a_reload(watched: Watched) -> None:
     assert page.locator("#feed li").first.get_attribute("data-index") == str(
         response.json()["index"]
     )
-    page.wait_for_function(f"document.querySelector('#tree-size').textContent === '{before + 1}'")
+    page.wait_for_selector(f"#tree-size:text-is('{before + 1}')")
     # A vote moves the leaderboard, still without a reload.
     ann = watched.server.community.members["Ann"]
     review = watched.server.community.contributions["review"]
@@ -294,3 +294,25 @@ def test_the_dashboard_is_served_with_a_strict_policy_and_the_api_is_untouched(
     assert missing.headers["content-type"] == "application/problem+json"
     assert httpx.get(server.url + "/docs").status_code == 200
     assert httpx.get(server.url + "/v1/log/key").text.startswith("example.org/demo+")
+
+
+def test_the_member_and_log_pages_follow_the_log_live(watched: Watched) -> None:
+    cleo = watched.server.community.members["Cleo"]
+    page = watched.open(f"/#/member/{cleo.public}")
+    page.evaluate("window.stillTheSamePage = true")
+    entry = cleo.submit("Proofread the FAQ", type="comment")
+    assert httpx.post(watched.server.url + "/v1/entries", json=entry).is_success
+    first = page.locator("#explanation tbody tr").first
+    page.locator("#explanation tbody tr", has_text="Proofread the FAQ").first.wait_for()
+    assert "Proofread the FAQ" in first.inner_text()
+    assert "\u22120.2" in first.inner_text()  # the comment's fee, newest first
+    assert page.locator("#adds-up").inner_text().startswith("✓")
+
+    page.goto(watched.server.url + "/#/log")
+    page.wait_for_selector("#log-entries li")
+    size = api(watched.server, "/v1/state")["tree_size"]
+    review = watched.server.community.contributions["review"]
+    assert httpx.post(watched.server.url + "/v1/entries", json=cleo.evaluate(review, 0)).is_success
+    page.locator("#log-entries li", has_text="Cleo evaluated").first.wait_for()
+    page.locator("#checkpoint-verdict", has_text=f"{size + 1} entries").wait_for()
+    assert page.evaluate("window.stillTheSamePage") is True
