@@ -91,6 +91,8 @@ def _apply(state: State, event: Event, out: Postings) -> tuple[tuple[str, ...], 
         raise RuleViolation(f"{event.kind!r} is not an entry kind backfeed/1 knows")
     if state._params is None and event.kind != "network.genesis":
         raise RuleViolation("the first entry of a log must be its network.genesis")
+    if not isinstance(event.body, Mapping):
+        raise RuleViolation(f"the body of entry {event.index} is not a JSON object")
     result = handler(state, event, out)
     state._tree_size += 1
     return result

@@ -225,3 +225,10 @@ def test_the_log_key_is_no_member() -> None:
     _, state = community()
     assert not state.is_member(LOG_KEY)
     assert state.log_author == LOG_KEY
+
+
+def test_a_body_that_is_not_an_object_is_refused() -> None:
+    log, state = community()
+    event = log.join("dave")
+    odd = Event(event.index, event.id, event.kind, event.author, event.logged_at, [])  # type: ignore[arg-type]
+    refused(state, odd, "is not a JSON object")
