@@ -71,6 +71,15 @@ def write_lines(bundle: Path, new: list[bytes]) -> None:
     (bundle / "leaves.jsonl").write_bytes(b"".join(line + b"\n" for line in new))
 
 
+def with_entry_appended(bundle: Path, entry: dict[str, Any]) -> Path:
+    """A copy of the bundle with a 13th leaf: `entry`, logged when the last one was."""
+    copy = tampered(bundle)
+    new = lines(copy)
+    new.append(entries.leaf_bytes(entry, json.loads(new[-1])["logged_at"]))
+    write_lines(copy, new)
+    return copy
+
+
 def failed(report: AuditReport, file: str, line: int | None, check: str) -> str:
     assert not report.ok, "the tampered bundle should fail"
     failure = report.failure
@@ -228,12 +237,7 @@ def test_a_repeated_line_is_a_repeated_seq(bundle: Path) -> None:
 
 
 def test_an_inserted_well_signed_entry_fails_the_checkpoint(bundle: Path) -> None:
-    copy = tampered(bundle)
-    new = lines(copy)
-    logged_at = json.loads(new[-1])["logged_at"]
-    dan = Signer()
-    new.append(entries.leaf_bytes(dan.join("Dan"), logged_at))
-    write_lines(copy, new)
+    copy = with_entry_appended(bundle, Signer().join("Dan"))
     message = failed(verify_bundle(copy), "leaves.jsonl", 13, "root")
     assert "tree size 12" in message
 
@@ -241,33 +245,21 @@ def test_an_inserted_well_signed_entry_fails_the_checkpoint(bundle: Path) -> Non
 def test_an_entry_valuation_refuses_fails_at_its_line(
     bundle: Path, history: dict[str, Any]
 ) -> None:
-    copy = tampered(bundle)
-    new = lines(copy)
-    logged_at = json.loads(new[-1])["logged_at"]
     cy: Signer = history["cy"]
-    new.insert(12, entries.leaf_bytes(cy.evaluate("ab" * 32, 1), logged_at))
-    write_lines(copy, new)
+    copy = with_entry_appended(bundle, cy.evaluate("ab" * 32, 1))
     message = failed(verify_bundle(copy), "leaves.jsonl", 13, "valuation")
     assert "is not a contribution" in message
 
 
 def test_an_entry_of_another_network_fails_at_its_line(bundle: Path) -> None:
-    copy = tampered(bundle)
-    new = lines(copy)
-    logged_at = json.loads(new[-1])["logged_at"]
-    new.append(entries.leaf_bytes(Signer(network="other").join("Eve"), logged_at))
-    write_lines(copy, new)
+    copy = with_entry_appended(bundle, Signer(network="other").join("Eve"))
     failed(verify_bundle(copy), "leaves.jsonl", 13, "network")
 
 
 def test_network_params_by_a_member_fail(bundle: Path, history: dict[str, Any]) -> None:
-    copy = tampered(bundle)
-    new = lines(copy)
-    logged_at = json.loads(new[-1])["logged_at"]
     ann: Signer = history["ann"]
     params = ann.sign("network.params", {"valuation": {"algorithm": "backfeed/1", "params": {}}})
-    new.append(entries.leaf_bytes(params, logged_at))
-    write_lines(copy, new)
+    copy = with_entry_appended(bundle, params)
     message = failed(verify_bundle(copy), "leaves.jsonl", 13, "params")
     assert "not by the log key" in message
 
