@@ -35,7 +35,7 @@ import valuation
 from api import cli
 from ledger import reads
 from ledger.audit import verify_bundle
-from ledger.db import read_session
+from ledger.db import read_session, unavailable_on_outage
 from ledger.entries import sign_entry
 from ledger.errors import LedgerError
 from ledger.export import export_bundle
@@ -516,9 +516,13 @@ def demo(
         raise cli.CommandError(f"{bundle} is not empty: give another --out")
     if members > entries:
         raise cli.CommandError("give more entries than members: every member signs a join")
-    ledger = cli.open_ledger(url, None, create_key=True)
-    if not ledger.is_empty():
+    with unavailable_on_outage():
+        probe = cli.open_ledger(url, None)
+        empty = probe.is_empty()
+        probe.engine.dispose()
+    if not empty:
         raise cli.CommandError(f"{url} already holds a network: the demo needs an empty database")
+    ledger = cli.open_ledger(url, None, create_key=True)
     started = time.monotonic()
     outcome = run(ledger, seed=seed, members=members, entries=entries, console=console)
     elapsed = time.monotonic() - started
@@ -529,16 +533,17 @@ def demo(
     if bundle.exists() and not any(bundle.iterdir()):
         shutil.rmtree(bundle)
     ok, what = export_and_verify(ledger, bundle)
-    console.print(("[green]✓[/] " if ok else "[yellow]![/] ") + what)
     ledger.engine.dispose()
+    if not ok:
+        raise cli.CommandError(what)
+    console.print(f"[green]✓[/] {what}")
     console.print("\n[bold]Next[/]")
     console.print(f"  multitude serve --db {url}")
     console.print("  then open http://127.0.0.1:8000/docs (the API), and in another terminal:")
     console.print("  multitude leaderboard")
     console.print("  multitude contributions")
     console.print("  multitude show ID")
-    if ok:
-        console.print(f"  multitude verify {bundle}")
+    console.print(f"  multitude verify {bundle}")
 
 
 def register(app: typer.Typer) -> None:

@@ -161,3 +161,14 @@ def test_demo_refuses_a_bundle_directory_that_is_not_empty(
     (out_dir / "keep.txt").write_text("mine")
     code, _, err = run_cli(capsys, "demo", "--out", str(out_dir))
     assert code == 1 and "is not empty" in err and len(err.strip().splitlines()) == 1
+
+
+def test_demo_on_a_database_it_cannot_open_is_one_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}"
+    code, out, err = run_cli(capsys, "demo", "--db", url, "--out", str(tmp_path / "b"))
+    assert code == 1 and "Traceback" not in out + err
+    assert err.strip().splitlines() == [
+        "error: the database is unavailable: unable to open database file"
+    ]
