@@ -17,6 +17,7 @@ from valuation.arithmetic import CONTEXT, Factor, Power, div, mul_div, round_uni
 from valuation.errors import AmountError, ParamsError, RuleViolation
 from valuation.figures import contribution_figures, digest, state_json, state_json_bytes
 from valuation.model import (
+    Cause,
     Changes,
     ContributionRecord,
     Event,
@@ -134,13 +135,8 @@ def _genesis(state: State, event: Event, out: Postings) -> tuple[tuple[str, ...]
     members = state._members
     for key, name, referrer, reputation, tokens in checked:
         ref = None if referrer is None else members[referrer]
-        members[key] = MemberRecord(key, name, ref, reputation, tokens)
-        state._total += reputation
-        if out is not None:
-            if reputation:
-                out.append(Posting(key, "reputation", reputation, "genesis"))
-            if tokens:
-                out.append(Posting(key, "tokens", tokens, "genesis"))
+        members[key] = member = MemberRecord(key, name, ref, 0, 0)
+        _credit(state, member, tokens, reputation, "genesis", None, None, out)
     return tuple(key for key, *_ in checked), ()
 
 
@@ -202,14 +198,10 @@ def _join(state: State, event: Event, out: Postings) -> tuple[tuple[str, ...], t
         if ref is None:
             raise RuleViolation(f"the referrer {_show(referrer)} is not a member")
     params = state.params
-    reputation, tokens = params.initial_reputation, params.initial_tokens
-    members[key] = MemberRecord(key, name, ref, reputation, tokens)
-    state._total += reputation
-    if out is not None:
-        if reputation:
-            out.append(Posting(key, "reputation", reputation, "join"))
-        if tokens:
-            out.append(Posting(key, "tokens", tokens, "join"))
+    members[key] = member = MemberRecord(key, name, ref, 0, 0)
+    _credit(
+        state, member, params.initial_tokens, params.initial_reputation, "join", None, None, out
+    )
     return (key,), ()
 
 
@@ -408,30 +400,45 @@ def _reward_contributor(
     out: Postings,
 ) -> None:
     author = contribution.author
-    cid = contribution.id
     tokens = arithmetic.token_factor.times(base)
     reputation = arithmetic.reputation_factor.times(base)
-    author.tokens += tokens
-    author.reputation += reputation
+    _credit(state, author, tokens, reputation, "contributor_reward", contribution.id, k, out)
+    if author.ref is not None:
+        referral = arithmetic.referral.times
+        share_tokens, share_reputation = referral(tokens), referral(reputation)
+        _credit(
+            state,
+            author.ref,
+            share_tokens,
+            share_reputation,
+            "referral_share",
+            contribution.id,
+            k,
+            out,
+        )
+
+
+def _credit(
+    state: State,
+    member: MemberRecord,
+    tokens: int,
+    reputation: int,
+    cause: Cause,
+    contribution: str | None,
+    evaluator: str | None,
+    out: Postings,
+) -> None:
+    """Give `member` tokens and reputation, minted, and post them (tokens first)."""
+    member.tokens += tokens
+    member.reputation += reputation
     state._total += reputation
     if out is not None:
         if tokens:
-            out.append(Posting(author.key, "tokens", tokens, "contributor_reward", cid, k))
+            out.append(Posting(member.key, "tokens", tokens, cause, contribution, evaluator))
         if reputation:
-            out.append(Posting(author.key, "reputation", reputation, "contributor_reward", cid, k))
-    ref = author.ref
-    if ref is None:
-        return
-    ref_tokens = arithmetic.referral.times(tokens)
-    ref_reputation = arithmetic.referral.times(reputation)
-    ref.tokens += ref_tokens
-    ref.reputation += ref_reputation
-    state._total += ref_reputation
-    if out is not None:
-        if ref_tokens:
-            out.append(Posting(ref.key, "tokens", ref_tokens, "referral_share", cid, k))
-        if ref_reputation:
-            out.append(Posting(ref.key, "reputation", ref_reputation, "referral_share", cid, k))
+            out.append(
+                Posting(member.key, "reputation", reputation, cause, contribution, evaluator)
+            )
 
 
 # -- shared checks -----------------------------------------------------------------------------

@@ -15,6 +15,8 @@ from valuation.errors import ValuationError
 from valuation.params import Params
 
 __all__ = [
+    "Asset",
+    "Cause",
     "Changes",
     "ContributionView",
     "Event",

@@ -34,18 +34,16 @@ _PARAM_FIELDS = frozenset(
         "contribution_types",
     }
 )
-_TYPE_FIELDS = frozenset(
-    {
-        "fee",
-        "stake",
-        "distribution_stake",
-        "reward_threshold",
-        "token_reward_factor",
-        "reputation_reward_factor",
-        "evaluator_token_fund",
-        "evaluation_values",
-    }
+_TYPE_DECIMALS = (
+    "fee",
+    "stake",
+    "distribution_stake",
+    "reward_threshold",
+    "token_reward_factor",
+    "reputation_reward_factor",
+    "evaluator_token_fund",
 )
+_TYPE_FIELDS = frozenset({*_TYPE_DECIMALS, "evaluation_values"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,15 +226,6 @@ def _preset(
     reward_tokens_to_evaluators: bool,
     types: dict[str, tuple[str, str, str, str, str, str, str]],
 ) -> dict[str, Any]:
-    fields = (
-        "fee",
-        "stake",
-        "distribution_stake",
-        "reward_threshold",
-        "token_reward_factor",
-        "reputation_reward_factor",
-        "evaluator_token_fund",
-    )
     return {
         "algorithm": ALGORITHM,
         "params": {
@@ -247,7 +236,10 @@ def _preset(
             "reward_tokens_to_evaluators": reward_tokens_to_evaluators,
             "allow_self_evaluation": True,
             "contribution_types": {
-                name: {**dict(zip(fields, values, strict=True)), "evaluation_values": [0, 1]}
+                name: {
+                    **dict(zip(_TYPE_DECIMALS, values, strict=True)),
+                    "evaluation_values": [0, 1],
+                }
                 for name, values in types.items()
             },
         },
