@@ -107,7 +107,7 @@ function onLive(fn) {
 // --- pieces shared by pages -----------------------------------------------------------------
 
 function section(title, ...children) {
-  const id = title.toLowerCase().replace(/[^a-z]+/g, "-");
+  const id = "h-" + title.toLowerCase().replace(/[^a-z]+/g, "-");
   return h("section", { class: "card", "aria-labelledby": id }, h("h2", { id }, title), ...children);
 }
 
@@ -411,7 +411,26 @@ async function member(key) {
       );
     });
   }
-  const rows = groups.reverse().flat(); // newest index first, its changes in order
+  // Newest index first, its changes in order; long histories open a page at a time.
+  groups.reverse();
+  const SHOWN = 30;
+  groups.forEach((group, g) => {
+    for (const tr of group) if (g >= SHOWN) tr.hidden = true;
+  });
+  const rows = groups.flat();
+  let shown = SHOWN;
+  const more = h("button", {
+    type: "button",
+    class: "more",
+    id: "explain-more",
+    onclick: () => {
+      groups.slice(shown, shown + 100).flat().forEach((tr) => (tr.hidden = false));
+      shown += 100;
+      more.textContent = `Show more (${Math.max(0, groups.length - shown)} indexes left)`;
+      more.hidden = shown >= groups.length;
+    },
+  }, `Show more (${groups.length - SHOWN} indexes left)`);
+  more.hidden = groups.length <= SHOWN;
   const explanation = section(
     "Why these figures",
     h(
@@ -427,6 +446,7 @@ async function member(key) {
       { id: "explanation", class: "explain" },
       true,
     ),
+    more,
   );
 
   onLive((event) => {
@@ -437,6 +457,8 @@ async function member(key) {
   const evaluations = contributions
     .flatMap((c) => c.evaluations.filter((e) => e.evaluator === key).map((e) => ({ ...e, c })))
     .sort((a, b) => b.index - a.index);
+  const LIST = 50;
+  const andMore = (n) => (n > LIST ? h("p", { class: "muted small" }, `and ${n - LIST} earlier`) : null);
 
   return h(
     "div",
@@ -467,9 +489,10 @@ async function member(key) {
           ? h(
               "ul",
               { class: "plain" },
-              own.map((c) => h("li", {}, contributionLink(c.id, c.title), h("small", { class: "muted" }, " ", c.type, " · quality ", percent(c.quality), " · ", when(c.logged_at)))),
+              own.slice(0, LIST).map((c) => h("li", {}, contributionLink(c.id, c.title), h("small", { class: "muted" }, " ", c.type, " · quality ", percent(c.quality), " · ", when(c.logged_at)))),
             )
           : empty("None yet."),
+        andMore(own.length),
       ),
       section(
         "Evaluations",
@@ -477,9 +500,10 @@ async function member(key) {
           ? h(
               "ul",
               { class: "plain" },
-              evaluations.map((e) => h("li", {}, vote(e.value), " ", contributionLink(e.c.id, e.c.title), h("small", { class: "muted" }, " at ", indexLink(e.index)))),
+              evaluations.slice(0, LIST).map((e) => h("li", {}, vote(e.value), " ", contributionLink(e.c.id, e.c.title), h("small", { class: "muted" }, " at ", indexLink(e.index)))),
             )
           : empty("None yet."),
+        andMore(evaluations.length),
       ),
     ),
   );
@@ -600,7 +624,7 @@ async function contribution(cid) {
   const weights = h(
     "div",
     { class: "weights", role: "img", "aria-label": c.weights.map((w) => `value ${w.value}: ${(Number(w.fraction) * 100).toFixed(1)} % of reputation`).join(", ") },
-    c.weights.map((w) => h("span", { class: `w v${w.value}`, style: { width: `${Number(w.fraction) * 100}%` }, title: `value ${w.value}: ${w.fraction} of all reputation` })),
+    [...c.weights].reverse().map((w) => h("span", { class: `w v${w.value}`, style: { width: `${Number(w.fraction) * 100}%` }, title: `value ${w.value}: ${w.fraction} of all reputation` })),
   );
 
   return h(

@@ -93,7 +93,8 @@ export function stepChart({ title, series, xEnd, markers = [], yLabel = "", perc
     d += `H${X(x1)}`;
     const g = s("g", { class: `series ${se.cls || ""}` });
     g.append(s("path", { d }));
-    for (const [x, y] of se.points) {
+    // Dots mark each change while there are few; a crowded line is clearer without them.
+    for (const [x, y] of se.points.length <= 80 ? se.points : []) {
       g.append(
         s("circle", { cx: X(x), cy: Y(y), r: 3 }, s("title", {}, `${se.label} ${fmt(y)} at index ${x}`)),
       );
