@@ -14,7 +14,7 @@ from rich.console import Console
 import valuation
 from api.settings import default_log_key_path
 from ledger import keys
-from ledger.db import DEFAULT_URL, make_engine, upgrade
+from ledger.db import DEFAULT_URL, make_engine, unavailable_on_outage, upgrade
 from ledger.errors import LedgerError
 from ledger.service import DEFAULT_NETWORK, DEFAULT_ORIGIN, Ledger, NetworkConfig
 
@@ -59,7 +59,8 @@ def log_key_path(db: str, log_key: Path | None) -> Path:
 def open_ledger(db: str, log_key: Path | None, *, create_key: bool = False) -> Ledger:
     """Open (and migrate) the database; load the log key, creating it when asked."""
     engine = make_engine(db)
-    upgrade(engine)
+    with unavailable_on_outage():
+        upgrade(engine)
     path = log_key_path(db, log_key)
     if path.exists():
         key = keys.read_key(path)
@@ -193,7 +194,3 @@ def main() -> None:
     except OSError as exc:
         err.print(f"[red]error:[/] {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}")
         sys.exit(1)
-
-
-if __name__ == "__main__":
-    main()
