@@ -297,7 +297,8 @@ def _cast(state: State, event: Event, out: Postings) -> tuple[tuple[str, ...], t
     value = body.get("value")
     if type(value) is not int or value not in arithmetic.values:
         raise RuleViolation(
-            f"{_show(value)} is not an evaluation value of type {contribution.type!r}; the values are "
+            f"{_show(value)} is not an evaluation value of type {contribution.type!r}; "
+            "the values are "
             f"{', '.join(map(str, sorted(arithmetic.values)))}"
         )
     k = evaluator.key
