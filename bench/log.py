@@ -53,8 +53,8 @@ class Server:
         self.process = subprocess.Popen(
             [
                 sys.executable,
-                "-m",
-                "api.cli",
+                "-c",
+                "from api.cli import main; main()",
                 "serve",
                 "--db",
                 url,
