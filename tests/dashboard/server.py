@@ -24,7 +24,8 @@ class LiveServer:
 
 def serve(db_url: str, community: Community) -> Iterator[LiveServer]:
     app = create_app(Settings(db=db_url, events_poll_seconds=0.1), ledger=community.ledger)
-    dashboard.mount(app)
+    if not any(getattr(route, "name", None) == "dashboard" for route in app.routes):
+        dashboard.mount(app)  # create_app mounts it; a bare API app needs it added
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
