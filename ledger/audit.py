@@ -68,8 +68,8 @@ Progress = Callable[[int, int], None]
 
 MAX_LINE: Final = 16 * 2**20  # bytes in one line of leaves.jsonl, newline included
 _PROGRESS_EVERY: Final = 4096  # lines between progress calls
-_FRONTIER_BATCH: Final = 1024
-_CHUNK: Final = 512  # lines a worker checks at once  # leaf hashes folded into the frontier at once
+_FRONTIER_BATCH: Final = 1024  # leaf hashes folded into the frontier at once
+_CHUNK: Final = 512  # lines a worker checks at once
 _LEAF_HEAD: Final = b'{"entry":'
 _LOGGED_AT_KEY: Final = b',"logged_at":'
 # The log writes `logged_at` with microseconds; this form is checked by `datetime.fromisoformat`,
@@ -245,6 +245,34 @@ def _read_leaf_quickly(raw: bytes) -> CheckedLeaf:
     )
 
 
+class TreeBuilder:
+    """The RFC 9162 tree of a stream of leaves in O(log n) memory: its frontier (the compact
+    range), into which leaf hashes are folded a batch at a time by `merkle.append`."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._frontier: merkle.Frontier = []
+        self._pending: list[bytes] = []
+
+    def add(self, leaf: bytes) -> None:
+        """Append the leaf with these exact bytes."""
+        self._pending.append(merkle.leaf_hash(leaf))
+        self.size += 1
+        if len(self._pending) >= _FRONTIER_BATCH:
+            self._fold()
+
+    def root(self) -> bytes:
+        """MTH of the leaves added so far."""
+        self._fold()
+        return merkle.root_from_frontier(self._frontier)
+
+    def _fold(self) -> None:
+        if self._pending:
+            folded = self.size - len(self._pending)
+            self._frontier, _ = merkle.append(self._frontier, folded, self._pending)
+            self._pending = []
+
+
 _verify_keys: dict[str, VerifyKey] = {}
 
 
@@ -418,9 +446,7 @@ class _Auditor:
         self.since: cp.Checkpoint | None = None
         self.state = valuation.new_state()
         self.size = 0  # leaves checked so far
-        self.frontier: merkle.Frontier = []
-        self.frontier_size = 0
-        self.pending: list[bytes] = []  # leaf hashes not yet folded into the frontier
+        self.tree = TreeBuilder()
         self.root = ""
         self.digest = ""
 
@@ -620,13 +646,10 @@ class _Auditor:
                 logged_at=leaf.logged_at,
                 body=entry.body,
             )
-            self.pending.append(merkle.leaf_hash(raw))
+            self.tree.add(raw)
             self.size = line
-            if len(self.pending) >= _FRONTIER_BATCH:
-                self._fold()
             if self.since is not None and line == self.since.size:
-                self._fold()
-                self._compare_since(merkle.root_from_frontier(self.frontier))
+                self._compare_since(self.tree.root())
             if self.checkpoint is not None and line > self.checkpoint.size:
                 raise _fail(
                     LEAVES,
@@ -684,12 +707,6 @@ class _Auditor:
             )
             raise _fail(LEAVES, "params", f"{what}", line)
 
-    def _fold(self) -> None:
-        if self.pending:
-            self.frontier, _ = merkle.append(self.frontier, self.frontier_size, self.pending)
-            self.frontier_size += len(self.pending)
-            self.pending = []
-
     def _compare_since(self, root: bytes) -> None:
         assert self.since is not None
         if root != self.since.root_hash:
@@ -703,8 +720,7 @@ class _Auditor:
 
     def _final_root(self) -> None:
         assert self.checkpoint is not None
-        self._fold()
-        root = merkle.root_from_frontier(self.frontier)
+        root = self.tree.root()
         self.root = root.hex()
         if self.size != self.checkpoint.size:
             raise _fail(

@@ -32,9 +32,16 @@ from nacl.signing import SigningKey
 
 import valuation
 from ledger import checkpoint as cp
-from ledger import merkle
 from ledger import repository as repo
-from ledger.audit import CHECKPOINT, LEAVES, LOG_VKEY, STATE, canonical_chunks, read_leaf
+from ledger.audit import (
+    CHECKPOINT,
+    LEAVES,
+    LOG_VKEY,
+    STATE,
+    TreeBuilder,
+    canonical_chunks,
+    read_leaf,
+)
 from ledger.db import read_session
 from ledger.errors import IntegrityError, LedgerError, NotFoundError
 from ledger.service import Ledger, event_of
@@ -43,7 +50,6 @@ Progress = Callable[[int, int], None]
 """Called as `progress(leaves_written, leaves_total)`."""
 
 _PROGRESS_EVERY: Final = 4096
-_FRONTIER_BATCH: Final = 1024
 _PARTIAL: Final = ".partial"
 
 
@@ -89,43 +95,20 @@ def export_bundle(
 
     directory.mkdir(parents=True, exist_ok=True)
     leaves_path = directory / (LEAVES + _PARTIAL)
-    frontier: merkle.Frontier = []
-    folded = 0
-    pending: list[bytes] = []
-
-    def events(out: Iterator[bytes]) -> Iterator[valuation.Event]:
-        nonlocal frontier, folded, pending
-        for index, raw in enumerate(out):
-            leaf = read_leaf(raw, verify=False)
-            pending.append(merkle.leaf_hash(raw))
-            if len(pending) >= _FRONTIER_BATCH:
-                frontier, _ = merkle.append(frontier, folded, pending)
-                folded += len(pending)
-                pending = []
-            if progress is not None and (index + 1) % _PROGRESS_EVERY == 0:
-                progress(index + 1, size)
-            yield event_of(leaf.entry, index, leaf.logged_at)
-
     try:
-        with leaves_path.open("wb") as handle:
-
-            def written() -> Iterator[bytes]:
-                for raw in ledger.leaf_bytes(0, size):
-                    handle.write(raw)
-                    handle.write(b"\n")
-                    yield raw
-
-            state = valuation.replay(events(written()))
-            handle.flush()
-            os.fsync(handle.fileno())
-        frontier, _ = merkle.append(frontier, folded, pending)
-        _check_export(state, size, merkle.root_from_frontier(frontier), checkpoint)
+        state, root = _write_leaves(ledger, size, leaves_path, progress)
+        if state.tree_size != size:
+            raise IntegrityError(f"the database gave {state.tree_size} leaves for tree size {size}")
+        if root != checkpoint.root_hash:
+            raise IntegrityError(
+                f"the stored leaves have root {root.hex()}, but the checkpoint of size {size} "
+                f"signs {checkpoint.root_hash.hex()}: the database is corrupt"
+            )
     except BaseException:
         leaves_path.unlink(missing_ok=True)
         raise
     if progress is not None:
         progress(size, size)
-    root = checkpoint.root_hash
     replayed = valuation.state_json(state)
     hasher = hashlib.sha256()
     for chunk in canonical_chunks(replayed):
@@ -150,16 +133,27 @@ def export_bundle(
     )
 
 
-def _check_export(
-    state: valuation.State, size: int, root: bytes, checkpoint: cp.Checkpoint
-) -> None:
-    if state.tree_size != size:
-        raise IntegrityError(f"the database gave {state.tree_size} leaves for tree size {size}")
-    if root != checkpoint.root_hash:
-        raise IntegrityError(
-            f"the stored leaves have root {root.hex()}, but the checkpoint of size {size} signs "
-            f"{checkpoint.root_hash.hex()}: the database is corrupt"
-        )
+def _write_leaves(
+    ledger: Ledger, size: int, path: Path, progress: Progress | None
+) -> tuple[valuation.State, bytes]:
+    """Stream leaves 0 .. size-1 from the database into `path`, one a line, while valuation
+    replays them and the tree takes them in; the state and the root."""
+    tree = TreeBuilder()
+    with path.open("wb") as handle:
+
+        def events() -> Iterator[valuation.Event]:
+            for index, raw in enumerate(ledger.leaf_bytes(0, size)):
+                handle.write(raw + b"\n")
+                tree.add(raw)
+                leaf = read_leaf(raw, verify=False)
+                if progress is not None and (index + 1) % _PROGRESS_EVERY == 0:
+                    progress(index + 1, size)
+                yield event_of(leaf.entry, index, leaf.logged_at)
+
+        state = valuation.replay(events())
+        handle.flush()
+        os.fsync(handle.fileno())
+    return state, tree.root()
 
 
 def _check_directory(directory: Path, force: bool) -> None:
