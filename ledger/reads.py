@@ -58,8 +58,14 @@ class ContributionFigures:
 
 
 def member_figures(
-    session: Session, row: MemberRow, total: int, rank: int | None = None
+    session: Session,
+    row: MemberRow,
+    total: int,
+    rank: int | None = None,
+    last_seq: int | None = None,
 ) -> MemberFigures:
+    if last_seq is None:
+        last_seq = repo.last_seq(session, row.member)
     return MemberFigures(
         member=row.member,
         name=row.name,
@@ -68,7 +74,7 @@ def member_figures(
         tokens=row.tokens,
         influence=ratio(row.reputation, total),
         rank=rank if rank is not None else repo.rank(session, row),
-        next_seq=repo.last_seq(session, row.member) + 1,
+        next_seq=last_seq + 1,
     )
 
 
@@ -82,8 +88,15 @@ def member(session: Session, key: str) -> MemberFigures:
 def leaderboard(session: Session, by: str, offset: int, limit: int) -> list[MemberFigures]:
     total = repo.total_reputation(session)
     rows = repo.ranked_members(session, by, offset, limit)
+    seqs = repo.last_seqs(session, (row.member for row in rows))
     return [
-        member_figures(session, row, total, rank=offset + i + 1 if by == "reputation" else None)
+        member_figures(
+            session,
+            row,
+            total,
+            rank=offset + i + 1 if by == "reputation" else None,
+            last_seq=seqs[row.member],
+        )
         for i, row in enumerate(rows)
     ]
 

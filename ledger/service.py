@@ -518,6 +518,12 @@ class _BatchWriter:
             }
         )
         self.leaf_hashes.append(digest)
+        self.add_figures(entry, index, logged_at, changes)
+
+    def add_figures(
+        self, entry: Entry, index: int, logged_at: str, changes: valuation.Changes
+    ) -> None:
+        """The figure rows an entry changes: postings, history, members, contributions."""
         for n, posting in enumerate(changes.postings):
             self.postings.append(
                 {

@@ -1,0 +1,127 @@
+"""Valuation, live: appends with valuation on beside the same without it, and figure reads.
+
+    python -m bench.figures [--db sqlite|postgresql|URL] [--entries 100000] [--reads 500]
+
+Builds a community of `--entries` signed entries through the real append path (batches of
+1,000, `Ledger.append`), timing it once with valuation on and once, on a second database, with
+valuation replaced by a no-op (the bench's own stand-in, never used elsewhere) so the cost of
+valuing live shows. Then serves the first database over HTTP and times GET /v1/members/{key} and
+GET /v1/leaderboard (p50/p99).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import httpx
+from nacl.signing import SigningKey
+
+import valuation
+from bench.log import PG, Server, reset_postgres, signed_community
+from ledger.db import make_engine, upgrade
+from ledger.service import Ledger, NetworkConfig, _BatchWriter
+
+
+def build(url: str, key_path: Path, entries: list[dict[str, Any]], valued: bool) -> float:
+    if url.startswith("postgresql"):
+        reset_postgres(url)
+    engine = make_engine(url)
+    upgrade(engine)
+    key = SigningKey.generate()
+    key_path.write_text(bytes(key).hex() + "\n")
+    ledger = Ledger(engine, key)
+    ledger.create_network(NetworkConfig("bench", "localhost/bench", valuation.PRESETS["example"]))
+    patches = []
+    if not valued:
+        empty = valuation.Changes(index=0, postings=(), members=(), contributions=())
+        patches = [
+            mock.patch.object(valuation, "apply", lambda state, event: _count(state, empty)),
+            mock.patch.object(valuation, "digest", lambda state: "0" * 64),
+            mock.patch.object(_BatchWriter, "add_figures", lambda *args: None),
+        ]
+    for patch in patches:
+        patch.start()
+    try:
+        start = time.perf_counter()
+        for i in range(0, len(entries), 1000):
+            results = ledger.append(entries[i : i + 1000])
+            refused = [r for r in results if not hasattr(r, "index")]
+            if refused:
+                raise SystemExit(f"refused: {refused[0]}")
+            print(f"\r  {min(i + 1000, len(entries))}/{len(entries)}", end="", file=sys.stderr)
+        print(file=sys.stderr)
+        return len(entries) / (time.perf_counter() - start)
+    finally:
+        for patch in patches:
+            patch.stop()
+        engine.dispose()
+
+
+def _count(state: Any, empty: valuation.Changes) -> valuation.Changes:
+    state._tree_size += 1
+    return empty
+
+
+def percentiles(timings: list[float]) -> tuple[float, float]:
+    timings.sort()
+    return statistics.median(timings), timings[max(0, int(len(timings) * 0.99) - 1)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--db", default="sqlite")
+    parser.add_argument("--entries", type=int, default=100_000)
+    parser.add_argument("--reads", type=int, default=500)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        url = {"sqlite": f"sqlite:///{work / 'bench.db'}", "postgresql": PG}.get(args.db, args.db)
+        bare = f"sqlite:///{work / 'bare.db'}" if url.startswith("sqlite") else url
+        print(f"signing {args.entries} entries ...", file=sys.stderr)
+        entries = signed_community("bench", args.entries)
+        print(f"database: {url.split('://')[0]}, {args.entries} entries")
+        without = build(bare, work / "bare.key", entries, valued=False)
+        with_valuation = build(url, work / "log.key", entries, valued=True)
+        print(f"appends, batches of 1000, valuation on:  {with_valuation:8.0f} entries/s")
+        print(f"appends, batches of 1000, valuation off: {without:8.0f} entries/s")
+
+        server = Server(url, work)
+        try:
+            with httpx.Client(base_url=server.base, timeout=30) as http:
+                keys = [
+                    m["member"]
+                    for m in http.get("/v1/members", params={"limit": 1000}).json()["items"]
+                ]
+                rng = random.Random(1)
+                member_times, board_times = [], []
+                for _ in range(args.reads):
+                    t = time.perf_counter()
+                    http.get(f"/v1/members/{rng.choice(keys)}").raise_for_status()
+                    member_times.append((time.perf_counter() - t) * 1000)
+                    t = time.perf_counter()
+                    http.get(
+                        "/v1/leaderboard", params={"by": "reputation", "limit": 20}
+                    ).raise_for_status()
+                    board_times.append((time.perf_counter() - t) * 1000)
+            for name, timings in (
+                ("GET /v1/members/{key}", member_times),
+                ("GET /v1/leaderboard", board_times),
+            ):
+                p50, p99 = percentiles(timings)
+                print(f"{name:<24} p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  ({len(keys)} members)")
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
