@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -54,7 +55,7 @@ def contribution_figures(state: State, id: str) -> ContributionFigures | None:
     record = state._contributions.get(id)
     if record is None:
         return None
-    weights, engaged = _weights(state, record)
+    weights, engaged = _weights(record, _values(state, record))
     total = state.total_reputation
     return ContributionFigures(
         weights=weights,
@@ -82,7 +83,7 @@ def state_json(state: State) -> dict[str, Any]:
     }
     contributions: dict[str, Any] = {}
     for record in state._contributions.values():
-        weights, engaged = _weights(state, record)
+        weights, engaged = _weights(record, _values(state, record))
         contributions[record.id] = {
             "author": record.author.key,
             "type": record.type,
@@ -113,60 +114,55 @@ def state_json_bytes(state: State) -> bytes:
     strings is JCS's order; strings are escaped by `json.dumps` exactly as JCS escapes them. Each
     contribution's evaluations are cached as JSON until it is evaluated again.
     """
+    if not state.has_genesis:
+        return canonical_json(state_json(state))
+    params = state.params
     total = state.total_reputation
-    dumps = json.dumps
-    parts: list[str] = []
-    add = parts.append
-    add('{"algorithm":')
-    add(dumps(state.params.algorithm) if state.has_genesis else "null")
-    add(',"contributions":{')
-    first = True
+    # Per contribution type: its name as JSON, and its values in the order JCS sorts their keys.
+    kinds = {
+        name: (json.dumps(name, ensure_ascii=False), sorted(kind.evaluation_values, key=str))
+        for name, kind in params.contribution_types.items()
+    }
     records = state._contributions
+    contributions = []
     for cid in sorted(records):
         record = records[cid]
-        weights, engaged = _weights(state, record)
+        type_json, values = kinds[record.type]
+        weights, engaged = _weights(record, values)
         evaluations = record.evaluations_json
         if evaluations is None:
-            evaluations = ",".join(
+            evaluations = record.evaluations_json = ",".join(
                 [
                     f'{{"evaluator":"{evaluator}","index":{index},"value":{value}}}'
                     for evaluator, (value, index, _) in record.evaluations.items()
                 ]
             )
-            record.evaluations_json = evaluations
         best = "null" if record.max_score is None else f'"{format_amount(record.max_score)}"'
-        add(
-            f'{"" if first else ","}"{cid}":{{"author":"{record.author.key}",'
+        weights_json = ",".join([f'"{v}":"{format_amount(weights[v])}"' for v in values])
+        figure = quality(weights.get(0, 0), weights.get(1, 0), total)
+        contributions.append(
+            f'"{cid}":{{"author":"{record.author.key}",'
             f'"engaged_reputation":"{format_amount(engaged)}","evaluations":[{evaluations}],'
-            f'"fund":"{format_amount(record.fund)}",'
-            f'"max_score":{best},'
-            f'"quality":"{format_amount(quality(weights.get(0, 0), weights.get(1, 0), total))}",'
-            f'"type":{dumps(record.type, ensure_ascii=False)},"weights":{{'
+            f'"fund":"{format_amount(record.fund)}","max_score":{best},'
+            f'"quality":"{format_amount(figure)}","type":{type_json},"weights":{{{weights_json}}}}}'
         )
-        add(
-            ",".join(
-                sorted(f'"{value}":"{format_amount(weight)}"' for value, weight in weights.items())
-            )
-        )
-        add("}}")
-        first = False
-    add('},"members":{')
-    first = True
     members = state._members
+    people = []
     for key in sorted(members):
         member = members[key]
         referrer = "null" if member.referrer is None else f'"{member.referrer}"'
-        add(
-            f'{"" if first else ","}"{key}":{{"name":{dumps(member.name, ensure_ascii=False)},'
+        people.append(
+            f'"{key}":{{"name":{json.dumps(member.name, ensure_ascii=False)},'
             f'"referrer":{referrer},"reputation":"{format_amount(member.reputation)}",'
             f'"tokens":"{format_amount(member.tokens)}"}}'
         )
-        first = False
-    add('},"params":')
-    params = state.params.to_json()["params"] if state.has_genesis else None
-    add(canonical_json(params).decode("utf-8"))
-    add(f',"total_reputation":"{format_amount(total)}","tree_size":{state.tree_size}}}')
-    return "".join(parts).encode("utf-8")
+    document = (
+        f'{{"algorithm":{json.dumps(params.algorithm)},"contributions":{{{",".join(contributions)}}},'
+        f'"members":{{{",".join(people)}}},'
+        f'"params":{canonical_json(params.to_json()["params"]).decode("utf-8")},'
+        f'"total_reputation":"{format_amount(total)}","tree_size":{state.tree_size}}}'
+    )
+    return document.encode("utf-8")
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -190,8 +186,8 @@ def digest(state: State) -> str:
     return hashlib.sha256(state_json_bytes(state)).hexdigest()
 
 
-def _weights(state: State, record: ContributionRecord) -> tuple[dict[int, int], int]:
-    values = state.params.contribution_types[record.type].evaluation_values
+def _weights(record: ContributionRecord, values: Iterable[int]) -> tuple[dict[int, int], int]:
+    """W(c, v) for each of `values`, and V(c), from the current reputation of the evaluators."""
     weights = dict.fromkeys(values, 0)
     engaged = 0
     for value, _, member in record.evaluations.values():
@@ -200,6 +196,10 @@ def _weights(state: State, record: ContributionRecord) -> tuple[dict[int, int], 
         if value in weights:
             weights[value] += reputation
     return weights, engaged
+
+
+def _values(state: State, record: ContributionRecord) -> tuple[int, ...]:
+    return state.params.contribution_types[record.type].evaluation_values
 
 
 def ratio(part: int, whole: int) -> int:

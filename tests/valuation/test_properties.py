@@ -227,3 +227,4 @@ def test_a_long_seeded_community_keeps_its_books_and_matches_the_literal_model(
     books.run(steps, with_review_type(preset))
     assert digest(replay(books.log.events)) == digest(books.state)
     assert books.state.tree_size > 1000
+    assert state_json_bytes(books.state) == rfc8785.dumps(state_json(books.state))
