@@ -29,7 +29,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from ledger.audit import AuditReport, verify_bundle
+from ledger.audit import LEAVES, AuditReport, verify_bundle
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -101,9 +101,12 @@ def register(app: typer.Typer) -> None:
 
 def _summary(report: AuditReport) -> None:
     if report.failure is not None:
-        typer.echo(f"FAILED ({report.failure.check}): {report.failure}")
-        if report.entries:
-            typer.echo(f"the {report.entries} lines before it passed every line check")
+        failure = report.failure
+        typer.echo(f"FAILED ({failure.check}): {failure}")
+        if failure.file == LEAVES and failure.line and failure.line > 1:
+            typer.echo(f"lines 1 to {failure.line - 1} passed every check of a line")
+        elif report.entries:
+            typer.echo(f"all {report.entries} leaves passed every check of a line")
         return
     typer.echo(
         f"OK: {report.entries} entries, {report.members} members, {report.contributions} "
