@@ -301,10 +301,10 @@ class _Checker:
             for p in postings
         ]
         if stored != expected:
+            n = _first_difference(stored, expected)
             raise IntegrityError(
-                f"postings: the rows of index {index} differ from the replay "
-                f"({len(stored)} stored, {len(expected)} replayed; first difference at "
-                f"n={_first_difference(stored, expected)})"
+                f"postings: the rows of index {index} differ from the replay at n={n}: stored "
+                f"{_row(stored, n)}, replayed {_row(expected, n)}"
             )
         if set(history) != set(changes.members):
             extra = sorted(set(history) ^ set(changes.members))[0]
@@ -496,6 +496,10 @@ def _first_difference(
         if a != b:
             return n
     return min(len(stored), len(expected))
+
+
+def _row(rows: Sequence[tuple[Any, ...]], n: int) -> str:
+    return repr(rows[n][1:]) if n < len(rows) else "no row"
 
 
 def _figures(reputation: int, tokens: int) -> str:

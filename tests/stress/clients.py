@@ -184,10 +184,13 @@ def write(base: str, seed: int, count: int, seconds: float) -> Outcome:
 
 def write_until(base: str, seed: int, stop: threading.Event, outcome_box: list[Outcome]) -> None:
     """A writer thread for the crash test: append until `stop`, riding out server deaths."""
-    writer = Writer(base, network_of(base), seed, max_batch=10)
+    writer = Writer(base, network_of(base), seed, max_batch=8)
     outcome_box.append(writer.outcome)
-    while not stop.is_set():
-        writer.step(10)
+    try:
+        while not stop.is_set():
+            writer.step(8)
+    except Exception as exc:  # the test reads it from the outcome: a thread cannot raise
+        writer.outcome.refused.append(f"the writer died: {type(exc).__name__}: {exc}")
 
 
 # --- the auditor --------------------------------------------------------------------------------
@@ -204,28 +207,30 @@ class LogView:
 
 
 def read_log(base: str) -> LogView:
-    """The whole log through the API: items for ids and indexes, leaf bytes for the tree."""
+    """The log through the API, up to the latest checkpoint's size when the reading starts (it
+    may grow meanwhile): items for ids and indexes, leaf bytes for the tree."""
     http = httpx.Client(base_url=base, timeout=60)
-    ids: list[str] = []
-    start: int | None = 0
-    while start is not None:
-        page = http.get("/v1/entries", params={"start": start, "limit": 1000}).json()
-        for item in page["items"]:
-            assert item["index"] == len(ids), f"index {item['index']} where {len(ids)} belongs"
-            ids.append(item["id"])
-        start = page["next"]
-    leaves: list[bytes] = []
-    while len(leaves) < len(ids):
-        body = http.get("/v1/log/leaves", params={"start": len(leaves), "limit": 1000}).content
-        lines = body.split(b"\n")
-        assert lines[-1] == b""
-        leaves.extend(lines[:-1])
-    leaf_hashes = [merkle.leaf_hash(raw) for raw in leaves]
     key = cp.parse_verifier_key(http.get("/v1/log/key").text)
     signed = cp.open_checkpoint(http.get("/v1/log/checkpoint").text, key)
-    state = http.get("/v1/state").json()
-    assert signed.size == len(ids) == state["tree_size"], (signed.size, len(ids), state)
-    return LogView(len(ids), ids, leaf_hashes, leaves, signed.root_hash, state["digest"])
+    size = signed.size
+    ids: list[str] = []
+    while len(ids) < size:
+        page = http.get("/v1/entries", params={"start": len(ids), "limit": 1000}).json()
+        assert page["items"], f"the log has {len(ids)} entries, its checkpoint says {size}"
+        for item in page["items"][: size - len(ids)]:
+            assert item["index"] == len(ids), f"index {item['index']} where {len(ids)} belongs"
+            ids.append(item["id"])
+    leaves: list[bytes] = []
+    while len(leaves) < size:
+        limit = min(1000, size - len(leaves))
+        body = http.get("/v1/log/leaves", params={"start": len(leaves), "limit": limit}).content
+        lines = body.split(b"\n")
+        assert lines[-1] == b"" and len(lines) == limit + 1
+        leaves.extend(lines[:-1])
+    leaf_hashes = [merkle.leaf_hash(raw) for raw in leaves]
+    state = http.get("/v1/state", params={"tree_size": size}).json()
+    assert state["tree_size"] == size
+    return LogView(size, ids, leaf_hashes, leaves, signed.root_hash, state["digest"])
 
 
 def audit(base: str, outcomes: list[Outcome]) -> dict[str, int]:
