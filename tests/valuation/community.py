@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from valuation import PRESETS, Event, State, apply, new_state
+from valuation import PRESETS, ContributionView, Event, MemberView, State, apply, new_state
 
 LOG_KEY = hashlib.sha256(b"log").hexdigest()
 
@@ -36,7 +36,7 @@ class Log:
     def genesis(
         self,
         preset: str | dict[str, Any] = "example",
-        founders: list[tuple[str, str, str] | tuple[str, str, str, str]] = (),  # type: ignore[assignment]
+        founders: Sequence[tuple[str, ...]] = (),
     ) -> Event:
         """founders: (name, reputation, tokens[, referrer name])."""
         valuation = PRESETS[preset] if isinstance(preset, str) else preset
@@ -73,7 +73,7 @@ class Log:
         author: str,
         name: str,
         type: str | None = None,
-        refs: list[str] = (),  # type: ignore[assignment]
+        refs: Sequence[str] = (),
     ) -> Event:
         body: dict[str, Any] = {
             "title": name,
@@ -96,3 +96,15 @@ def applied(log: Log) -> State:
     for event in log:
         apply(state, event)
     return state
+
+
+def member_of(state: State, name: str) -> MemberView:
+    member = state.member(key_of(name))
+    assert member is not None, name
+    return member
+
+
+def contribution_of(state: State, cid: str) -> ContributionView:
+    contribution = state.contribution(cid)
+    assert contribution is not None, cid
+    return contribution

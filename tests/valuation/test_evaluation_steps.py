@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import copy
 
-from tests.valuation.community import Log, applied, key_of
+from tests.valuation.community import Log, applied, contribution_of, key_of, member_of
 from valuation import PRESETS, UNIT, Posting, State, apply, contribution_figures
 from valuation.reading import feed_score, quality, ratio
 
 
 def reputation(state: State, name: str) -> int:
-    return state.member(key_of(name)).reputation  # type: ignore[union-attr]
+    return member_of(state, name).reputation
 
 
 def tokens(state: State, name: str) -> int:
-    return state.member(key_of(name)).tokens  # type: ignore[union-attr]
+    return member_of(state, name).tokens
 
 
 def test_figure_1_postings_explain_every_change_with_its_cause() -> None:
@@ -50,7 +50,7 @@ def test_a_contribution_without_a_type_takes_the_alphabetically_first_type() -> 
     log.genesis("example", [("ann", "10", "10")])
     log.submit("ann", "untyped")
     state = applied(log)
-    assert state.contribution(log.contributions["untyped"]).type == "article"  # type: ignore[union-attr]
+    assert contribution_of(state, log.contributions["untyped"]).type == "article"
     assert tokens(state, "ann") == 9 * UNIT
 
 
@@ -75,7 +75,7 @@ def test_a_changed_vote_replaces_the_earlier_one_and_becomes_the_latest() -> Non
     apply(state, log.evaluate("bob", "essay", 1))
     apply(state, log.evaluate("cy", "essay", 1))
     last = apply(state, log.evaluate("bob", "essay", 0))
-    evaluations = state.contribution(log.contributions["essay"]).evaluations  # type: ignore[union-attr]
+    evaluations = contribution_of(state, log.contributions["essay"]).evaluations
     assert evaluations == ((key_of("cy"), 1, last.index - 1), (key_of("bob"), 0, last.index))
 
 
@@ -130,24 +130,24 @@ def test_a_referrer_receives_a_share_of_the_contributor_reward() -> None:
 def test_a_score_below_its_maximum_pays_nothing_and_keeps_the_maximum() -> None:
     log, state = two_voters()
     apply(state, log.evaluate("cy", "essay", 1))  # 0.6: paid in full
-    best = state.contribution(log.contributions["essay"]).max_score  # type: ignore[union-attr]
+    best = contribution_of(state, log.contributions["essay"]).max_score
     apply(state, log.evaluate("cy", "essay", 0))
     ann = tokens(state, "ann")
     changes = apply(state, log.evaluate("bob", "essay", 1))  # about 0.3: below the maximum
     assert not [p for p in changes.postings if p.cause == "contributor_reward"]
     assert tokens(state, "ann") == ann
-    assert state.contribution(log.contributions["essay"]).max_score == best  # type: ignore[union-attr]
+    assert contribution_of(state, log.contributions["essay"]).max_score == best
 
 
 def test_past_the_threshold_only_the_rise_of_the_maximum_is_paid() -> None:
     log, state = two_voters()
     apply(state, log.evaluate("cy", "essay", 1))
     essay = log.contributions["essay"]
-    best = state.contribution(essay).max_score  # type: ignore[union-attr]
+    best = contribution_of(state, essay).max_score
     assert best is not None and best > UNIT // 2
     ann = tokens(state, "ann")
     apply(state, log.evaluate("bob", "essay", 1))
-    new_best = state.contribution(essay).max_score  # type: ignore[union-attr]
+    new_best = contribution_of(state, essay).max_score
     assert new_best is not None and new_best > best
     assert abs(tokens(state, "ann") - ann - 50 * (new_best - best)) <= 1
 
@@ -156,7 +156,7 @@ def test_a_downvote_pays_no_contributor_reward_and_sets_no_maximum() -> None:
     log, state = two_voters()
     changes = apply(state, log.evaluate("cy", "essay", 0))
     assert not [p for p in changes.postings if p.cause == "contributor_reward"]
-    assert state.contribution(log.contributions["essay"]).max_score is None  # type: ignore[union-attr]
+    assert contribution_of(state, log.contributions["essay"]).max_score is None
 
 
 def test_an_evaluator_without_reputation_pays_no_stake_fee() -> None:
@@ -185,7 +185,7 @@ def test_a_first_evaluation_draws_its_share_of_the_evaluator_fund() -> None:
     assert drawn == [
         Posting(key_of("bob"), "tokens", 3 * UNIT, "evaluator_fund", essay, key_of("bob"))
     ]
-    assert state.contribution(essay).fund == 7 * UNIT  # type: ignore[union-attr]
+    assert contribution_of(state, essay).fund == 7 * UNIT
 
 
 def test_a_changed_vote_draws_nothing_more_from_the_fund() -> None:
@@ -198,7 +198,7 @@ def test_a_changed_vote_draws_nothing_more_from_the_fund() -> None:
 def test_the_fund_is_shared_over_the_reputation_that_has_not_yet_evaluated() -> None:
     log, state = dmag()
     apply(state, log.evaluate("bob", "essay", 1))
-    fund = state.contribution(log.contributions["essay"]).fund  # type: ignore[union-attr]
+    fund = contribution_of(state, log.contributions["essay"]).fund
     total = state.total_reputation
     bob = reputation(state, "bob")
     cy = reputation(state, "cy")
@@ -243,7 +243,7 @@ def test_quality_is_zero_when_there_is_no_reputation() -> None:
     state = applied(log)
     figures = contribution_figures(state, log.contributions["essay"])
     assert figures is not None and figures.quality == 0
-    assert state.contribution(log.contributions["essay"]).max_score == 0  # type: ignore[union-attr]
+    assert contribution_of(state, log.contributions["essay"]).max_score == 0
 
 
 def test_the_feed_score_fades_with_age_from_quality_times_one_to_a_tenth() -> None:

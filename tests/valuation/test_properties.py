@@ -88,7 +88,7 @@ class Books:
         self.model = LiteralModel()
         self.members: list[str] = []
         self.refusals = 0
-        self.offer(lambda: self.log.genesis(valuation, founders))  # type: ignore[arg-type]
+        self.offer(lambda: self.log.genesis(valuation, founders))
         self.members = [founder[0] for founder in founders]
         for number in range(joiners):
             referrer = self.members[number % len(self.members)] if self.members else None

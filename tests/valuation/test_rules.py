@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.valuation.community import LOG_KEY, Log, applied, key_of
+from tests.valuation.community import LOG_KEY, Log, applied, key_of, member_of
 from valuation import PRESETS, UNIT, Event, RuleViolation, State, apply, digest, new_state
 
 
@@ -83,9 +83,9 @@ def test_new_params_apply_from_the_next_entry_on() -> None:
     valuation = copy.deepcopy(PRESETS["example"])
     valuation["params"]["contribution_types"]["article"]["fee"] = "3"
     apply(state, log.params(valuation))
-    tokens = state.member(key_of("carol")).tokens  # type: ignore[union-attr]
+    tokens = member_of(state, "carol").tokens
     apply(state, log.submit("carol", "second", "article"))
-    assert state.member(key_of("carol")).tokens == tokens - 3 * UNIT  # type: ignore[union-attr]
+    assert member_of(state, "carol").tokens == tokens - 3 * UNIT
 
 
 def test_joining_twice_is_refused() -> None:
