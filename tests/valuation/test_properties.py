@@ -228,3 +228,23 @@ def test_a_long_seeded_community_keeps_its_books_and_matches_the_literal_model(
     assert digest(replay(books.log.events)) == digest(books.state)
     assert books.state.tree_size > 1000
     assert state_json_bytes(books.state) == rfc8785.dumps(state_json(books.state))
+
+
+def test_a_community_of_huge_and_tiny_figures_matches_the_literal_model() -> None:
+    # Reputations near 10^18 points push products past 34 digits and quotients past 10^18,
+    # where the integer shortcuts must give way to the Decimal formulas themselves.
+    rng = random.Random(3)
+    founders = [
+        ("whale", "999999999999999999", "999999999999999999"),
+        ("shark", "123456789012345678.123456789", "5", "whale"),
+        ("minnow", "0.000000001", "1"),
+    ]
+    books = Books(with_review_type("dmag"), founders, 5)
+    kinds = ["submit", *["evaluate"] * 10]
+    steps = [
+        (rng.choice(kinds), rng.randrange(10**6), rng.randrange(10**6), rng.randrange(10**6))
+        for _ in range(300)
+    ]
+    books.run(steps, with_review_type("dmag"))
+    assert digest(replay(books.log.events)) == digest(books.state)
+    assert state_json_bytes(books.state) == rfc8785.dumps(state_json(books.state))
