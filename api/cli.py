@@ -16,7 +16,7 @@ from api.settings import default_log_key_path
 from ledger import keys
 from ledger.db import DEFAULT_URL, make_engine, unavailable_on_outage, upgrade
 from ledger.errors import LedgerError
-from ledger.service import DEFAULT_NETWORK, DEFAULT_ORIGIN, Ledger, NetworkConfig
+from ledger.service import DEFAULT_NETWORK, DEFAULT_ORIGIN, Appended, Ledger, NetworkConfig
 
 app = typer.Typer(
     name="multitude",
@@ -73,6 +73,27 @@ def open_ledger(db: str, log_key: Path | None, *, create_key: bool = False) -> L
     return Ledger(engine, key)
 
 
+def new_network(ledger: Ledger, key_path: Path, config: NetworkConfig) -> tuple[Ledger, Appended]:
+    """Sign the genesis of an empty log, creating the log key file if there is none yet.
+
+    A new key file is written first (so a network never exists without its key) and removed
+    again if the genesis is refused, so a failed `init` leaves nothing behind to trip over."""
+    created = not key_path.exists()
+    if created:
+        key = keys.generate()
+        keys.write_key(key_path, key)
+        ledger = Ledger(ledger.engine, key)
+    try:
+        appended = ledger.create_network(config)
+    except BaseException:
+        if created:
+            key_path.unlink(missing_ok=True)
+        raise
+    if created:
+        err.print(f"created the log key {key_path} (mode 0600): keep it safe")
+    return ledger, appended
+
+
 def network_config(data: Any) -> NetworkConfig:
     """Read `multitude init --config`: a preset name or explicit params, and founders."""
     if not isinstance(data, dict):
@@ -89,14 +110,30 @@ def network_config(data: Any) -> NetworkConfig:
             )
         spec = valuation.PRESETS[preset]
     founders = data.get("founders", [])
-    if not isinstance(founders, list):
-        raise CommandError("founders must be a list")
+    if not isinstance(founders, list) or not all(isinstance(f, dict) for f in founders):
+        raise CommandError("founders must be a list of objects")
+    founders = [_founder_amounts(f) for f in founders]
     return NetworkConfig(
         network=str(data.get("network", DEFAULT_NETWORK)),
         origin=str(data.get("origin", DEFAULT_ORIGIN)),
         valuation=spec,
         founders=founders,
     )
+
+
+def _founder_amounts(founder: dict[str, Any]) -> dict[str, Any]:
+    """The config is typed by people: accept 10 or 99.5 where the genesis wants "10", "99.5"."""
+    out = dict(founder)
+    for field in ("reputation", "tokens"):
+        value = out.get(field)
+        if isinstance(value, bool):
+            raise CommandError(f"founder {field} must be a number, not {value}")
+        if isinstance(value, int | float):
+            try:
+                out[field] = valuation.format_amount(valuation.parse_amount(repr(value)))
+            except valuation.ValuationError as exc:
+                raise CommandError(f"founder {field} {value}: {exc}") from None
+    return out
 
 
 @app.command()
@@ -116,10 +153,10 @@ def init(
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CommandError(f"cannot read config {config}: {exc}") from None
     cfg = network_config(data)
-    ledger = open_ledger(url, log_key, create_key=True)
+    ledger = open_ledger(url, log_key)
     if not ledger.is_empty():
         raise CommandError(f"{url} already holds a network; a log is created only once")
-    appended = ledger.create_network(cfg)
+    ledger, appended = new_network(ledger, log_key_path(url, log_key), cfg)
     console.print(
         f"created network [bold]{cfg.network}[/] (origin {cfg.origin}) in {url}; "
         f"genesis {appended.id}"
@@ -139,11 +176,10 @@ def serve(
     import uvicorn
 
     url = db_url(db)
-    ledger = open_ledger(url, log_key, create_key=True)
+    ledger = open_ledger(url, log_key)
     if ledger.is_empty():
-        ledger.create_network(
-            NetworkConfig(DEFAULT_NETWORK, DEFAULT_ORIGIN, valuation.PRESETS["example"])
-        )
+        default = NetworkConfig(DEFAULT_NETWORK, DEFAULT_ORIGIN, valuation.PRESETS["example"])
+        ledger, _ = new_network(ledger, log_key_path(url, log_key), default)
         err.print(f"created the default network {DEFAULT_NETWORK!r} (preset example) in {url}")
     network = ledger.network()
     ledger.engine.dispose()

@@ -83,6 +83,7 @@ async def post_entry(request: Request, ledger: LedgerDep) -> schemas.AppendedOut
 @router.post(
     "/entries/batch",
     response_model=schemas.BatchOut,
+    response_model_exclude_none=True,
     responses=PROBLEMS,
     summary="Append up to 1,000 signed entries in order; one result per entry",
     description=(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from nacl.signing import SigningKey
 from sqlalchemy import Engine
 
@@ -59,3 +62,27 @@ def new_ledger(
         NetworkConfig("demo", "example.org/demo", valuation.PRESETS[preset], founders or [])
     )
     return ledger
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> Run:
+    """`multitude ARGS` in this process, through `cli.main` as the console script does."""
+    from api import cli
+
+    old = sys.argv
+    sys.argv = ["multitude", *args]
+    try:
+        cli.main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv = old
+    captured = capsys.readouterr()
+    return Run(code, captured.out, captured.err)

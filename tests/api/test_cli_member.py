@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from api import cli, cli_member
 from ledger import keys
 from ledger.service import Ledger
 from tests.api.test_client import LiveServer, free_port
+from tests.helpers import Run, run_cli
 
 cli_member.register(cli.app)
 
@@ -28,26 +28,8 @@ ENTRY = (
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> Run:
-    """`multitude ARGS` in this process, through `cli.main` as the console script does."""
-    old = sys.argv
-    sys.argv = ["multitude", *args]
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        sys.argv = old
-    captured = capsys.readouterr()
-    return Run(code, captured.out, captured.err)
+    return run_cli(capsys, *args)
 
 
 def run_process(*args: str, env: dict[str, str] | None = None) -> Run:
