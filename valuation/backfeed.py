@@ -351,7 +351,7 @@ def _cast(state: State, event: Event, out: Postings) -> tuple[tuple[str, ...], t
 
     # 5. Alignment reward, minted, to the others who gave the same value, in log order:
     #    r_i * distribution_stake * r_k / W, with r_i as it stands at i's turn and r_k the
-    #    snapshot's, before the stake fee (with the fee taken off, figure 2 is off by 1%).
+    #    snapshot's, before the stake fee (with the fee taken off, figure 2 misses by 0.01 point).
     if W > 0:
         minted = 0
         gain_of = arithmetic.distribution_stake.times_over
