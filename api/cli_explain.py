@@ -289,7 +289,7 @@ def reason(explanation: Explanation, change: Change) -> str:
         case "stake_fee":
             return f"staked on evaluating {title}"
         case "evaluator_fund":
-            return f"first to evaluate {title}, from its fund"
+            return f"evaluated {title}: a share of its evaluator fund"
         case "alignment_reward":
             return f"agreed with {who} evaluation of {title}"
         case "contributor_reward":

@@ -320,7 +320,7 @@ function reason(member, posting) {
     case "stake_fee":
       return ["staked on evaluating ", c];
     case "evaluator_fund":
-      return ["first to evaluate ", c, ", from its fund"];
+      return ["evaluated ", c, ": a share of its evaluator fund"];
     case "alignment_reward":
       return ["agreed with ", who, " evaluation of ", c];
     case "contributor_reward":

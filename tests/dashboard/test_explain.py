@@ -72,10 +72,10 @@ def test_explain_names_whose_evaluation_of_which_contribution(community: Communi
         reasons
     )
     assert "submitting “Fix the typos in chapter 2”" in reasons
-    # Ann's first upvote of the typo fix drew on its evaluator fund.
+    # Ann's first evaluation of the typo fix drew on its evaluator fund.
     explanation = _explanation(community, ann.public)
     reasons = [cli_explain.reason(explanation, r.change) for r in cli_explain.rows(explanation)]
-    assert "first to evaluate “Fix the typos in chapter 2”, from its fund" in reasons
+    assert "evaluated “Fix the typos in chapter 2”: a share of its evaluator fund" in reasons
     assert "agreed with Bonnie's evaluation of “Translate the onboarding guide”" in reasons
 
 
