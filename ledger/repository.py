@@ -73,6 +73,23 @@ def leaf_bytes_between(
         position = upper
 
 
+def leaf_rows_between(
+    session: Session, start: int, end: int, chunk: int = 2000
+) -> Iterator[tuple[int, str, bytes]]:
+    """(index, entry id, leaf bytes) of [start, end), in log order, a chunk at a time."""
+    position = start
+    while position < end:
+        upper = min(end, position + chunk)
+        query = (
+            select(LeafRow.idx, LeafRow.entry_id, LeafRow.leaf)
+            .where(LeafRow.idx >= position, LeafRow.idx < upper)
+            .order_by(LeafRow.idx)
+        )
+        for idx, entry_id, leaf in session.execute(query):
+            yield int(idx), str(entry_id), bytes(leaf)
+        position = upper
+
+
 def last_seq(session: Session, author: str) -> int:
     value = session.scalar(select(func.max(LeafRow.seq)).where(LeafRow.author == author))
     return 0 if value is None else int(value)
