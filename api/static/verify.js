@@ -110,6 +110,7 @@ async function nodeHash(left, right) {
 /** RFC 9162 section 2.1.3.2: the root an inclusion proof leads to, or an error. */
 export async function rootFromInclusionProof(index, size, leaf, proof) {
   if (index >= size) throw new VerificationError(`leaf ${index} is not in a tree of ${size}`);
+  if (leaf.length !== 32) throw new VerificationError("the leaf hash is not 32 bytes");
   let fn = index;
   let sn = size - 1;
   let r = leaf;
@@ -136,6 +137,7 @@ export async function rootFromInclusionProof(index, size, leaf, proof) {
 }
 
 export async function verifyInclusion(index, size, leaf, proof, root) {
+  if (root.length !== 32) throw new VerificationError("the root hash is not 32 bytes");
   const computed = await rootFromInclusionProof(index, size, leaf, proof);
   if (!equal(computed, root)) {
     throw new VerificationError(

@@ -316,3 +316,34 @@ def test_the_member_and_log_pages_follow_the_log_live(watched: Watched) -> None:
     page.locator("#log-entries li", has_text="Cleo evaluated").first.wait_for()
     page.locator("#checkpoint-verdict", has_text=f"{size + 1} entries").wait_for()
     assert page.evaluate("window.stillTheSamePage") is True
+
+
+def test_the_browsers_proof_check_agrees_with_the_reference_vectors(watched: Watched) -> None:
+    """verify.js against transparency-dev's inclusion vectors, run by Chromium's own SHA-256."""
+    vectors = json.loads(
+        (
+            Path(__file__).resolve().parents[1] / "vectors" / "transparency-dev-merkle.json"
+        ).read_text()
+    )["inclusion"]
+    page = watched.open("/#/log")
+    refused = page.evaluate(
+        """async (vectors) => {
+            const v = await import("/verify.js");
+            const b64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+            const out = [];
+            for (const t of vectors) {
+                try {
+                    await v.verifyInclusion(t.leafIdx, t.treeSize, b64(t.leafHash),
+                                            (t.proof || []).map(b64), b64(t.root));
+                    out.push(false);
+                } catch (error) {
+                    if (!(error instanceof v.VerificationError)) throw error;
+                    out.push(true);
+                }
+            }
+            return out;
+        }""",
+        vectors,
+    )
+    assert len(vectors) > 10
+    assert refused == [bool(t["wantErr"]) for t in vectors]
