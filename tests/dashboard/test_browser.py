@@ -347,3 +347,30 @@ def test_the_browsers_proof_check_agrees_with_the_reference_vectors(watched: Wat
     )
     assert len(vectors) > 10
     assert refused == [bool(t["wantErr"]) for t in vectors]
+
+
+def test_an_entry_with_any_unicode_verifies_with_the_browsers_own_jcs(watched: Watched) -> None:
+    dan = watched.server.community.members["Dan"]
+    title = 'Ünïcødé “quotes” "straight" \\ back\\slash \t tab 😀 日本語 \u2028 é'
+    response = httpx.post(
+        watched.server.url + "/v1/entries", json=dan.submit(title, tags=["ß", "a"])
+    )
+    assert response.status_code == 201, response.text
+    index = response.json()["index"]
+    page = watched.open(f"/#/log/{index}")
+    page.locator("#proof-verdict.ok").wait_for()
+    assert page.locator("#proof-result li.ok").count() == 4
+
+
+def test_a_tampered_checkpoint_shows_as_failed(watched: Watched) -> None:
+    def bump_the_size(route: Any) -> None:
+        response = route.fetch()
+        lines = response.text().split("\n")
+        lines[1] = str(int(lines[1]) + 1)
+        route.fulfill(response=response, body="\n".join(lines))
+
+    watched.page.route("**/v1/log/checkpoint", bump_the_size)
+    page = watched.open("/#/log/2")
+    page.locator("#proof-verdict.bad").wait_for()
+    assert "signature does not verify" in page.locator("#proof-verdict").inner_text()
+    assert page.locator("#checkpoint-verdict").inner_text().startswith("✗")
