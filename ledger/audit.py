@@ -32,6 +32,15 @@ with the standard library and compared with its canonical re-serialisation (whic
 closed, ASCII-keyed objects of SPEC section 2, is RFC 8785); the entry's bytes and the bytes the
 author signed are cut out of the leaf bytes rather than serialised again. Anything unusual falls
 back to `ledger.entries.parse_leaf`, which decides and words the error.
+
+With `jobs` > 1, worker processes run (a) and (b) on chunks of lines, in order, while this
+process reads the lines and runs (c) to (f); a failure it finds waits for the workers' verdict
+on the lines before it, so the report is the same as with one process.
+
+`state.json` is `valuation.state_json` of the replayed state plus a `digest` member, the state
+digest (hex SHA-256 of RFC 8785 of the document without `digest`), written in RFC 8785 form;
+it is hashed and compared a member at a time (`canonical_chunks`), and parsed whole only to
+name the first difference, or when it is not in canonical form.
 """
 
 from __future__ import annotations
