@@ -161,11 +161,15 @@ def get_entry(session: SessionDep, entry_id: EntryId) -> schemas.EntryItem:
     "/log/leaves",
     responses={200: {"content": {"application/x-ndjson": {}}}, **PROBLEMS},
     response_class=StreamingResponse,
-    summary="The exact leaf bytes, one a line",
+    summary="The exact leaf bytes, one a line, streamed (by default every leaf from `start`)",
 )
-def get_leaves(ledger: LedgerDep, start: Start = 0, limit: Limit = 1000) -> StreamingResponse:
-    lines = [raw + b"\n" for raw in ledger.leaf_bytes(start, limit)]
-    return StreamingResponse(iter(lines), media_type="application/x-ndjson")
+def get_leaves(
+    ledger: LedgerDep,
+    start: Start = 0,
+    limit: Annotated[int, Query(ge=1, le=2**53)] = 2**53,
+) -> StreamingResponse:
+    lines = (raw + b"\n" for raw in ledger.leaf_bytes(start, limit))
+    return StreamingResponse(lines, media_type="application/x-ndjson")
 
 
 @router.get(

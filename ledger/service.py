@@ -474,10 +474,15 @@ class Ledger:
         if size > current:
             raise NotFoundError(f"tree size {size} is beyond the log's size {current}")
 
-    def leaf_bytes(self, start: int, limit: int) -> Iterator[bytes]:
+    def leaf_bytes(self, start: int, limit: int, chunk: int = 2000) -> Iterator[bytes]:
+        """The exact leaf bytes of [start, start + limit), streamed a chunk per transaction.
+
+        Logged rows never change, so reading them in several transactions is consistent."""
         with read_session(self.engine) as session:
             end = min(repo.tree_size(session), start + limit)
-            yield from repo.leaf_bytes_between(session, start, end)
+        for position in range(start, end, chunk):
+            with read_session(self.engine) as session:
+                yield from repo.leaf_bytes_between(session, position, min(end, position + chunk))
 
 
 class _Request:
