@@ -40,27 +40,20 @@ async function loadNames() {
   for (const m of await allByOffset("/v1/members")) names.set(m.member, m.name);
 }
 
-async function nameOf(key) {
-  if (!names.has(key)) {
+/** A name or title from the cache, else from the API (and cached); a short id if none. */
+async function cached(map, id, path, field) {
+  if (!map.has(id)) {
     try {
-      names.set(key, (await api(`/v1/members/${key}`)).name);
+      map.set(id, (await api(path))[field]);
     } catch {
-      return short(key);
+      return short(id);
     }
   }
-  return names.get(key);
+  return map.get(id);
 }
 
-async function titleOf(cid) {
-  if (!titles.has(cid)) {
-    try {
-      titles.set(cid, (await api(`/v1/contributions/${cid}`)).title);
-    } catch {
-      return short(cid);
-    }
-  }
-  return titles.get(cid);
-}
+const nameOf = (key) => cached(names, key, `/v1/members/${key}`, "name");
+const titleOf = (cid) => cached(titles, cid, `/v1/contributions/${cid}`, "title");
 
 function memberLink(key, name) {
   return h("a", { href: `#/member/${key}`, class: "member" }, name ?? names.get(key) ?? short(key));
@@ -355,33 +348,19 @@ async function member(key) {
   await ensureNames([...postings.map((p) => p.evaluator), m.referrer]);
   await ensureTitles(postings.map((p) => p.contribution));
 
-  const last = state.tree_size - 1;
-  const charts = h(
-    "div",
-    { class: "grid2 charts", id: "member-charts" },
+  const figure = (asset, cls) =>
     h(
       "figure",
       {},
       stepChart({
-        title: `${m.name}'s reputation over log index`,
-        series: [{ label: "reputation", cls: "rep", points: history.map((i) => [i.index, Number(i.reputation)]) }],
-        xEnd: last,
-        yLabel: "reputation",
+        title: `${m.name}'s ${asset} over log index`,
+        series: [{ label: asset, cls, points: history.map((i) => [i.index, Number(i[asset])]) }],
+        xEnd: state.tree_size - 1,
+        yLabel: asset,
       }),
-      h("figcaption", {}, "Reputation after each entry that changed it"),
-    ),
-    h(
-      "figure",
-      {},
-      stepChart({
-        title: `${m.name}'s tokens over log index`,
-        series: [{ label: "tokens", cls: "tok", points: history.map((i) => [i.index, Number(i.tokens)]) }],
-        xEnd: last,
-        yLabel: "tokens",
-      }),
-      h("figcaption", {}, "Tokens after each entry that changed them"),
-    ),
-  );
+      h("figcaption", {}, `${asset[0].toUpperCase()}${asset.slice(1)} after each entry that changed it`),
+    );
+  const charts = h("div", { class: "grid2 charts", id: "member-charts" }, figure("reputation", "rep"), figure("tokens", "tok"));
 
   // Every posting with the running figures; the last of an index must equal the stored figure.
   const groups = [];

@@ -55,29 +55,21 @@ export async function text(path) {
   return response.text();
 }
 
-/** Every item of a paginated list whose `next` is an offset (members, contributions). */
-export async function allByOffset(path, params = {}) {
+/** Every item of a paginated list; `next` is an offset (members, contributions) or a log
+ * index (history, entries), sent back as the `cursor` parameter. */
+async function every(path, params, cursor) {
   const items = [];
-  let offset = 0;
-  while (offset !== null && offset !== undefined) {
-    const page = await api(path, { ...params, offset, limit: 1000 });
+  let at = 0;
+  while (at !== null && at !== undefined) {
+    const page = await api(path, { ...params, [cursor]: at, limit: 1000 });
     items.push(...page.items);
-    offset = page.next;
+    at = page.next;
   }
   return items;
 }
 
-/** Every item of a paginated list whose `next` is a log index (history, entries). */
-export async function allByIndex(path, params = {}) {
-  const items = [];
-  let start = 0;
-  while (start !== null && start !== undefined) {
-    const page = await api(path, { ...params, start, limit: 1000 });
-    items.push(...page.items);
-    start = page.next;
-  }
-  return items;
-}
+export const allByOffset = (path, params = {}) => every(path, params, "offset");
+export const allByIndex = (path, params = {}) => every(path, params, "start");
 
 // --- amounts: decimal strings with up to 9 places, exact as BigInt units of 10^-9 -----------
 

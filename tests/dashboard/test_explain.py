@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from typing import get_args
 
 import httpx
 import pytest
@@ -14,17 +15,9 @@ from api import cli, cli_explain
 from api.cli_explain import Change, Explanation, Step
 from tests.dashboard.community import Community
 from tests.dashboard.server import LiveServer
+from valuation.model import Cause
 
-ALL_CAUSES = {
-    "genesis",
-    "join",
-    "fee",
-    "stake_fee",
-    "evaluator_fund",
-    "alignment_reward",
-    "contributor_reward",
-    "referral_share",
-}
+ALL_CAUSES = set(get_args(Cause))
 
 
 def test_the_api_history_adds_up_exactly_at_every_index(live_server: LiveServer) -> None:
