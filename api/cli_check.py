@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,7 +19,7 @@ from sqlalchemy import Engine
 
 from ledger.check import CheckReport, check
 from ledger.db import DEFAULT_URL, make_engine
-from ledger.errors import LedgerError
+from ledger.errors import IntegrityError, LedgerError
 
 DbOption = Annotated[
     str | None,
@@ -34,8 +35,9 @@ def check_command(db: DbOption = None) -> None:
     err = Console(stderr=True, soft_wrap=True)
     url = db or os.environ.get("MULTITUDE_DB") or DEFAULT_URL
     try:
-        engine = make_engine(url)
+        engine = make_engine(url)  # refuses a URL that is not one, in a sentence
         try:
+            _must_exist(engine)
             report = _run(engine, err)
         finally:
             engine.dispose()
@@ -43,6 +45,17 @@ def check_command(db: DbOption = None) -> None:
         err.print(f"[red]check failed:[/] {exc}", highlight=False)
         raise typer.Exit(1) from None
     out.print(summary(report), highlight=False)
+
+
+def _must_exist(engine: Engine) -> None:
+    """A check never creates a database: SQLite would make an empty file of a mistyped path."""
+    parsed = engine.url
+    path = parsed.database or ""
+    if parsed.get_backend_name() == "sqlite" and path and path != ":memory:":
+        if path.startswith("file:"):
+            path = path[len("file:") :]
+        if not Path(path).exists():
+            raise IntegrityError(f"there is no database at {path}")
 
 
 def _run(engine: Engine, err: Console) -> CheckReport:
@@ -63,16 +76,27 @@ def _run(engine: Engine, err: Console) -> CheckReport:
         return check(engine, progress)
 
 
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" if n == 1 else f"{n} {what}s"
+
+
 def summary(report: CheckReport) -> str:
     if report.tree_size == 0:
         return f"ok: the log is empty and nothing else is stored ({report.seconds:.1f} s)"
     return (
-        f"ok: {report.tree_size} leaves of network {report.network!r} ({report.origin}), "
-        f"{report.authors} authors' seq chains, {report.nodes} tree nodes, "
-        f"{report.checkpoints} signed checkpoints; {report.members} members, "
-        f"{report.contributions} contributions and {report.evaluations} evaluations equal a "
-        f"replay; root {report.root}, state digest {report.digest} ({report.seconds:.1f} s)"
+        f"ok: {_leaves(report.tree_size)} "
+        f"of network {report.network!r} ({report.origin}), "
+        f"the seq chains of {_count(report.authors, 'author')}, "
+        f"{_count(report.nodes, 'tree node')}, "
+        f"{_count(report.checkpoints, 'signed checkpoint')}; {_count(report.members, 'member')}, "
+        f"{_count(report.contributions, 'contribution')} and "
+        f"{_count(report.evaluations, 'evaluation')} equal a replay; root {report.root}, "
+        f"state digest {report.digest} ({report.seconds:.1f} s)"
     )
+
+
+def _leaves(n: int) -> str:
+    return "1 leaf" if n == 1 else f"{n} leaves"
 
 
 def register(app: typer.Typer) -> None:

@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, inspect, select
 from sqlalchemy.orm import Session
 
 import valuation
@@ -101,6 +101,14 @@ def _snapshot(engine: Engine) -> Iterator[Session]:
 def check(engine: Engine, progress: Progress | None = None) -> CheckReport:
     """Check the database behind `engine`; raise `IntegrityError` at the first problem."""
     started = time.monotonic()
+    with unavailable_on_outage():
+        tables = set(inspect(engine).get_table_names())
+    missing = {"leaves", "tree_nodes", "checkpoints", "members"} - tables
+    if missing:
+        raise IntegrityError(
+            f"the database has no Multitude schema (no table {sorted(missing)[0]!r}): "
+            "is this the right database? `multitude serve` or `multitude init` creates it"
+        )
     with _snapshot(engine) as session:
         report = _Checker(session, progress).run()
     return CheckReport(**{**report, "seconds": round(time.monotonic() - started, 3)})

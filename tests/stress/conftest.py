@@ -167,7 +167,7 @@ def serve(tmp_path: Path) -> Iterator[Any]:
 def run_check(url: str) -> subprocess.CompletedProcess[str]:
     """`multitude check --db URL`, as its own process."""
     return subprocess.run(
-        [sys.executable, "-m", "api.cli_check", "--db", url],
+        [MULTITUDE, "check", "--db", url],
         capture_output=True,
         text=True,
         timeout=300,

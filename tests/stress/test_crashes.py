@@ -31,7 +31,7 @@ from tests.stress.conftest import run_check
 pytestmark = pytest.mark.slow
 
 KILLS = 20
-WRITERS = 3
+WRITERS = 2
 
 
 @pytest.mark.parametrize(("backend", "workers"), [("postgresql", 2), ("sqlite", 2)])
