@@ -133,8 +133,6 @@ function empty(message) {
 }
 
 const KINDS = {
-  "network.genesis": "created the network",
-  "network.params": "changed the valuation parameters",
   "member.join": "joined",
   "contribution.submit": "submitted",
   "evaluation.cast": "evaluated",
@@ -142,11 +140,14 @@ const KINDS = {
 
 async function describe(item) {
   const entry = item.entry;
-  const who = memberLink(entry.author, await nameOf(entry.author));
   const body = entry.body;
+  // The log key signs the network's own entries; it is not a member.
+  if (entry.kind === "network.genesis") {
+    return [h("strong", {}, "Genesis"), ` of ${entry.network}`, body.founders.length ? ` with ${body.founders.length} founder${body.founders.length === 1 ? "" : "s"}` : ""];
+  }
+  if (entry.kind === "network.params") return h("strong", {}, "New valuation parameters");
+  const who = memberLink(entry.author, await nameOf(entry.author));
   switch (entry.kind) {
-    case "network.genesis":
-      return [h("strong", {}, "Genesis"), ` of ${entry.network}`, body.founders.length ? ` with ${body.founders.length} founders` : ""];
     case "member.join":
       return [who, " joined", body.referrer ? [", invited by ", memberLink(body.referrer, await nameOf(body.referrer))] : ""];
     case "contribution.submit":
@@ -557,7 +558,8 @@ async function contribution(cid) {
   await ensureNames(rows.map((r) => r.evaluator));
 
   onLive((event) => {
-    if (event.contribution === cid || event.kind === "evaluation.cast") refreshSoon();
+    // Only its own evaluations: a replay per vote anywhere would be too much on a busy log.
+    if (event.contribution === cid) refreshSoon();
   });
 
   const latest = new Map(c.evaluations.map((e) => [e.evaluator, e.index]));

@@ -16,9 +16,9 @@ import pytest
 from nacl.signing import SigningKey
 
 from ledger.db import make_engine, upgrade
-from tests.dashboard.community import build
+from tests.dashboard.community import Community, build
 from tests.dashboard.server import LiveServer, serve
-from tests.helpers import Signer
+from tests.helpers import Signer, new_ledger
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -374,3 +374,22 @@ def test_a_tampered_checkpoint_shows_as_failed(watched: Watched) -> None:
     page.locator("#proof-verdict.bad").wait_for()
     assert "signature does not verify" in page.locator("#proof-verdict").inner_text()
     assert page.locator("#checkpoint-verdict").inner_text().startswith("✗")
+
+
+def test_a_new_network_shows_its_genesis_and_founders(browser: Any, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    founder = Signer("demo")
+    founders = [{"member": founder.public, "name": "Zoë", "reputation": "10", "tokens": "5"}]
+    community = Community(new_ledger(engine, SigningKey.generate(), "example", founders), {})
+    for server in serve(url, community):
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        w = Watched(context.new_page(), server)
+        page = w.open("/")
+        page.locator("#feed li", has_text="Genesis of demo with 1 founder").wait_for()
+        assert page.locator("#board-reputation tbody tr").first.inner_text().split("\t")[1] == "Zoë"
+        w.shot("new-network")
+        context.close()
+        assert w.errors == []
+    engine.dispose()
