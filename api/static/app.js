@@ -178,6 +178,7 @@ async function feedItem(item, fresh = false) {
 async function leaderboard(by) {
   const page = await api("/v1/leaderboard", { by, limit: 10 });
   const other = by === "reputation" ? "tokens" : "reputation";
+  if (!page.items.length) return empty("No members yet: the first to join appears here.");
   return table(
     [{ label: "#", cls: "n" }, "Member", { label: by, cls: "n" }, { label: other, cls: "n" }],
     page.items.map((m, i) =>
