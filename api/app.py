@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +18,7 @@ from api.events import EventHub
 from api.routes import router
 from api.settings import Settings, default_log_key_path
 from ledger.db import make_engine
+from ledger.errors import LedgerError
 from ledger.keys import read_key
 from ledger.service import Ledger
 
@@ -80,6 +83,11 @@ async def _nothing() -> Message:
     return {"type": "http.disconnect"}
 
 
+def _warm(ledger: Ledger) -> None:
+    with contextlib.suppress(LedgerError):
+        ledger.replayed_state()
+
+
 def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -> FastAPI:
     settings = settings or Settings()
     if ledger is None:
@@ -91,7 +99,11 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await hub.start()
+        # Replay the log into this worker's valuation state now, in the background, rather
+        # than on its first append (a large log takes a while); appends wait for it anyway.
+        warm = asyncio.create_task(asyncio.to_thread(_warm, ledger))
         yield
+        warm.cancel()
         await hub.stop()
 
     app = FastAPI(
