@@ -1,0 +1,513 @@
+"""An independent client, written from SPEC.md and VALUATION.md alone, against a real server.
+
+The client (tests/api/independent/) imports nothing of ours: it signs entries with its own JCS,
+verifies checkpoints as C2SP signed notes, recomputes RFC 9162 roots and proofs, and checks the
+shape of every response. Only the fixture that starts the server uses the project's code.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import uvicorn
+from nacl.signing import SigningKey
+from sqlalchemy import Engine
+
+from tests.api.independent.client import (
+    Client,
+    check_contribution,
+    check_member,
+    check_problem,
+    expect,
+)
+from tests.api.independent.protocol import (
+    Member,
+    consistency_proof,
+    entry_id,
+    inclusion_path,
+    leaf_hash,
+    mth,
+    timestamp,
+    verify_consistency,
+    verify_inclusion,
+)
+
+NETWORK = "indie"
+ORIGIN = "example.org/indie"
+TOLERANCE = Decimal("0.000001")
+
+Serve = Callable[..., Client]
+
+
+# --- the server (the only place that touches our packages) ---------------------------------
+
+
+@pytest.fixture
+def serve(engine: Engine, log_key: SigningKey) -> Iterator[Serve]:
+    """Start a real uvicorn server on a fresh network; return an independent client of it."""
+    import valuation
+    from api.app import create_app
+    from api.settings import Settings
+    from ledger.service import Ledger, NetworkConfig
+
+    started: list[tuple[uvicorn.Server, threading.Thread, Client]] = []
+
+    def start(preset: str = "example", founders: list[dict[str, Any]] | None = None) -> Client:
+        ledger = Ledger(engine, log_key)
+        ledger.create_network(
+            NetworkConfig(NETWORK, ORIGIN, valuation.PRESETS[preset], founders or [])
+        )
+        app = create_app(Settings(db="sqlite://", events_poll_seconds=0.05), ledger=ledger)
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            threading.Event().wait(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        client = Client(f"http://127.0.0.1:{port}")
+        started.append((server, thread, client))
+        return client
+
+    yield start
+    for server, thread, client in started:
+        client.close()
+        server.should_exit = True
+        thread.join(5)
+
+
+def founder(m: Member, name: str, tokens: str, reputation: str, **extra: Any) -> dict[str, Any]:
+    return {"member": m.public, "name": name, "reputation": reputation, "tokens": tokens, **extra}
+
+
+def close(actual: str | None, expected: float | str) -> bool:
+    assert actual is not None
+    return abs(Decimal(actual) - Decimal(str(expected))) <= TOLERANCE
+
+
+# --- the client checks itself first --------------------------------------------------------
+
+
+def test_the_clients_own_merkle_proofs_verify_and_catch_a_flipped_bit() -> None:
+    hashes = [leaf_hash(bytes([i])) for i in range(17)]
+    for n in range(1, 18):
+        root = mth(hashes[:n])
+        for m in range(n):
+            path = inclusion_path(m, hashes[:n])
+            assert verify_inclusion(m, n, hashes[m], path, root)
+            assert not verify_inclusion(m, n, hashes[(m + 1) % 17], path, root) or n == 1
+        for m in range(1, n + 1):
+            proof = consistency_proof(m, hashes[:n])
+            assert verify_consistency(m, n, mth(hashes[:m]), root, proof)
+            if proof:
+                bad = [bytes([proof[0][0] ^ 1]) + proof[0][1:], *proof[1:]]
+                assert not verify_consistency(m, n, mth(hashes[:m]), root, bad)
+
+
+# --- a community, audited ------------------------------------------------------------------
+
+
+def test_a_community_audits_clean_from_leaves_checkpoints_and_proofs(serve: Serve) -> None:
+    ann, bob = Member(NETWORK), Member(NETWORK)
+    api = serve(
+        founders=[
+            founder(ann, "Ann", "10", "10"),
+            founder(bob, "Bob", "99", "100", referrer=ann.public),
+        ]
+    )
+    first, _ = api.audit()
+    assert first.size == 1
+
+    cat, dan = Member(NETWORK), Member(NETWORK)
+    api.post(cat, cat.join("Cat Zoë 🚀"))
+    api.post(dan, dan.join("Dan", referrer=cat.public))
+    assert api.member(dan.public)["referrer"] == cat.public
+    assert api.member(bob.public)["referrer"] == ann.public
+    assert api.member(cat.public)["referrer"] is None
+
+    article = api.post(ann, ann.submit("An article", type="article"))["id"]
+    comment = api.post(
+        cat,
+        cat.submit(
+            "A comment, é" * 10,
+            type="comment",
+            uri="https://example.org/c",
+            content_hash="ab" * 32,
+            tags=["x", "y"],
+            refs=[article],
+        ),
+    )["id"]
+    untyped = api.post(dan, dan.submit("No type given"))["id"]
+    assert api.contribution(untyped)["type"] == "article"  # alphabetically first type
+
+    api.post(bob, bob.evaluate(article, 1))
+    api.post(dan, dan.evaluate(article, 1))
+    api.post(cat, cat.evaluate(comment, 1))
+    middle, _ = api.audit()
+
+    api.post(bob, bob.evaluate(article, 0))  # a changed vote
+    api.post(dan, dan.evaluate(comment, 0))
+    api.post(dan, dan.evaluate(comment, 1))  # and changed back
+    c = api.contribution(comment)
+    assert [e for e in c["evaluations"] if isinstance(e, dict)] == c["evaluations"]
+    assert len(c["evaluations"]) == 2, "a changed vote replaces the earlier one"
+    last, _ = api.audit()
+    assert 1 == first.size < middle.size < last.size
+
+    for cp in api.checkpoints:
+        proof = api.get("/v1/log/proof/consistency", first=cp.size, second=last.size)
+        older = cp
+        hashes = [bytes.fromhex(h) for h in proof["hashes"]]
+        assert verify_consistency(older.size, last.size, older.root, last.root, hashes)
+
+    # every tree size the API reports has a state digest
+    for size in (1, middle.size, last.size):
+        state = api.get("/v1/state", tree_size=size)
+        assert set(state) == {"tree_size", "digest"} and state["tree_size"] == size
+        assert isinstance(state["digest"], str) and len(state["digest"]) == 64
+    latest = api.get("/v1/state")
+    assert latest["tree_size"] == last.size
+
+    # lists: members, leaderboard, contributions, history
+    members = api.get("/v1/members")
+    assert set(members) >= {"items"}
+    for m in members["items"]:
+        check_member(m)
+    assert {m["member"] for m in members["items"]} == {
+        ann.public,
+        bob.public,
+        cat.public,
+        dan.public,
+    }
+    for by in ("reputation", "tokens"):
+        board = api.get("/v1/leaderboard", by=by, limit=10)["items"]
+        for m in board:
+            check_member(m)
+        values = [Decimal(m[by]) for m in board]
+        assert values == sorted(values, reverse=True)
+        assert len(api.get("/v1/leaderboard", by=by, limit=2)["items"]) == 2
+    for order in ("score", "time"):
+        for item in api.get("/v1/contributions", order_by=order)["items"]:
+            check_contribution(item)
+    history = api.get(f"/v1/members/{ann.public}/history")
+    assert history["items"], "Ann's figures changed: she has a history"
+    for point in history["items"]:
+        assert {"index", "reputation", "tokens"} <= set(point)
+        assert isinstance(point["reputation"], str) and isinstance(point["tokens"], str)
+
+
+def test_a_batch_gives_a_result_per_entry_in_order(serve: Serve) -> None:
+    api = serve()
+    ann, bob = Member(NETWORK), Member(NETWORK)
+    join_ann = ann.join("Ann")
+    ann.accepted()
+    submit = ann.submit("in the same batch")
+    ann.accepted()
+    bad = bob.join("Bob", referrer="0" * 64)  # referrer is not a member
+    join_bob = bob.join("Bob")
+    bob.accepted()
+    response = api.http.post(
+        "/v1/entries/batch", json={"entries": [join_ann, submit, bad, join_bob]}
+    )
+    assert response.status_code in (200, 201, 207), response.text
+    body = response.json()
+    results = body["results"] if isinstance(body, dict) else body
+    assert len(results) == 4
+    ok = [results[i] for i in (0, 1, 3)]
+    for result, entry in zip(ok, [join_ann, submit, join_bob], strict=True):
+        assert {"id", "index", "logged_at", "leaf_hash"} <= set(result), result
+        assert result["id"] == entry_id(entry)
+    assert [r["index"] for r in ok] == [1, 2, 3]
+    assert "detail" in results[2] and "id" not in results[2], results[2]
+    api.audit()
+
+
+def test_a_batch_of_more_than_1000_entries_is_a_problem(serve: Serve) -> None:
+    api = serve()
+    ann = Member(NETWORK)
+    entry = ann.join("Ann")
+    api.refuse({"entries": [entry] * 1001}, path="/v1/entries/batch")
+    api.refuse({"entries": []}, path="/v1/entries/batch")
+    api.refuse({"entries": [entry], "extra": 1}, path="/v1/entries/batch")
+
+
+# --- bad input: a 4xx problem, and nothing changes -----------------------------------------
+
+
+def _bad_entries(api: Client, ann: Member, article: str, join_id: str) -> dict[str, Any]:
+    """Each case is an entry (or raw bytes) that must be refused; ann has joined and submitted."""
+    stranger = Member(NETWORK)
+    n = ann.seq + 1
+
+    def signed(**overrides: Any) -> dict[str, Any]:
+        return ann.entry("contribution.submit", {"title": "t"}, **overrides)
+
+    def with_body(body: dict[str, Any]) -> dict[str, Any]:
+        return ann.entry("contribution.submit", body)
+
+    good = signed()
+    bad_sig = dict(good, sig=good["sig"][:-2] + ("00" if good["sig"][-2:] != "00" else "11"))
+    upper = dict(ann.unsigned("contribution.submit", {"title": "t"}), author=ann.public.upper())
+    unsigned = ann.unsigned("contribution.submit", {"title": "t"})
+    float_seq = ann.sign(dict(unsigned, seq=float(n)))
+    return {
+        "replayed seq": signed(seq=n - 1),
+        "seq gap": signed(seq=n + 1),
+        "seq zero": signed(seq=0),
+        "seq as a string": signed(seq=str(n)),
+        "seq as a float": float_seq,
+        "seq as true": signed(seq=True),
+        "wrong network": signed(network="other"),
+        "ts 301 s ahead": signed(ts=timestamp(301)),
+        "ts 301 s behind": signed(ts=timestamp(-301)),
+        "ts with an offset, not Z": signed(ts=timestamp()[:-1] + "+00:00"),
+        "bad signature": bad_sig,
+        "uppercase hex sig": dict(good, sig=good["sig"].upper()),
+        "missing sig": unsigned,
+        "unknown author": stranger.submit("never joined"),
+        "unknown field at top level": signed(extra="x"),
+        "unknown field in body": with_body({"title": "t", "extra": "x"}),
+        "uppercase hex author": ann.sign(upper),
+        "version 2": signed(v=2),
+        "unknown kind": ann.entry("contribution.delete", {"contribution": article}),
+        "title of 201 characters": with_body({"title": "x" * 201}),
+        "empty title": with_body({"title": ""}),
+        "type not in the params": with_body({"title": "t", "type": "poem"}),
+        "content_hash not hex": with_body({"title": "t", "content_hash": "xyz"}),
+        "refs to an unknown entry": with_body({"title": "t", "refs": ["ab" * 32]}),
+        "body not an object": ann.entry("contribution.submit", ["t"]),  # type: ignore[arg-type]
+        "evaluation of an unknown contribution": ann.evaluate("cd" * 32, 1),
+        "evaluation of a join entry": ann.evaluate(join_id, 1),
+        "evaluation value 7": ann.evaluate(article, 7),
+        "evaluation value true": ann.evaluate(article, True),
+        "evaluation value 1.5": ann.evaluate(article, 1.5),  # type: ignore[arg-type]
+        "join of a member": ann.join("Ann again"),
+        "name of 81 characters": stranger.join("x" * 81),
+        "empty name": stranger.join(""),
+        "referrer not a member": stranger.join("S", referrer="ef" * 32),
+        "self-referral": stranger.join("S", referrer=stranger.public),
+        "not an object": [good],
+    }
+
+
+BAD_CASES = [
+    "replayed seq",
+    "seq gap",
+    "seq zero",
+    "seq as a string",
+    "seq as a float",
+    "seq as true",
+    "wrong network",
+    "ts 301 s ahead",
+    "ts 301 s behind",
+    "ts with an offset, not Z",
+    "bad signature",
+    "uppercase hex sig",
+    "missing sig",
+    "unknown author",
+    "unknown field at top level",
+    "unknown field in body",
+    "uppercase hex author",
+    "version 2",
+    "unknown kind",
+    "title of 201 characters",
+    "empty title",
+    "type not in the params",
+    "content_hash not hex",
+    "refs to an unknown entry",
+    "body not an object",
+    "evaluation of an unknown contribution",
+    "evaluation of a join entry",
+    "evaluation value 7",
+    "evaluation value true",
+    "evaluation value 1.5",
+    "join of a member",
+    "name of 81 characters",
+    "empty name",
+    "referrer not a member",
+    "self-referral",
+    "not an object",
+]
+
+
+@pytest.fixture
+def community(serve: Serve) -> tuple[Client, Member, str, str]:
+    api = serve()
+    ann = Member(NETWORK)
+    join_id = api.post(ann, ann.join("Ann"))["id"]
+    article = api.post(ann, ann.submit("An article", type="article"))["id"]
+    return api, ann, article, join_id
+
+
+def test_every_kind_of_bad_entry_is_a_problem_and_changes_nothing(
+    community: tuple[Client, Member, str, str],
+) -> None:
+    api, ann, article, join_id = community
+    cases = _bad_entries(api, ann, article, join_id)
+    assert sorted(cases) == sorted(BAD_CASES)
+    failures = []
+    for name in BAD_CASES:
+        try:
+            api.refuse(cases[name])
+        except AssertionError as e:
+            failures.append(f"{name}: {e}")
+    duplicate = ann.submit("posted twice")
+    api.post(ann, duplicate)
+    for name, payload, raw in [
+        ("duplicate entry", duplicate, None),
+        ("malformed JSON", None, b'{"v": 1, "network": '),
+        ("not UTF-8", None, b'{"v": 1, "network": "\xff"}'),
+        ("10 MB body", None, b'{"pad": "' + b"x" * (10 * 1024 * 1024) + b'"}'),
+        ("empty body", None, b""),
+    ]:
+        try:
+            api.refuse(payload, raw=raw)
+        except AssertionError as e:
+            failures.append(f"{name}: {e}")
+    assert not failures, "\n".join(failures)
+    api.audit()
+
+
+def test_a_title_of_200_characters_is_accepted_counting_characters_not_bytes(
+    community: tuple[Client, Member, str, str],
+) -> None:
+    api, ann, _, _ = community
+    api.post(ann, ann.submit("é" * 200))
+    api.post(ann, ann.submit("x" * 200))
+    bob = Member(NETWORK)
+    api.post(bob, bob.join("ü" * 80))
+    api.audit()
+
+
+def test_a_duplicate_json_key_is_refused(community: tuple[Client, Member, str, str]) -> None:
+    """Two `title`s: whichever one a parser keeps, the bytes mean two things."""
+    api, ann, _, _ = community
+    entry = ann.submit("the signed title")
+    text = json.dumps(entry)
+    raw = text.replace('"title": "the signed title"', '"title": "x", "title": "the signed title"')
+    assert raw != text
+    api.refuse(None, raw=raw.encode())
+
+
+def test_a_float_seq_is_refused(community: tuple[Client, Member, str, str]) -> None:
+    """JCS writes 3.0 as 3, so the signature holds; SPEC's seq is still an integer counter."""
+    api, ann, _, _ = community
+    entry = ann.submit("float seq")
+    api.refuse(dict(entry, seq=float(entry["seq"])))
+
+
+def test_a_contribution_without_tokens_for_its_fee_is_refused(serve: Serve) -> None:
+    poor = Member(NETWORK)
+    api = serve("dmag", founders=[founder(poor, "Poor", "0", "1")])
+    problem = api.refuse(poor.submit("costs a fee", type="article"))
+    assert "token" in problem["detail"].lower()
+    problem = api.refuse(poor.submit("costs a fee too", type="comment"))
+    assert api.member(poor.public)["next_seq"] == 1
+    api.audit()
+
+
+def test_reads_with_bad_parameters_are_problems(community: tuple[Client, Member, str, str]) -> None:
+    api, ann, article, _ = community
+    size = api.checkpoint().size
+    failures = []
+    for path, params in [
+        ("/v1/log/proof/inclusion", {"index": size, "tree_size": size}),
+        ("/v1/log/proof/inclusion", {"index": 0, "tree_size": size + 1}),
+        ("/v1/log/proof/inclusion", {"index": -1, "tree_size": size}),
+        ("/v1/log/proof/inclusion", {"index": 0, "tree_size": 0}),
+        ("/v1/log/proof/inclusion", {"index": "x", "tree_size": size}),
+        ("/v1/log/proof/consistency", {"first": 2, "second": 1}),
+        ("/v1/log/proof/consistency", {"first": 1, "second": size + 1}),
+        ("/v1/state", {"tree_size": size + 1}),
+        ("/v1/state", {"tree_size": 0}),
+        ("/v1/entries", {"start": -1}),
+        ("/v1/entries", {"limit": 0}),
+        ("/v1/entries", {"start": "x"}),
+        ("/v1/log/leaves", {"start": -1}),
+        ("/v1/contributions", {"order_by": "name"}),
+        ("/v1/leaderboard", {"by": "name"}),
+        (f"/v1/members/{ann.public.upper()}", {}),
+        ("/v1/members/nothex", {}),
+        (f"/v1/members/{'0' * 64}", {}),
+        (f"/v1/contributions/{'0' * 64}", {}),
+        (f"/v1/contributions/{article.upper()}", {}),
+        (f"/v1/entries/{'0' * 64}", {}),
+        ("/v1/entries/nothex", {}),
+    ]:
+        try:
+            check_problem(api.http.get(path, params=params))
+        except AssertionError as e:
+            failures.append(f"GET {path} {params}: {e}")
+    assert not failures, "\n".join(failures)
+
+
+def test_an_unknown_members_next_seq_is_1(serve: Serve) -> None:
+    api = serve()
+    assert api.next_seq(Member(NETWORK).public) == 1
+
+
+# --- VALUATION.md reference figures, through this client -----------------------------------
+
+
+def test_reference_figure_1(serve: Serve) -> None:
+    ann, bonnie = Member(NETWORK), Member(NETWORK)
+    api = serve(founders=[founder(ann, "Ann", "10", "10"), founder(bonnie, "Bonnie", "99", "100")])
+    article = api.post(ann, ann.submit("An article", type="article"))["id"]
+    assert close(api.member(ann.public)["tokens"], 9)
+    api.post(bonnie, bonnie.evaluate(article, 1))
+    b, a = api.member(bonnie.public), api.member(ann.public)
+    assert close(b["reputation"], 99.90692517849118)
+    assert close(a["tokens"], 54.45454545454545)
+    assert close(a["reputation"], 14.545454545454545)
+    assert close(api.contribution(article)["max_score"], 0.9090909090909091)
+    total = Decimal(a["reputation"]) + Decimal(b["reputation"])
+    assert close(a["influence"], str(Decimal(a["reputation"]) / total))
+    api.audit()
+
+
+def test_reference_figure_2(serve: Serve) -> None:
+    api = serve()
+    u = [Member(NETWORK) for _ in range(5)]
+    for i, m in enumerate(u, 1):
+        api.post(m, m.join(f"u{i}"))
+        assert api.member(m.public)["reputation"] == "20"
+    c1 = api.post(u[1], u[1].submit("c1", type="article"))["id"]
+    c2 = api.post(u[2], u[2].submit("c2", type="article"))["id"]
+    steps = [(0, c1, 1), (1, c1, 0), (2, c1, 1), (3, c2, 1), (4, c2, 0)]
+    steps += [(0, c2, 1), (1, c1, 1), (2, c1, 0), (3, c1, 1), (4, c2, 1)]
+    expected_max = {1: 0.2, 3: 0.3992603410016588, 7: 0.5983635585649403, 9: 0.6155516140413791}
+    for step, (who, cid, value) in enumerate(steps, 1):
+        api.post(u[who], u[who].evaluate(cid, value))
+        rep = {i: api.member(m.public)["reputation"] for i, m in enumerate(u)}
+        if step == 1:
+            assert close(rep[0], 19.778885438199982)
+        if step == 3:
+            assert close(rep[0], 20.574438565254916) and close(rep[2], 19.909456383740984)
+        if step == 7:
+            assert close(rep[0], 21.022253659264337) and close(rep[2], 20.4343242172015)
+            assert close(rep[1], 22.7544628224)
+            assert close(api.member(u[1].public)["tokens"], 78.91817792824702)
+        if step in expected_max:
+            assert close(api.contribution(c1)["max_score"], expected_max[step]), step
+    reputation = [
+        22.1128137528202,
+        23.42261970708561,
+        23.27585003117742,
+        21.070815050963578,
+        19.759036270722238,
+    ]
+    tokens = [50, 79.77758070206896, 78.30080651930581, 50, 50]
+    for m, r, t in zip(u, reputation, tokens, strict=True):
+        figures = api.member(m.public)
+        assert close(figures["reputation"], r) and close(figures["tokens"], t)
+    api.audit()
+
+
+def test_the_expect_helper_raises() -> None:
+    with pytest.raises(AssertionError):
+        expect(False, "x")
