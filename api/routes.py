@@ -308,3 +308,83 @@ def get_leaderboard(
     page = reads.leaderboard(session, by, offset, limit + 1)
     items = [schemas.MemberOut.of(m) for m in page[:limit]]
     return schemas.MemberPage(items=items, next=offset + limit if len(page) > limit else None)
+
+
+# --- small reads for dashboards -----------------------------------------------------------
+
+
+@router.get(
+    "/stats",
+    response_model=schemas.StatsOut,
+    responses=PROBLEMS,
+    summary="The network's counts and its state digest, all at one tree size",
+)
+def get_stats(session: SessionDep) -> schemas.StatsOut:
+    return schemas.StatsOut.of(reads.stats(session))
+
+
+@router.get(
+    "/members/{key}/contributions",
+    response_model=schemas.MemberContributionPage,
+    responses=PROBLEMS,
+    summary="A member's own contributions with their figures, newest first",
+)
+def get_member_contributions(
+    session: SessionDep, key: Key, offset: Offset = 0, limit: Limit = 50
+) -> schemas.MemberContributionPage:
+    page = reads.member_contributions(session, key, offset, limit + 1)
+    return schemas.MemberContributionPage(
+        member=key,
+        items=[schemas.ContributionOut.of(c) for c in page[:limit]],
+        next=offset + limit if len(page) > limit else None,
+    )
+
+
+@router.get(
+    "/members/{key}/evaluations",
+    response_model=schemas.MemberEvaluationPage,
+    responses=PROBLEMS,
+    summary="A member's current evaluations, newest first",
+    description="A changed vote is listed once, as it stands now, at the index of the change.",
+)
+def get_member_evaluations(
+    session: SessionDep, key: Key, offset: Offset = 0, limit: Limit = 100
+) -> schemas.MemberEvaluationPage:
+    page = reads.member_evaluations(session, key, offset, limit + 1)
+    return schemas.MemberEvaluationPage(
+        member=key,
+        items=[
+            schemas.MemberEvaluationOut(
+                contribution=e.contribution, title=e.title, value=e.value, index=e.index
+            )
+            for e in page[:limit]
+        ],
+        next=offset + limit if len(page) > limit else None,
+    )
+
+
+@router.get(
+    "/contributions/{cid}/history",
+    response_model=schemas.ContributionHistoryPage,
+    responses=PROBLEMS,
+    summary="A contribution's figures after its submission and after each of its evaluations",
+    description=(
+        "One item for the submission and one for each evaluation of the contribution, in log "
+        "order, changed votes included (`current` is false for a vote its evaluator changed "
+        "later). Each item's figures are exact just after that entry: R, W(c, v), quality and "
+        "the maximum score, derived from the logged rows, and what the entry paid or cost. "
+        "Between two items the quality moves too, because other entries change R and the "
+        "evaluators' reputation; those indexes are not listed, so joining the points gives "
+        "the quality at these indexes, not in between. For the figures now, read "
+        "`GET /v1/contributions/{id}`."
+    ),
+)
+def get_contribution_history(
+    session: SessionDep, cid: EntryId, start: Start = 0, limit: Limit = 100
+) -> schemas.ContributionHistoryPage:
+    points, following = reads.contribution_history(session, cid, start, limit)
+    return schemas.ContributionHistoryPage(
+        contribution=cid,
+        items=[schemas.ContributionPointOut.of(p) for p in points],
+        next=following,
+    )

@@ -6,7 +6,12 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ledger.reads import ContributionFigures, MemberFigures
+from ledger.reads import (
+    ContributionFigures,
+    ContributionPoint,
+    MemberFigures,
+    NetworkStats,
+)
 from ledger.service import Appended
 from valuation import format_amount
 
@@ -195,3 +200,104 @@ class ContributionOut(BaseModel):
 class ContributionPage(BaseModel):
     items: list[ContributionOut]
     next: int | None
+
+
+class StatsOut(BaseModel):
+    tree_size: int
+    members: int
+    contributions: int
+    total_reputation: str = Field(description="R: the reputation of all members")
+    digest: str = Field(description="the state digest at tree_size")
+
+    @classmethod
+    def of(cls, s: NetworkStats) -> StatsOut:
+        return cls(
+            tree_size=s.tree_size,
+            members=s.members,
+            contributions=s.contributions,
+            total_reputation=format_amount(s.total_reputation),
+            digest=s.digest,
+        )
+
+
+class MemberEvaluationOut(BaseModel):
+    contribution: str = Field(description="the contribution's id")
+    title: str
+    value: int
+    index: int = Field(description="the log index of this evaluation")
+
+
+class MemberEvaluationPage(BaseModel):
+    member: str
+    items: list[MemberEvaluationOut]
+    next: int | None
+
+
+class MemberContributionPage(BaseModel):
+    member: str
+    items: list[ContributionOut]
+    next: int | None
+
+
+class ContributionPosting(BaseModel):
+    member: str = Field(description="whose figure changed")
+    asset: str
+    amount: str
+    cause: str
+    evaluator: str | None
+
+
+class ContributionPointOut(BaseModel):
+    index: int
+    kind: str = Field(description="contribution.submit or evaluation.cast")
+    logged_at: str
+    evaluator: str | None = Field(description="who evaluated (null at the submission)")
+    value: int | None
+    current: bool = Field(description="false when the evaluator changed this vote later")
+    total_reputation: str = Field(description="R just after this entry")
+    weights: list[Weight] = Field(description="W(c, v) and W(c, v) / R just after this entry")
+    quality: str = Field(description="(1 - W(c, 0) / R) * W(c, 1) / R just after this entry")
+    max_score: str | None = Field(description="the maximum score just after this entry")
+    postings: list[ContributionPosting] = Field(
+        description="what this entry paid or cost, and to whom"
+    )
+
+    @classmethod
+    def of(cls, p: ContributionPoint) -> ContributionPointOut:
+        from valuation.reading import ratio
+
+        return cls(
+            index=p.index,
+            kind=p.kind,
+            logged_at=p.logged_at,
+            evaluator=p.evaluator,
+            value=p.value,
+            current=p.current,
+            total_reputation=format_amount(p.total_reputation),
+            weights=[
+                Weight(
+                    value=v,
+                    reputation=format_amount(w),
+                    fraction=format_amount(ratio(w, p.total_reputation)),
+                )
+                for v, w in p.weights.items()
+            ],
+            quality=format_amount(p.quality),
+            max_score=None if p.max_score is None else format_amount(p.max_score),
+            postings=[
+                ContributionPosting(
+                    member=row.member,
+                    asset=row.asset,
+                    amount=format_amount(row.amount),
+                    cause=row.cause,
+                    evaluator=row.evaluator,
+                )
+                for row in p.postings
+            ],
+        )
+
+
+class ContributionHistoryPage(BaseModel):
+    contribution: str
+    items: list[ContributionPointOut]
+    next: int | None = Field(description="the index to ask for as `start` next, or null")

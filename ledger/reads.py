@@ -6,6 +6,7 @@ figures, with `valuation`'s own formulas.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 from ledger import repository as repo
 from ledger.entries import parse_timestamp
 from ledger.errors import NotFoundError
-from ledger.models import ContributionRow, MemberRow
+from ledger.models import ContributionRow, MemberRow, PostingRow
 from valuation.reading import feed_score, quality, ratio
 
 
@@ -168,3 +169,206 @@ def ranked_contributions(
     scored.sort(key=lambda item: (item[0], item[1]))
     page = [row for _, _, row in scored[offset : offset + limit]]
     return contributions(session, page, now)
+
+
+# --- the dashboard's small reads ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkStats:
+    tree_size: int
+    members: int
+    contributions: int
+    total_reputation: int
+    digest: str
+
+
+def stats(session: Session) -> NetworkStats:
+    """The network's counts, all read from one state of the database, with its digest."""
+    repo.snapshot(session)
+    checkpoint = repo.latest_checkpoint(session)
+    if checkpoint is None:
+        raise NotFoundError("the log is empty")
+    return NetworkStats(
+        tree_size=int(checkpoint.tree_size),
+        members=repo.member_count(session),
+        contributions=repo.contribution_count(session),
+        total_reputation=repo.total_reputation(session),
+        digest=checkpoint.digest,
+    )
+
+
+def member_contributions(
+    session: Session, key: str, offset: int, limit: int
+) -> list[ContributionFigures]:
+    """A member's own contributions with their figures, newest first."""
+    if repo.member(session, key) is None:
+        raise NotFoundError(f"{key[:16]}… is not a member of this network")
+    return contributions(session, repo.member_contribution_page(session, key, offset, limit))
+
+
+@dataclass(frozen=True, slots=True)
+class MemberEvaluation:
+    contribution: str
+    title: str
+    value: int
+    index: int
+
+
+def member_evaluations(
+    session: Session, key: str, offset: int, limit: int
+) -> list[MemberEvaluation]:
+    """A member's current evaluations (a changed vote counts once, as it stands), newest first."""
+    if repo.member(session, key) is None:
+        raise NotFoundError(f"{key[:16]}… is not a member of this network")
+    return [
+        MemberEvaluation(row.id, row.title, evaluation.value, evaluation.idx)
+        for evaluation, row in repo.member_evaluation_page(session, key, offset, limit)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class ContributionPoint:
+    """A contribution's figures just after one entry that changed them: its submission, or
+    one of its evaluations. Exact at this index; other entries move R and the evaluators'
+    reputation, and so its quality, between one point and the next."""
+
+    index: int
+    kind: str
+    logged_at: str
+    evaluator: str | None
+    value: int | None
+    current: bool
+    total_reputation: int
+    weights: dict[int, int]
+    quality: int
+    max_score: int | None
+    postings: tuple[PostingRow, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Cast:
+    index: int
+    evaluator: str
+    value: int
+    logged_at: str
+
+
+def _casts(session: Session, row: ContributionRow) -> list[_Cast]:
+    casts = []
+    for index, author, raw in repo.evaluation_leaves(session, row.id, row.idx):
+        leaf = json.loads(raw)
+        entry = leaf["entry"]
+        body = entry["body"]
+        if entry["kind"] == "evaluation.cast" and body["contribution"] == row.id:
+            casts.append(_Cast(index, author, int(body["value"]), str(leaf["logged_at"])))
+    return casts
+
+
+def contribution_history(
+    session: Session, cid: str, start: int, limit: int
+) -> tuple[list[ContributionPoint], int | None]:
+    """The points of a contribution's history at indexes >= start (at most `limit`), and the
+    index of the next point, if any.
+
+    Everything is derived from logged rows: the evaluation leaves give who voted what and
+    when; `member_history` gives each evaluator's reputation before and after each vote; the
+    reputation postings give R. VALUATION.md's step 6 is then followed to carry the maximum
+    score (U / R with reputations as they stood before the vote, a new maximum only on a value
+    other than 0), and quality is `valuation`'s own formula over the figures after the vote.
+    Every earlier point is walked over to reach `start`: the maximum score is a running one.
+    """
+    repo.snapshot(session)
+    row = repo.contribution(session, cid)
+    if row is None:
+        raise NotFoundError(f"no contribution has id {cid[:16]}…")
+    casts = _casts(session, row)
+    indexes = [row.idx] + [cast.index for cast in casts]
+    wanted = [i for i in indexes if i >= start]
+    page, more = wanted[:limit], wanted[limit:]
+    following = more[0] if more else None
+    if not page:
+        return [], following
+    end = page[-1]
+    latest = {cast.evaluator: cast.index for cast in casts}
+    casts = [cast for cast in casts if cast.index <= end]
+    keys = {cast.evaluator for cast in casts}
+
+    submitted = row.idx
+    size = repo.tree_size(session)
+    # R after the submission, from the shorter side of the log.
+    if submitted + 1 <= size // 2:
+        total = repo.reputation_posted(session, 0, submitted + 1)
+    else:
+        total = repo.total_reputation(session) - repo.reputation_posted(session, submitted + 1)
+    at_casts = repo.reputation_posted_at(session, [cast.index for cast in casts])
+    reputation = repo.reputations_before(session, keys, submitted + 1)
+    history = list(repo.history_between(session, keys, submitted + 1, end))
+    shown = set(page)
+    postings: dict[int, list[PostingRow]] = {}
+    for posting in repo.postings_at(session, page):
+        if posting.contribution == cid:
+            postings.setdefault(posting.idx, []).append(posting)
+
+    points = []
+    if submitted in shown:
+        points.append(
+            ContributionPoint(
+                index=submitted,
+                kind="contribution.submit",
+                logged_at=row.logged_at,
+                evaluator=None,
+                value=None,
+                current=True,
+                total_reputation=total,
+                weights={},
+                quality=0,
+                max_score=None,
+                postings=tuple(postings.get(submitted, ())),
+            )
+        )
+    current: dict[str, int] = {}
+    best: int | None = None
+    position = 0
+    previous = submitted
+    for cast in casts:
+        # Figures just before the vote: the evaluators' reputation and R.
+        while position < len(history) and history[position].idx < cast.index:
+            reputation[history[position].member] = history[position].reputation
+            position += 1
+        if cast.index > previous + 1:
+            total += repo.reputation_posted(session, previous + 1, cast.index)
+        current.pop(cast.evaluator, None)
+        current[cast.evaluator] = cast.value
+        if cast.value != 0:
+            upon_one = sum(reputation[k] for k, v in current.items() if v == 1)
+            score = ratio(upon_one, total)
+            if best is None or score > best:
+                best = score
+        # Figures just after it.
+        while position < len(history) and history[position].idx == cast.index:
+            reputation[history[position].member] = history[position].reputation
+            position += 1
+        total += at_casts[cast.index]
+        previous = cast.index
+        if cast.index not in shown:
+            continue
+        weights: dict[int, int] = {}
+        for k, v in current.items():
+            weights[v] = weights.get(v, 0) + reputation[k]
+        points.append(
+            ContributionPoint(
+                index=cast.index,
+                kind="evaluation.cast",
+                logged_at=cast.logged_at,
+                evaluator=cast.evaluator,
+                value=cast.value,
+                current=latest[cast.evaluator] == cast.index,
+                total_reputation=total,
+                weights=dict(sorted(weights.items())),
+                quality=quality(weights.get(0, 0), weights.get(1, 0), total),
+                max_score=best,
+                postings=tuple(postings.get(cast.index, ())),
+            )
+        )
+    return points, following

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Select, Table, and_, func, or_, select, tuple_
+from sqlalchemy import Select, Table, and_, func, or_, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -303,3 +303,146 @@ def member_evaluations(session: Session, key: str, limit: int) -> Sequence[Evalu
 def member_contributions(session: Session, key: str, limit: int) -> Sequence[ContributionRow]:
     query = select(ContributionRow).where(ContributionRow.author == key)
     return session.scalars(query.order_by(ContributionRow.idx.desc()).limit(limit)).all()
+
+
+# --- reads for the dashboard's pages -------------------------------------------------------
+
+
+def snapshot(session: Session) -> None:
+    """Make the rest of this read transaction see one state of the database.
+
+    SQLite's read transaction is a snapshot already; PostgreSQL's default (READ COMMITTED) lets
+    each statement see the appends committed meanwhile. Call before the session's first query.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+
+
+def member_contribution_page(
+    session: Session, key: str, offset: int, limit: int
+) -> Sequence[ContributionRow]:
+    """A member's own contributions, newest first."""
+    query = (
+        select(ContributionRow)
+        .where(ContributionRow.author == key)
+        .order_by(ContributionRow.idx.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return session.scalars(query).all()
+
+
+def member_evaluation_page(
+    session: Session, key: str, offset: int, limit: int
+) -> Sequence[tuple[EvaluationRow, ContributionRow]]:
+    """A member's current evaluations, newest first, each with the contribution it is about."""
+    query = (
+        select(EvaluationRow, ContributionRow)
+        .join(ContributionRow, ContributionRow.id == EvaluationRow.contribution)
+        .where(EvaluationRow.evaluator == key)
+        .order_by(EvaluationRow.idx.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return [(evaluation, row) for evaluation, row in session.execute(query).all()]
+
+
+def evaluation_leaves(session: Session, cid: str, after: int) -> Sequence[tuple[int, str, bytes]]:
+    """(index, author, leaf bytes) of every evaluation.cast of contribution `cid`, in log order.
+
+    No column holds an evaluation's contribution, so this scans the evaluation leaves after
+    `after` (the contribution's own index) for the JCS bytes `"contribution":"<cid>"`: JCS
+    writes that key without spaces and escapes every quote inside a string, so in an
+    evaluation.cast the pattern matches its body's `contribution` only. Callers still parse.
+    """
+    needle = b'"contribution":"' + cid.encode("ascii") + b'"'
+    # PostgreSQL matches bytea with LIKE; SQLite's LIKE reads a BLOB as no text, its instr does.
+    found = (
+        func.instr(LeafRow.leaf, needle) > 0
+        if session.get_bind().dialect.name == "sqlite"
+        else LeafRow.leaf.like(b"%" + needle + b"%")
+    )
+    query = (
+        select(LeafRow.idx, LeafRow.author, LeafRow.leaf)
+        .where(LeafRow.idx > after, LeafRow.kind == "evaluation.cast", found)
+        .order_by(LeafRow.idx)
+    )
+    return [(int(idx), str(author), bytes(leaf)) for idx, author, leaf in session.execute(query)]
+
+
+def reputations_before(session: Session, keys: Iterable[str], index: int) -> dict[str, int]:
+    """Each member's reputation just before entry `index` (0 for one not yet a member then)."""
+    wanted = sorted(set(keys))
+    found = dict.fromkeys(wanted, 0)
+    for start in range(0, len(wanted), 500):
+        last = (
+            select(MemberHistoryRow.member, func.max(MemberHistoryRow.idx).label("idx"))
+            .where(
+                MemberHistoryRow.member.in_(wanted[start : start + 500]),
+                MemberHistoryRow.idx < index,
+            )
+            .group_by(MemberHistoryRow.member)
+            .subquery()
+        )
+        query = select(MemberHistoryRow.member, MemberHistoryRow.reputation).join(
+            last,
+            and_(MemberHistoryRow.member == last.c.member, MemberHistoryRow.idx == last.c.idx),
+        )
+        for key, reputation in session.execute(query):
+            found[str(key)] = int(reputation)
+    return found
+
+
+def history_between(
+    session: Session, keys: Iterable[str], start: int, end: int
+) -> Sequence[MemberHistoryRow]:
+    """These members' history rows at indexes [start, end], in log order."""
+    wanted = sorted(set(keys))
+    rows: list[MemberHistoryRow] = []
+    for first in range(0, len(wanted), 500):
+        query = select(MemberHistoryRow).where(
+            MemberHistoryRow.member.in_(wanted[first : first + 500]),
+            MemberHistoryRow.idx >= start,
+            MemberHistoryRow.idx <= end,
+        )
+        rows.extend(session.scalars(query).all())
+    rows.sort(key=lambda row: (row.idx, row.member))
+    return rows
+
+
+def reputation_posted(session: Session, start: int, end: int | None = None) -> int:
+    """The sum of reputation postings at indexes [start, end) (to the end of the log if None):
+    the change of the network's total reputation R over those entries."""
+    query = select(func.coalesce(func.sum(PostingRow.amount), 0)).where(
+        PostingRow.asset == "reputation", PostingRow.idx >= start
+    )
+    if end is not None:
+        query = query.where(PostingRow.idx < end)
+    return int(session.scalar(query) or 0)
+
+
+def postings_at(session: Session, indexes: Sequence[int]) -> Sequence[PostingRow]:
+    """Every posting at these log indexes, in log order."""
+    wanted = sorted(set(indexes))
+    rows: list[PostingRow] = []
+    for start in range(0, len(wanted), 500):
+        query = select(PostingRow).where(PostingRow.idx.in_(wanted[start : start + 500]))
+        rows.extend(session.scalars(query.order_by(PostingRow.idx, PostingRow.n)).all())
+    return rows
+
+
+def reputation_posted_at(session: Session, indexes: Sequence[int]) -> dict[int, int]:
+    """For each of these log indexes, the sum of its reputation postings (0 when none)."""
+    wanted = sorted(set(indexes))
+    found = dict.fromkeys(wanted, 0)
+    for start in range(0, len(wanted), 500):
+        query = (
+            select(PostingRow.idx, func.sum(PostingRow.amount))
+            .where(
+                PostingRow.asset == "reputation", PostingRow.idx.in_(wanted[start : start + 500])
+            )
+            .group_by(PostingRow.idx)
+        )
+        for idx, total in session.execute(query):
+            found[int(idx)] = int(total or 0)
+    return found
