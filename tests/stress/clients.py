@@ -22,8 +22,9 @@ from nacl.signing import SigningKey
 import valuation
 from ledger import checkpoint as cp
 from ledger import merkle
-from ledger.entries import parse_leaf, sign_entry
+from ledger.entries import entry_id, parse_leaf
 from ledger.service import event_of
+from tests.helpers import Signer
 
 
 @dataclass
@@ -40,29 +41,14 @@ class Outcome:
     seconds: float = 0.0
 
 
-class _Member:
-    def __init__(self, network: str, rng: random.Random) -> None:
-        self.key = SigningKey(rng.randbytes(32))
-        self.network = network
-        self.seq = 0
-
-    @property
-    def public(self) -> str:
-        return bytes(self.key.verify_key).hex()
-
-    def sign(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
-        self.seq += 1
-        return sign_entry(self.key, network=self.network, kind=kind, seq=self.seq, body=body)
-
-
 class Writer:
     """Two members appending contributions and evaluations of them, singly and in batches."""
 
     def __init__(self, base: str, network: str, seed: int, *, max_batch: int = 20) -> None:
         self.base = base
         self.rng = random.Random(seed)
-        self.author = _Member(network, self.rng)
-        self.evaluator = _Member(network, self.rng)
+        self.author = Signer(network, SigningKey(self.rng.randbytes(32)))
+        self.evaluator = Signer(network, SigningKey(self.rng.randbytes(32)))
         self.targets: list[str] = []  # acknowledged contributions, to evaluate
         self.max_batch = max_batch
         self.outcome = Outcome()
@@ -137,8 +123,6 @@ class Writer:
             self.outcome.checkpoints.append(response.text)
 
     def _lost(self, entries: list[dict[str, Any]], why: str) -> None:
-        from ledger.entries import entry_id
-
         self.outcome.unknown.extend(entry_id(e) for e in entries)
         self.outcome.errors.append(why)
         self._resync()
@@ -160,7 +144,7 @@ class Writer:
             return
         raise AssertionError("the server did not come back within 60 s")
 
-    def _members(self) -> list[_Member]:
+    def _members(self) -> list[Signer]:
         return [self.author, self.evaluator]
 
 
@@ -240,9 +224,9 @@ def audit(base: str, outcomes: list[Outcome]) -> dict[str, int]:
     assert merkle.root(log.leaf_hashes) == log.root, "the checkpoint root is not the leaves' root"
     acked = 0
     for outcome in outcomes:
-        for entry_id, index, leaf_hash in outcome.acked:
-            assert index < log.size, f"acknowledged entry {entry_id[:12]} at {index} is lost"
-            assert log.ids[index] == entry_id, f"index {index} holds another entry"
+        for acked_id, index, leaf_hash in outcome.acked:
+            assert index < log.size, f"acknowledged entry {acked_id[:12]} at {index} is lost"
+            assert log.ids[index] == acked_id, f"index {index} holds another entry"
             assert log.leaf_hashes[index].hex() == leaf_hash
             acked += 1
     http = httpx.Client(base_url=base, timeout=60)

@@ -26,9 +26,9 @@ from typing import Any
 
 import httpx
 import pytest
-from nacl.signing import SigningKey
 
-from ledger.entries import format_timestamp, sign_entry
+from ledger.entries import format_timestamp
+from tests.helpers import Signer
 from tests.stress.conftest import Server, sqlite_url
 
 pytestmark = pytest.mark.slow
@@ -45,35 +45,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server.stop()
 
 
-class Member:
+class Member(Signer):
+    """A member of the default network, signing on its own machine."""
+
     def __init__(self) -> None:
-        self.key = SigningKey.generate()
-        self.seq = 0
+        super().__init__(network=NETWORK)
 
-    @property
-    def public(self) -> str:
-        return bytes(self.key.verify_key).hex()
-
-    def sign(self, kind: str, body: dict[str, Any], **fields: Any) -> dict[str, Any]:
-        self.seq += 1
-        entry = sign_entry(
-            self.key,
-            network=fields.pop("network", NETWORK),
-            kind=kind,
-            seq=fields.pop("seq", self.seq),
-            body=body,
-            ts=fields.pop("ts", None),
-        )
-        return entry
-
-    def join(self) -> dict[str, Any]:
-        return self.sign("member.join", {"name": f"m {self.public[:6]}"})
+    def join(self, name: str = "", referrer: str | None = None) -> dict[str, Any]:
+        return super().join(name or f"m {self.public[:6]}", referrer)
 
     def submit(self, title: str = "a title", **body: Any) -> dict[str, Any]:
-        return self.sign(
-            "contribution.submit",
-            {"title": title, "type": "comment", "tags": [], "refs": [], **body},
-        )
+        return super().submit(title, type="comment", tags=[], refs=[], **body)
 
 
 def state(server: Server) -> tuple[int, str]:
