@@ -36,10 +36,6 @@ let generation = 0; // bumped on every route change; stale pages stop updating
 
 // --- names and links ---------------------------------------------------------------------
 
-async function loadNames() {
-  for (const m of await allByOffset("/v1/members")) names.set(m.member, m.name);
-}
-
 /** A name or title from the cache, else from the API (and cached); a short id if none. */
 async function cached(map, id, path, field) {
   if (!map.has(id)) {
@@ -196,17 +192,19 @@ async function leaderboard(by) {
 }
 
 async function overview() {
-  const [genesis, state, contributions] = await Promise.all([
+  // Counts from /v1/stats and only the top of each list: the page costs the same at any size.
+  const [genesis, state, best] = await Promise.all([
     api("/v1/entries", { start: 0, limit: 1 }),
-    api("/v1/state"),
-    allByOffset("/v1/contributions", { order_by: "score" }),
-    loadNames(),
+    api("/v1/stats"),
+    api("/v1/contributions", { order_by: "score", limit: 8 }),
   ]);
-  for (const c of contributions) titles.set(c.id, c.title);
+  const top = best.items;
+  for (const c of top) titles.set(c.id, c.title);
+  await ensureNames(top.map((c) => c.author));
   const g = genesis.items[0]?.entry;
   const size = h("span", { id: "tree-size", class: "num" }, String(state.tree_size));
-  const memberCount = h("span", { id: "member-count", class: "num" }, String(names.size));
-  const contributionCount = h("span", { id: "contribution-count", class: "num" }, String(contributions.length));
+  const memberCount = h("span", { id: "member-count", class: "num" }, String(state.members));
+  const contributionCount = h("span", { id: "contribution-count", class: "num" }, String(state.contributions));
 
   const boards = h("div", { class: "grid2" });
   const renderBoards = async () => {
@@ -218,7 +216,6 @@ async function overview() {
   };
   await renderBoards();
 
-  const top = contributions.slice(0, 8);
   const topList = top.length
     ? h(
         "ol",
@@ -337,15 +334,50 @@ async function ensureNames(keys) {
 
 // --- member --------------------------------------------------------------------------------
 
+const LIST = 50;
+
+/** A list shown a page at a time, with a button for the next; `source(offset, limit)` gives a
+ * page `{items, next}` as the API's offset-paginated lists do. */
+async function pagedList(id, source, item, none) {
+  const list = h("ul", { class: "plain", id });
+  const more = h("button", { type: "button", class: "more", id: `${id}-more` }, "Show more");
+  let next = 0;
+  const load = async () => {
+    const page = await source(next, LIST);
+    for (const x of page.items) list.append(item(x));
+    next = page.next;
+    more.hidden = next === null;
+    return page.items.length;
+  };
+  more.addEventListener("click", () => load());
+  return (await load()) ? [list, more] : empty(none);
+}
+
 async function member(key) {
-  const [m, history, contributions, state] = await Promise.all([
+  const [m, history, state] = await Promise.all([
     api(`/v1/members/${key}`),
     allByIndex(`/v1/members/${key}/history`),
-    allByOffset("/v1/contributions", { order_by: "time" }),
     api("/v1/state"),
   ]);
   names.set(key, m.name);
-  for (const c of contributions) titles.set(c.id, c.title);
+  // Titles for the explanation: its own evaluations name most contributions its postings cite.
+  const evaluated = await allByOffset(`/v1/members/${key}/evaluations`);
+  for (const e of evaluated) titles.set(e.contribution, e.title);
+  const own = await pagedList(
+    "own-contributions",
+    (offset, limit) => api(`/v1/members/${key}/contributions`, { offset, limit }),
+    (c) => {
+      titles.set(c.id, c.title);
+      return h("li", {}, contributionLink(c.id, c.title), h("small", { class: "muted" }, " ", c.type, " · quality ", percent(c.quality), " · ", when(c.logged_at)));
+    },
+    "None yet.",
+  );
+  const evaluations = await pagedList(
+    "own-evaluations",
+    (offset, limit) => ({ items: evaluated.slice(offset, offset + limit), next: offset + limit < evaluated.length ? offset + limit : null }),
+    (e) => h("li", {}, vote(e.value), " ", contributionLink(e.contribution, e.title), h("small", { class: "muted" }, " at ", indexLink(e.index))),
+    "None yet.",
+  );
   const postings = history.flatMap((item) => item.postings);
   await ensureNames([...postings.map((p) => p.evaluator), m.referrer]);
   await ensureTitles(postings.map((p) => p.contribution));
@@ -434,13 +466,6 @@ async function member(key) {
     if (event.members.some((x) => x.member === key)) refreshSoon();
   });
 
-  const own = contributions.filter((c) => c.author === key);
-  const evaluations = contributions
-    .flatMap((c) => c.evaluations.filter((e) => e.evaluator === key).map((e) => ({ ...e, c })))
-    .sort((a, b) => b.index - a.index);
-  const LIST = 50;
-  const andMore = (n) => (n > LIST ? h("p", { class: "muted small" }, `and ${n - LIST} earlier`) : null);
-
   return h(
     "div",
     {},
@@ -464,140 +489,58 @@ async function member(key) {
     h(
       "div",
       { class: "grid2" },
-      section(
-        "Contributions",
-        own.length
-          ? h(
-              "ul",
-              { class: "plain" },
-              own.slice(0, LIST).map((c) => h("li", {}, contributionLink(c.id, c.title), h("small", { class: "muted" }, " ", c.type, " · quality ", percent(c.quality), " · ", when(c.logged_at)))),
-            )
-          : empty("None yet."),
-        andMore(own.length),
-      ),
-      section(
-        "Evaluations",
-        evaluations.length
-          ? h(
-              "ul",
-              { class: "plain" },
-              evaluations.slice(0, LIST).map((e) => h("li", {}, vote(e.value), " ", contributionLink(e.c.id, e.c.title), h("small", { class: "muted" }, " at ", indexLink(e.index)))),
-            )
-          : empty("None yet."),
-        andMore(evaluations.length),
-      ),
+      section("Contributions", own),
+      section("Evaluations", h("p", { class: "muted small" }, "Each as it stands: a changed vote shows once, at its change."), evaluations),
     ),
   );
 }
 
 // --- contribution --------------------------------------------------------------------------
 
-/** Every append from index 0 up to `size - 1`, read from /v1/events (the figures it changed). */
-function replayEvents(size) {
-  return new Promise((resolve, reject) => {
-    const events = [];
-    if (size === 0) return resolve(events);
-    const source = new EventSource("/v1/events?after=-1");
-    const timer = setTimeout(() => {
-      source.close();
-      reject(new Error("the log took too long to replay"));
-    }, 60000);
-    source.addEventListener("append", (message) => {
-      const data = JSON.parse(message.data);
-      events.push(data);
-      if (data.index >= size - 1) {
-        clearTimeout(timer);
-        source.close();
-        resolve(events);
-      }
-    });
-  });
-}
-
-/** W(c, v) and R after every index from the contribution's own, from the replayed figures. */
-async function qualityOverTime(c, size) {
-  const events = await replayEvents(size);
-  const casts = events.filter((e) => e.kind === "evaluation.cast" && e.contribution === c.id);
-  const entries = await Promise.all(casts.map((e) => api(`/v1/entries/${e.id}`)));
-  const values = new Map(entries.map((item) => [item.index, item.entry.body.value]));
-  const reputation = new Map();
-  const current = new Map(); // evaluator -> value
-  let R = 0n;
-  const points = [];
-  const rows = [];
-  for (const e of events) {
-    for (const m of e.members) {
-      const r = units(m.reputation);
-      R += r - (reputation.get(m.member) ?? 0n);
-      reputation.set(m.member, r);
-    }
-    if (e.index < c.index) continue;
-    const isCast = e.kind === "evaluation.cast" && e.contribution === c.id;
-    if (isCast) {
-      current.delete(e.author); // a changed vote replaces the earlier one
-      current.set(e.author, values.get(e.index));
-    }
-    let w0 = 0n;
-    let w1 = 0n;
-    for (const [k, v] of current) {
-      if (v === 0) w0 += reputation.get(k) ?? 0n;
-      if (v === 1) w1 += reputation.get(k) ?? 0n;
-    }
-    const q = R > 0n ? (1 - Number(w0) / Number(R)) * (Number(w1) / Number(R)) : 0;
-    if (!points.length || points[points.length - 1][1] !== q) points.push([e.index, q]);
-    if (isCast) rows.push({ index: e.index, evaluator: e.author, value: values.get(e.index), quality: q, w1, R });
-  }
-  return { points, rows };
-}
-
 async function contribution(cid) {
   const [c, state] = await Promise.all([api(`/v1/contributions/${cid}`), api("/v1/state")]);
   titles.set(c.id, c.title);
   const author = await api(`/v1/members/${c.author}`);
   names.set(author.member, author.name);
-  const { points, rows } = await qualityOverTime(c, state.tree_size);
-  await ensureNames(rows.map((r) => r.evaluator));
+  // Its figures just after its submission and each of its evaluations, exact at those
+  // indexes; and its figures now, the last point.
+  const history = await allByIndex(`/v1/contributions/${cid}/history`);
+  const rows = history.filter((item) => item.kind === "evaluation.cast");
+  const points = history.map((item) => [item.index, Number(item.quality)]);
+  const lastIndex = history.length ? history[history.length - 1].index : c.index;
+  if (state.tree_size - 1 > lastIndex) points.push([state.tree_size - 1, Number(c.quality)]);
+  const postings = history.flatMap((item) => item.postings);
+  await ensureNames([...rows.map((r) => r.evaluator), ...postings.map((p) => p.member)]);
 
   onLive((event) => {
     // Only its own evaluations: a replay per vote anywhere would be too much on a busy log.
     if (event.contribution === cid) refreshSoon();
   });
 
-  const latest = new Map(c.evaluations.map((e) => [e.evaluator, e.index]));
   const evaluations = table(
-    [{ label: "Index", cls: "n" }, "Evaluator", "Value", { label: "Quality after", cls: "n" }, ""],
+    [{ label: "Index", cls: "n" }, "Evaluator", "Value", { label: "Quality after", cls: "n" }, { label: "Maximum score after", cls: "n" }, ""],
     rows.map((r) =>
       h(
         "tr",
-        { class: latest.get(r.evaluator) === r.index ? "" : "superseded" },
+        { class: r.current ? "" : "superseded" },
         h("td", { class: "n" }, indexLink(r.index)),
         h("td", {}, memberLink(r.evaluator)),
         h("td", {}, vote(r.value)),
-        h("td", { class: "n" }, h("span", { class: "num" }, `${(r.quality * 100).toFixed(2)} %`)),
-        h("td", { class: "muted small" }, latest.get(r.evaluator) === r.index ? "current" : "changed later"),
+        h("td", { class: "n" }, percent(r.quality, 2)),
+        h("td", { class: "n" }, r.max_score === null ? "—" : percent(r.max_score, 2)),
+        h("td", { class: "muted small" }, r.current ? "current" : "changed later"),
       ),
     ),
     { id: "evaluations" },
     true,
   );
 
-  // What it paid and cost: every posting about this contribution, in everyone's history.
-  const touched = new Set([c.author, author.referrer, ...rows.map((r) => r.evaluator)].filter(Boolean));
-  for (const k of [...touched]) {
-    const ref = (await api(`/v1/members/${k}`)).referrer;
-    if (ref) touched.add(ref);
-  }
+  // What it paid and cost: the postings of its submission and of each of its evaluations.
   const totals = new Map();
-  for (const k of touched) {
-    for (const item of await allByIndex(`/v1/members/${k}/history`)) {
-      for (const p of item.postings) {
-        if (p.contribution !== cid) continue;
-        const key = `${k} ${p.cause} ${p.asset}`;
-        totals.set(key, (totals.get(key) ?? 0n) + units(p.amount));
-      }
-    }
+  for (const p of postings) {
+    const key = `${p.member} ${p.cause} ${p.asset}`;
+    totals.set(key, (totals.get(key) ?? 0n) + units(p.amount));
   }
-  await ensureNames([...touched]);
   const rank = (k) => (k === c.author ? "" : names.get(k) ?? k); // the author first, then by name
   const paid = [...totals.entries()]
     .map(([key, total]) => [...key.split(" "), total])
@@ -643,13 +586,19 @@ async function contribution(cid) {
         stepChart({
           title: `Quality of “${c.title}” over log index`,
           series: [{ label: "quality", cls: "q", points }],
+          joined: "dotted",
           xEnd: state.tree_size - 1,
           markers: rows.map((r) => ({ x: r.index, cls: `v${r.value}`, title: `${names.get(r.evaluator)} evaluated ${r.value} at index ${r.index}` })),
           percent: true,
           wide: true,
           yLabel: "quality",
         }),
-        h("figcaption", {}, "(1 − W(0)/R) · W(1)/R after each entry, replayed from the log’s own events; ticks mark its evaluations"),
+        h(
+          "figcaption",
+          {},
+          "(1 − W(0)/R) · W(1)/R just after its submission and each of its evaluations (ticks), and now. " +
+            "The dots are exact; between them other entries move R and the evaluators’ reputation, so the dotted line only joins them.",
+        ),
       ),
     ),
     section("Evaluations in order", rows.length ? evaluations : empty("Nobody has evaluated it yet.")),

@@ -1,4 +1,5 @@
-// A step chart in SVG: figures that hold their value from one log index to the next change.
+// A chart in SVG of figures over log index: steps for figures that hold their value from one
+// change to the next, or dots joined by a faint line for figures sampled at some indexes.
 
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -33,8 +34,11 @@ function label(v) {
 /**
  * series: [{label, cls, points: [[index, value], ...]}] in index order; each holds to `xEnd`.
  * markers: [{x, cls, title}] drawn as ticks on the x axis (e.g. evaluations).
+ * joined: "steps" when a figure holds its value until its next point; "dotted" when the points
+ * are samples of a figure that also moves in between: a faint straight line joins them, and the
+ * last point is not held to `xEnd`.
  */
-export function stepChart({ title, series, xEnd, markers = [], yLabel = "", percent = false, wide = false }) {
+export function stepChart({ title, series, xEnd, markers = [], yLabel = "", percent = false, wide = false, joined = "steps" }) {
   // Drawn at about the width it will be shown at, so that its text stays readable on a phone.
   const W = Math.max(300, Math.min(wide ? 1000 : 640, window.innerWidth - 72));
   const H = wide ? 260 : 220;
@@ -86,13 +90,15 @@ export function stepChart({ title, series, xEnd, markers = [], yLabel = "", perc
   }
   for (const se of series) {
     if (!se.points.length) continue;
+    const steps = joined === "steps";
     let d = "";
     se.points.forEach(([x, y], i) => {
-      d += i === 0 ? `M${X(x)},${Y(y)}` : `H${X(x)}V${Y(y)}`;
+      d += i === 0 ? `M${X(x)},${Y(y)}` : steps ? `H${X(x)}V${Y(y)}` : `L${X(x)},${Y(y)}`;
     });
-    d += `H${X(x1)}`;
+    if (steps) d += `H${X(x1)}`;
     const g = s("g", { class: `series ${se.cls || ""}` });
-    g.append(s("path", { d }));
+    // Presentation attributes, not a style: the page's CSP allows no inline styles.
+    g.append(s("path", steps ? { d } : { d, "stroke-dasharray": "2 5", "stroke-opacity": 0.6 }));
     // Dots mark each change while there are few; a crowded line is clearer without them.
     for (const [x, y] of se.points.length <= 80 ? se.points : []) {
       g.append(

@@ -239,6 +239,44 @@ def test_the_contribution_page_shows_evaluations_in_order_and_what_it_paid(
     watched.shot("contribution")
 
 
+def test_pages_read_small_endpoints_not_the_whole_log_or_every_contribution(
+    watched: Watched,
+) -> None:
+    """The overview and member pages read counts and a member's own lists, not every
+    contribution; the contribution page reads its own history, not the events from index 0."""
+    community = watched.server.community
+    page = watched.open("/")
+    stats = api(watched.server, "/v1/stats")
+    assert page.locator("#member-count").inner_text() == str(stats["members"])
+    assert page.locator("#contribution-count").inner_text() == str(stats["contributions"])
+
+    ann = community.members["Ann"].public
+    page = watched.open(f"/#/member/{ann}")
+    evaluations = api(watched.server, f"/v1/members/{ann}/evaluations", limit=1000)["items"]
+    shown = page.locator("#own-evaluations li")
+    assert shown.count() == len(evaluations)
+    assert evaluations[0]["title"] in shown.first.inner_text()
+    assert page.locator("#own-evaluations-more").is_hidden()
+    assert page.locator("#own-contributions").count() == 0  # Ann submitted nothing
+
+    typo = community.contributions["typo"]
+    page = watched.open(f"/#/contribution/{typo}")
+    history = api(watched.server, f"/v1/contributions/{typo}/history")["items"]
+    max_after = page.locator("#evaluations tbody tr").last.locator("td").nth(4)
+    assert max_after.locator("span").get_attribute("title") == history[-1]["max_score"]
+
+    paths = [u.removeprefix(watched.server.url) for u in watched.requests]
+    assert not [p for p in paths if p.startswith("/v1/events?")], paths  # live only, from now
+    assert not [p for p in paths if p.startswith("/v1/contributions?order_by=time")], paths
+    listed = [p for p in paths if p.startswith("/v1/contributions?")]
+    assert listed and all("limit=8" in p for p in listed), listed
+    assert not [p for p in paths if p.startswith("/v1/members?")], paths
+    assert not [
+        p for p in paths if re.match(r"/v1/members/[0-9a-f]{64}/history", p) and ann not in p
+    ], paths
+    watched.shot("member-lists")
+
+
 def test_it_reads_on_a_phone(browser: Any, server: LiveServer) -> None:
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     page = context.new_page()
