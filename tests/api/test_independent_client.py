@@ -8,11 +8,17 @@ shape of every response. Only the fixture that starts the server uses the projec
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from nacl.signing import SigningKey
@@ -21,6 +27,7 @@ from sqlalchemy import Engine
 from tests.api.independent.client import (
     Client,
     check_contribution,
+    check_figures,
     check_member,
     check_problem,
     expect,
@@ -158,6 +165,7 @@ def test_a_community_audits_clean_from_leaves_checkpoints_and_proofs(serve: Serv
     assert len(c["evaluations"]) == 2, "a changed vote replaces the earlier one"
     last, _ = api.audit()
     assert 1 == first.size < middle.size < last.size
+    check_figures(api)
 
     for cp in api.checkpoints:
         proof = api.get("/v1/log/proof/consistency", first=cp.size, second=last.size)
@@ -166,7 +174,7 @@ def test_a_community_audits_clean_from_leaves_checkpoints_and_proofs(serve: Serv
         assert verify_consistency(older.size, last.size, older.root, last.root, hashes)
 
     # every tree size the API reports has a state digest
-    for size in (1, middle.size, last.size):
+    for size in range(1, last.size + 1):
         state = api.get("/v1/state", tree_size=size)
         assert set(state) == {"tree_size", "digest"} and state["tree_size"] == size
         assert isinstance(state["digest"], str) and len(state["digest"]) == 64
@@ -292,6 +300,13 @@ def _bad_entries(api: Client, ann: Member, article: str, join_id: str) -> dict[s
         "referrer not a member": stranger.join("S", referrer="ef" * 32),
         "self-referral": stranger.join("S", referrer=stranger.public),
         "not an object": [good],
+        "network.params by a member": ann.entry(
+            "network.params", {"valuation": {"algorithm": "backfeed/1", "params": {}}}
+        ),
+        "network.genesis by a member": ann.entry(
+            "network.genesis",
+            {"origin": ORIGIN, "log_key": ann.public, "valuation": {}, "founders": []},
+        ),
     }
 
 
@@ -332,6 +347,8 @@ BAD_CASES = [
     "referrer not a member",
     "self-referral",
     "not an object",
+    "network.params by a member",
+    "network.genesis by a member",
 ]
 
 
@@ -358,8 +375,19 @@ def test_every_kind_of_bad_entry_is_a_problem_and_changes_nothing(
             failures.append(f"{name}: {e}")
     duplicate = ann.submit("posted twice")
     api.post(ann, duplicate)
+    text = json.dumps(ann.submit("t"))
+    seq = f'"seq": {ann.seq + 1}'
+    assert seq in text and '"v": 1' in text and '"title": "t"' in text
     for name, payload, raw in [
         ("duplicate entry", duplicate, None),
+        ("lone surrogate", None, text.replace('"title": "t"', '"title": "\\ud800"').encode()),
+        ("seq NaN", None, text.replace(seq, '"seq": NaN').encode()),
+        ("seq 1e400", None, text.replace(seq, '"seq": 1e400').encode()),
+        ("seq beyond 2^53", None, text.replace(seq, '"seq": 99999999999999999999999').encode()),
+        ("v 1.0", None, text.replace('"v": 1', '"v": 1.0').encode()),
+        ("nested 5000 deep", None, b'{"v": 1, "body": ' + b"[" * 5000 + b"]" * 5000 + b"}"),
+        ("a bare string", None, b'"entry"'),
+        ("null", None, b"null"),
         ("malformed JSON", None, b'{"v": 1, "network": '),
         ("not UTF-8", None, b'{"v": 1, "network": "\xff"}'),
         ("10 MB body", None, b'{"pad": "' + b"x" * (10 * 1024 * 1024) + b'"}'),
@@ -506,6 +534,127 @@ def test_reference_figure_2(serve: Serve) -> None:
         figures = api.member(m.public)
         assert close(figures["reputation"], r) and close(figures["tokens"], t)
     api.audit()
+
+
+def test_a_referrer_earns_a_fifth_of_the_contributor_reward(serve: Serve) -> None:
+    """Figure 1 again, with Ann referred by Cat, a founder of no weight (R stays 110)."""
+    cat, ann, bonnie = Member(NETWORK), Member(NETWORK), Member(NETWORK)
+    api = serve(
+        founders=[
+            founder(cat, "Cat", "0", "0"),
+            founder(ann, "Ann", "10", "10", referrer=cat.public),
+            founder(bonnie, "Bonnie", "99", "100"),
+        ]
+    )
+    article = api.post(ann, ann.submit("An article", type="article"))["id"]
+    api.post(bonnie, bonnie.evaluate(article, 1))
+    a, c = api.member(ann.public), api.member(cat.public)
+    assert close(api.member(bonnie.public)["reputation"], 99.90692517849118)
+    assert close(a["tokens"], 54.45454545454545) and close(a["reputation"], 14.545454545454545)
+    assert close(c["tokens"], "9.090909090909091") and close(c["reputation"], "0.9090909090909091")
+    assert a["referrer"] == cat.public
+    check_figures(api)
+
+
+def test_a_referrer_earns_a_fifth_of_the_alignment_reward(serve: Serve) -> None:
+    """Figure 2's first three steps, with u1 referred by a founder of no weight."""
+    x = Member(NETWORK)
+    api = serve(founders=[founder(x, "X", "0", "0")])
+    u = [Member(NETWORK) for _ in range(5)]
+    for i, m in enumerate(u, 1):
+        api.post(m, m.join(f"u{i}", referrer=x.public if i == 1 else None))
+    c1 = api.post(u[1], u[1].submit("c1", type="article"))["id"]
+    api.post(u[0], u[0].evaluate(c1, 1))
+    api.post(u[1], u[1].evaluate(c1, 0))
+    api.post(u[2], u[2].evaluate(c1, 1))
+    assert close(api.member(u[0].public)["reputation"], 20.574438565254916)
+    assert close(api.member(u[2].public)["reputation"], 19.909456383740984)
+    gain = Decimal("20.574438565254916") - Decimal("19.778885438199982")
+    assert close(api.member(x.public)["reputation"], str(gain / 5))
+    check_figures(api)
+
+
+def test_concurrent_appends_are_totally_ordered(serve: Serve) -> None:
+    api = serve()
+    members = [Member(NETWORK) for _ in range(8)]
+    failures: list[str] = []
+
+    def work(m: Member) -> None:
+        with httpx.Client(base_url=str(api.http.base_url), timeout=30) as http:
+            for make in (lambda: m.join("m"), lambda: m.submit("one"), lambda: m.submit("two")):
+                response = http.post("/v1/entries", json=make())
+                if response.status_code != 201:
+                    failures.append(response.text)
+                    return
+                m.accepted()
+
+    threads = [threading.Thread(target=work, args=(m,)) for m in members]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures
+    cp, _ = api.audit()
+    assert cp.size == 1 + 3 * len(members)
+
+
+@pytest.mark.slow
+def test_the_real_command_line_serves_figure_1_to_this_client(
+    database_url: str, tmp_path: Path
+) -> None:
+    """`multitude init --db URL --config FILE`, then `multitude serve --db URL --port P`."""
+    ann, bonnie = Member("cli"), Member("cli")
+    config = {
+        "network": "cli",
+        "origin": "example.org/cli",
+        "valuation": {"preset": "example"},
+        "founders": [
+            founder(ann, "Ann", "10", "10"),
+            founder(bonnie, "Bonnie", "99", "100", referrer=ann.public),
+        ],
+    }
+    (tmp_path / "net.json").write_text(json.dumps(config))
+    exe = str(Path(sys.executable).parent / "multitude")
+    init = subprocess.run(
+        [exe, "init", "--db", database_url, "--config", "net.json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert init.returncode == 0, init.stderr
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [exe, "serve", "--db", database_url, "--port", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(150):
+            try:
+                if httpx.get(f"{url}/v1/log/key").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        api = Client(url)
+        assert (api.network, api.origin) == ("cli", "example.org/cli")
+        assert api.member(bonnie.public)["referrer"] == ann.public
+        article = api.post(ann, ann.submit("An article", type="article"))["id"]
+        api.post(bonnie, bonnie.evaluate(article, 1))
+        assert close(api.member(bonnie.public)["reputation"], 99.90692517849118)
+        assert close(api.member(ann.public)["tokens"], 54.45454545454545)
+        assert close(api.contribution(article)["max_score"], 0.9090909090909091)
+        api.audit()
+        check_figures(api)
+        api.close()
+    finally:
+        server.terminate()
+        server.wait(10)
 
 
 def test_the_expect_helper_raises() -> None:

@@ -361,3 +361,63 @@ class Client:
                     f"consistency proof {first} -> {second} does not verify",
                 )
                 expect(path == consistency_proof(first, hashes[:second]), "PROOF differs from RFC")
+
+
+NEAR = Decimal("0.00000001")
+
+
+def check_figures(api: Client) -> None:
+    """VALUATION.md's relations between the figures the API serves, read back from outside:
+    influence = r / R, rank by reputation, V(c) and W(c, v) from the current evaluators'
+    reputation, quality = (1 - W0 / R) * W1 / R, and a fresh contribution's score = quality."""
+    members: list[dict[str, Any]] = []
+    start: int | None = 0
+    while start is not None:
+        page = api.get("/v1/members", offset=start, limit=50)
+        members.extend(check_member(m) for m in page["items"])
+        start = page["next"]
+    reputation = {m["member"]: Decimal(m["reputation"]) for m in members}
+    total = sum(reputation.values(), Decimal(0))
+    for m in members:
+        influence = reputation[m["member"]] / total if total else Decimal(0)
+        expect(
+            abs(Decimal(m["influence"]) - influence) <= NEAR,
+            f"influence of {m['member'][:12]} is {m['influence']}, r / R is {influence}",
+        )
+    ranked = sorted(members, key=lambda m: m["rank"])
+    expect(
+        [m["rank"] for m in ranked] == list(range(1, len(members) + 1)),
+        "ranks are 1..n without gaps",
+    )
+    values = [reputation[m["member"]] for m in ranked]
+    expect(values == sorted(values, reverse=True), "rank 1 has the most reputation")
+
+    for item in api.get("/v1/contributions", order_by="time", limit=100)["items"]:
+        c = api.contribution(item["id"])
+        weights: dict[int, Decimal] = {}
+        for e in c["evaluations"]:
+            expect(
+                {"evaluator", "value"} <= set(e), f"an evaluation names evaluator and value: {e}"
+            )
+            r = reputation[e["evaluator"]]
+            weights[e["value"]] = weights.get(e["value"], Decimal(0)) + r
+        evaluators = [e["evaluator"] for e in c["evaluations"]]
+        expect(len(evaluators) == len(set(evaluators)), "one current evaluation per evaluator")
+        engaged = sum(weights.values(), Decimal(0))
+        expect(
+            abs(Decimal(c["engaged_reputation"]) - engaged) <= NEAR * (1 + len(evaluators)),
+            f"engaged_reputation {c['engaged_reputation']} != sum of evaluators' {engaged}",
+        )
+        quality = (
+            (1 - weights.get(0, Decimal(0)) / total) * weights.get(1, Decimal(0)) / total
+            if total
+            else Decimal(0)
+        )
+        expect(
+            abs(Decimal(c["quality"]) - quality) <= NEAR * 10,
+            f"quality {c['quality']} != (1 - W0/R) * W1/R = {quality}",
+        )
+        expect(
+            abs(Decimal(c["score"]) - Decimal(c["quality"])) <= NEAR * 10,
+            "on its first day a contribution's score is its quality (0.1 + 27/30 = 1)",
+        )
