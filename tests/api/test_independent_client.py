@@ -64,11 +64,12 @@ def serve(engine: Engine, log_key: SigningKey) -> Iterator[Serve]:
 
     started: list[tuple[uvicorn.Server, threading.Thread, Client]] = []
 
-    def start(preset: str = "example", founders: list[dict[str, Any]] | None = None) -> Client:
+    def start(
+        preset: str | dict[str, Any] = "example", founders: list[dict[str, Any]] | None = None
+    ) -> Client:
+        params = valuation.PRESETS[preset] if isinstance(preset, str) else preset
         ledger = Ledger(engine, log_key)
-        ledger.create_network(
-            NetworkConfig(NETWORK, ORIGIN, valuation.PRESETS[preset], founders or [])
-        )
+        ledger.create_network(NetworkConfig(NETWORK, ORIGIN, params, founders or []))
         app = create_app(Settings(db="sqlite://", events_poll_seconds=0.05), ledger=ledger)
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
         server = uvicorn.Server(config)
@@ -263,7 +264,14 @@ def _bad_entries(api: Client, ann: Member, article: str, join_id: str) -> dict[s
     upper = dict(ann.unsigned("contribution.submit", {"title": "t"}), author=ann.public.upper())
     unsigned = ann.unsigned("contribution.submit", {"title": "t"})
     float_seq = ann.sign(dict(unsigned, seq=float(n)))
+    order = 2**252 + 27742317777372353535851937790883648493
+    raw_sig = bytes.fromhex(good["sig"])
+    s_plus_l = int.from_bytes(raw_sig[32:], "little") + order
+    malleable = dict(good, sig=(raw_sig[:32] + s_plus_l.to_bytes(32, "little")).hex())
     return {
+        "signature with S + L (malleated)": malleable,
+        "signature of 63 bytes": dict(good, sig=good["sig"][:-2]),
+        "author not a curve point": dict(good, author="ec" + "ff" * 30 + "7f"),
         "replayed seq": signed(seq=n - 1),
         "seq gap": signed(seq=n + 1),
         "seq zero": signed(seq=0),
@@ -311,6 +319,9 @@ def _bad_entries(api: Client, ann: Member, article: str, join_id: str) -> dict[s
 
 
 BAD_CASES = [
+    "signature with S + L (malleated)",
+    "signature of 63 bytes",
+    "author not a curve point",
     "replayed seq",
     "seq gap",
     "seq zero",
@@ -572,6 +583,115 @@ def test_a_referrer_earns_a_fifth_of_the_alignment_reward(serve: Serve) -> None:
     gain = Decimal("20.574438565254916") - Decimal("19.778885438199982")
     assert close(api.member(x.public)["reputation"], str(gain / 5))
     check_figures(api)
+
+
+def test_dmag_pays_evaluators_from_the_fund_once_and_rewards_past_the_maximum(
+    serve: Serve,
+) -> None:
+    """VALUATION.md steps 2 to 6 with `reward_tokens_to_evaluators`, worked by hand."""
+    a, b = Member(NETWORK), Member(NETWORK)
+    api = serve("dmag", founders=[founder(a, "A", "10", "10"), founder(b, "B", "0", "30")])
+    article = api.post(a, a.submit("An article", type="article"))["id"]
+    api.post(b, b.evaluate(article, 1))
+    # N = R - (V - r_k) = 40, B gets 10 * 30 / 40; stake 30 * 0.02 * (1 - (30/40)^0.6);
+    # score 30/40 = 0.75 > 0.3 pays A 20 * 0.75 tokens and 50 * 0.75 reputation.
+    rb = Decimal(30) - Decimal(30) * Decimal("0.02") * (1 - Decimal("0.75") ** Decimal("0.6"))
+    assert close(api.member(b.public)["tokens"], "7.5")
+    assert close(api.member(b.public)["reputation"], str(rb))
+    assert close(api.member(a.public)["tokens"], 24) and close(
+        api.member(a.public)["reputation"], 47.5
+    )
+    assert close(api.contribution(article)["max_score"], 0.75)
+
+    api.post(a, a.evaluate(article, 1))  # self-evaluation is allowed in dmag
+    # N = R - (V - r_k) = 47.5: A takes the fund's remaining 2.5; no stake (V = R);
+    # B gains 0.06 * r_B * 47.5 / W; score 1 > m = 0.75 >= 0.3 pays the base 0.25.
+    rb += rb * Decimal("0.06") * Decimal("47.5") / (Decimal("47.5") + rb)
+    assert close(api.member(a.public)["tokens"], "31.5")
+    assert close(api.member(a.public)["reputation"], 60)
+    assert close(api.member(b.public)["reputation"], str(rb))
+
+    api.post(b, b.evaluate(article, 0))
+    api.post(b, b.evaluate(article, 1))  # a changed vote: no second payment from the fund
+    assert close(api.member(b.public)["tokens"], "7.5")
+    ra = 60 + 60 * Decimal("0.06") * rb / (60 + rb)
+    assert close(api.member(a.public)["reputation"], str(ra))
+    assert close(api.contribution(article)["max_score"], 1)
+    check_figures(api)
+
+
+def test_the_fee_is_due_when_tokens_equal_it(serve: Serve) -> None:
+    exact, short = Member(NETWORK), Member(NETWORK)
+    api = serve(
+        "dmag",
+        founders=[founder(exact, "Exact", "1", "1"), founder(short, "Short", "0.999999999", "1")],
+    )
+    api.post(exact, exact.submit("fee 1, tokens 1", type="article"))
+    assert api.member(exact.public)["tokens"] == "0"
+    api.refuse(short.submit("fee 1, tokens 0.999999999", type="article"))
+    api.post(short, short.submit("a comment costs 0.2", type="comment"))
+    assert close(api.member(short.public)["tokens"], "0.799999999")
+
+
+EXAMPLE_WITHOUT_SELF_EVALUATION = {
+    "algorithm": "backfeed/1",
+    "params": {
+        "initial_reputation": "20",
+        "initial_tokens": "50",
+        "beta": "0.5",
+        "referral_reward_fraction": "0.2",
+        "reward_tokens_to_evaluators": False,
+        "allow_self_evaluation": False,
+        "contribution_types": {
+            "article": {
+                "fee": "1",
+                "stake": "0.02",
+                "distribution_stake": "0.08",
+                "reward_threshold": "0.5",
+                "token_reward_factor": "50",
+                "reputation_reward_factor": "5",
+                "evaluator_token_fund": "10",
+                "evaluation_values": [0, 1],
+            }
+        },
+    },
+}
+
+
+def test_self_evaluation_is_refused_when_the_params_say_so(serve: Serve) -> None:
+    api = serve(EXAMPLE_WITHOUT_SELF_EVALUATION)
+    ann, bob = Member(NETWORK), Member(NETWORK)
+    api.post(ann, ann.join("Ann"))
+    api.post(bob, bob.join("Bob"))
+    article = api.post(ann, ann.submit("mine"))["id"]
+    api.refuse(ann.evaluate(article, 1))
+    api.post(bob, bob.evaluate(article, 1))
+    api.audit()
+
+
+def test_events_announce_each_append_with_its_index_and_id(serve: Serve) -> None:
+    api = serve()
+    ann = Member(NETWORK)
+    with api.http.stream("GET", "/v1/events") as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        appended = [api.post(ann, ann.join("Ann")), api.post(ann, ann.submit("one"))]
+        events: list[dict[str, Any]] = []
+        current: dict[str, Any] = {}
+        for line in stream.iter_lines():
+            if line.startswith("id:"):
+                current["id"] = line[3:].strip()
+            elif line.startswith("data:"):
+                current["data"] = json.loads(line[5:])
+            elif line == "" and "data" in current:
+                events.append(current)
+                current = {}
+                if len(events) == len(appended):
+                    break
+    for event, result in zip(events, appended, strict=True):
+        assert event["data"]["index"] == result["index"]
+        assert event["data"]["id"] == result["id"]
+        for m in event["data"].get("members", []):
+            assert isinstance(m["reputation"], str) and isinstance(m["tokens"], str)
 
 
 def test_concurrent_appends_are_totally_ordered(serve: Serve) -> None:
