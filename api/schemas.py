@@ -239,6 +239,16 @@ class MemberContributionPage(BaseModel):
     next: int | None
 
 
+def weights_of(weights: dict[int, int], total: int) -> list[Weight]:
+    """W(c, v) for each value, and its share of R, in the order of the values."""
+    from valuation.reading import ratio
+
+    return [
+        Weight(value=v, reputation=format_amount(w), fraction=format_amount(ratio(w, total)))
+        for v, w in sorted(weights.items())
+    ]
+
+
 class ContributionPosting(BaseModel):
     member: str = Field(description="whose figure changed")
     asset: str
@@ -264,8 +274,6 @@ class ContributionPointOut(BaseModel):
 
     @classmethod
     def of(cls, p: ContributionPoint) -> ContributionPointOut:
-        from valuation.reading import ratio
-
         return cls(
             index=p.index,
             kind=p.kind,
@@ -274,14 +282,7 @@ class ContributionPointOut(BaseModel):
             value=p.value,
             current=p.current,
             total_reputation=format_amount(p.total_reputation),
-            weights=[
-                Weight(
-                    value=v,
-                    reputation=format_amount(w),
-                    fraction=format_amount(ratio(w, p.total_reputation)),
-                )
-                for v, w in p.weights.items()
-            ],
+            weights=weights_of(p.weights, p.total_reputation),
             quality=format_amount(p.quality),
             max_score=None if p.max_score is None else format_amount(p.max_score),
             postings=[
