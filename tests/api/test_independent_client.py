@@ -7,6 +7,7 @@ shape of every response. Only the fixture that starts the server uses the projec
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import subprocess
@@ -33,13 +34,17 @@ from tests.api.independent.client import (
     expect,
 )
 from tests.api.independent.protocol import (
+    HEX64,
     Member,
     consistency_proof,
     entry_id,
     inclusion_path,
+    jcs,
     leaf_hash,
     mth,
+    parse_verifier_key,
     timestamp,
+    verify_checkpoint,
     verify_consistency,
     verify_inclusion,
 )
@@ -769,12 +774,72 @@ def test_the_real_command_line_serves_figure_1_to_this_client(
         assert close(api.member(bonnie.public)["reputation"], 99.90692517849118)
         assert close(api.member(ann.public)["tokens"], 54.45454545454545)
         assert close(api.contribution(article)["max_score"], 0.9090909090909091)
-        api.audit()
+        older = api.text("/v1/log/checkpoint")
+        (tmp_path / "older.checkpoint").write_text(older)
+
+        # a member's key file made by hand (section 1), used by the command line (section 8)
+        cat = Member("cli")
+        key_file = tmp_path / "cat.key"
+        key_file.write_text(bytes(cat.key).hex() + "\n")
+        key_file.chmod(0o600)
+        run(exe, "join", "--key", "cat.key", "--name", "Cat", "--api", url, cwd=tmp_path)
+        cat.accepted()
+        assert api.member(cat.public)["name"] == "Cat"
+        run(exe, "contribute", "Cat's work", "--key", "cat.key", "--api", url, cwd=tmp_path)
+        cat.accepted()
+        work = api.get("/v1/contributions", order_by="time")["items"][0]
+        assert work["author"] == cat.public and work["title"] == "Cat's work"
+        api.post(ann, ann.evaluate(work["id"], 1))
+        run(exe, "evaluate", work["id"], "1", "--key", "cat.key", "--api", url, cwd=tmp_path)
+        cat.accepted()
+        assert api.member(cat.public)["next_seq"] == cat.seq + 1 == 4
+
+        # keygen: a 64-hex seed and a newline, mode 0600, and the public key printed
+        out = run(exe, "keygen", "--out", "new.key", cwd=tmp_path)
+        seed = (tmp_path / "new.key").read_text()
+        assert len(seed) == 65 and seed.endswith("\n") and HEX64.match(seed[:64])
+        assert (tmp_path / "new.key").stat().st_mode & 0o777 == 0o600
+        assert Member("cli", SigningKey(bytes.fromhex(seed[:64]))).public in out
+
+        cp, leaves = api.audit()
         check_figures(api)
+        state = api.get("/v1/state")
         api.close()
     finally:
         server.terminate()
         server.wait(10)
+
+    # the audit bundle (section 7), read without the project's code
+    run(exe, "export", "--db", database_url, "bundle", cwd=tmp_path)
+    bundle = tmp_path / "bundle"
+    assert bundle.joinpath("leaves.jsonl").read_bytes() == b"".join(x + b"\n" for x in leaves)
+    vkey = parse_verifier_key(bundle.joinpath("log.vkey").read_text().strip())
+    exported = verify_checkpoint(bundle.joinpath("checkpoint").read_text(), vkey)
+    assert (exported.size, exported.root) == (cp.size, cp.root)
+    derived = json.loads(bundle.joinpath("state.json").read_text())
+    assert derived["digest"] == state["digest"]
+    # how we read section 5: the digest covers the state.json object without its "digest"
+    without = {k: v for k, v in derived.items() if k != "digest"}
+    assert hashlib.sha256(jcs(without)).hexdigest() == state["digest"]
+
+    run(exe, "verify", "bundle", cwd=tmp_path)
+    run(exe, "verify", "bundle", "--since", "older.checkpoint", cwd=tmp_path)
+    lines = bundle.joinpath("leaves.jsonl").read_bytes().split(b"\n")
+    assert b"An article" in lines[1]  # leaf 1, line 2: Ann's signed article
+    lines[1] = lines[1].replace(b"An article", b"An Article")
+    bundle.joinpath("leaves.jsonl").write_bytes(b"\n".join(lines))
+    tampered = subprocess.run(
+        [exe, "verify", "bundle"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert tampered.returncode == 1
+    assert "line 2" in tampered.stdout + tampered.stderr
+    assert "Traceback" not in tampered.stderr
+
+
+def run(*args: str, cwd: Path) -> str:
+    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, (args, done.stdout, done.stderr)
+    return done.stdout + done.stderr
 
 
 def test_the_expect_helper_raises() -> None:
