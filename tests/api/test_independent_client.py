@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -70,10 +71,12 @@ def serve(engine: Engine, log_key: SigningKey) -> Iterator[Serve]:
     started: list[tuple[uvicorn.Server, threading.Thread, Client]] = []
 
     def start(
-        preset: str | dict[str, Any] = "example", founders: list[dict[str, Any]] | None = None
+        preset: str | dict[str, Any] = "example",
+        founders: list[dict[str, Any]] | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> Client:
         params = valuation.PRESETS[preset] if isinstance(preset, str) else preset
-        ledger = Ledger(engine, log_key)
+        ledger = Ledger(engine, log_key, clock=clock) if clock else Ledger(engine, log_key)
         ledger.create_network(NetworkConfig(NETWORK, ORIGIN, params, founders or []))
         app = create_app(Settings(db="sqlite://", events_poll_seconds=0.05), ledger=ledger)
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
@@ -697,6 +700,26 @@ def test_events_announce_each_append_with_its_index_and_id(serve: Serve) -> None
         assert event["data"]["id"] == result["id"]
         for m in event["data"].get("members", []):
             assert isinstance(m["reputation"], str) and isinstance(m["tokens"], str)
+
+
+def test_logged_at_never_decreases_when_the_servers_clock_steps_back(serve: Serve) -> None:
+    """Section 3: `logged_at` is the log's clock and never decreases along the log. The
+    server's clock is stepped back 5 s (as NTP may do) between two appends."""
+    offset = [timedelta(0)]
+    api = serve(clock=lambda: datetime.now(UTC) + offset[0])
+    ann = Member(NETWORK)
+    first = api.post(ann, ann.join("Ann"))
+    offset[0] = timedelta(seconds=-5)
+    second = api.post(ann, ann.submit("after the step back"))
+    assert second["logged_at"] >= first["logged_at"], (first["logged_at"], second["logged_at"])
+    api.audit()
+
+
+def test_logged_at_keeps_its_microseconds_on_a_whole_second(serve: Serve) -> None:
+    api = serve(clock=lambda: datetime.now(UTC).replace(microsecond=0))
+    ann = Member(NETWORK)
+    assert api.post(ann, ann.join("Ann"))["logged_at"].endswith(".000000Z")
+    api.audit()
 
 
 def test_concurrent_appends_are_totally_ordered(serve: Serve) -> None:

@@ -384,6 +384,16 @@ def check_figures(api: Client) -> None:
             abs(Decimal(m["influence"]) - influence) <= NEAR,
             f"influence of {m['member'][:12]} is {m['influence']}, r / R is {influence}",
         )
+    for m in members:
+        history = api.get(f"/v1/members/{m['member']}/history", limit=1000)
+        points = history["items"]
+        expect(bool(points), f"{m['member'][:12]} has figures, so it has a history")
+        indices = [p["index"] for p in points]
+        expect(indices == sorted(set(indices)), "history is in log order, one point an index")
+        expect(
+            (points[-1]["reputation"], points[-1]["tokens"]) == (m["reputation"], m["tokens"]),
+            f"the last history point of {m['member'][:12]} is not its figures: {points[-1]}",
+        )
     ranked = sorted(members, key=lambda m: m["rank"])
     expect(
         [m["rank"] for m in ranked] == list(range(1, len(members) + 1)),
