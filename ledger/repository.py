@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Select, Table, and_, func, or_, select, text, tuple_
+from sqlalchemy import Select, Table, and_, func, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -129,16 +129,24 @@ def entry_index(session: Session, entry_id: str) -> int | None:
 
 
 def nodes(session: Session, ids: Iterable[NodeId]) -> dict[NodeId, bytes]:
-    wanted = sorted(set(ids))
-    found: dict[NodeId, bytes] = {}
-    for start in range(0, len(wanted), 400):
-        part = wanted[start : start + 400]
-        query = select(TreeNodeRow.level, TreeNodeRow.idx, TreeNodeRow.hash).where(
-            tuple_(TreeNodeRow.level, TreeNodeRow.idx).in_(part)
+    """The stored hashes of these tree nodes, in one query.
+
+    Written as `(level = l AND idx IN (...)) OR ...` rather than a row-value IN, which SQLite
+    answers with a scan of the whole table; this form is an index search per level on both."""
+    by_level: dict[int, list[int]] = {}
+    for level, idx in set(ids):
+        by_level.setdefault(level, []).append(idx)
+    if not by_level:
+        return {}
+    query = select(TreeNodeRow.level, TreeNodeRow.idx, TreeNodeRow.hash).where(
+        or_(
+            *(
+                and_(TreeNodeRow.level == level, TreeNodeRow.idx.in_(sorted(idxs)))
+                for level, idxs in sorted(by_level.items())
+            )
         )
-        for level, idx, digest in session.execute(query):
-            found[(int(level), int(idx))] = bytes(digest)
-    return found
+    )
+    return {(int(level), int(idx)): bytes(digest) for level, idx, digest in session.execute(query)}
 
 
 def add_nodes(session: Session, new: Sequence[tuple[int, int, bytes]]) -> None:
