@@ -7,8 +7,11 @@ shape of every response. Only the fixture that starts the server uses the projec
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -62,7 +65,8 @@ Serve = Callable[..., Client]
 
 @pytest.fixture
 def serve(engine: Engine, log_key: SigningKey) -> Iterator[Serve]:
-    """Start a real uvicorn server on a fresh network; return an independent client of it."""
+    """Start a real uvicorn server on a fresh network; return an independent client of it.
+    Called again, it starts another server on the same database (a restart, a replay)."""
     import valuation
     from api.app import create_app
     from api.settings import Settings
@@ -77,7 +81,8 @@ def serve(engine: Engine, log_key: SigningKey) -> Iterator[Serve]:
     ) -> Client:
         params = valuation.PRESETS[preset] if isinstance(preset, str) else preset
         ledger = Ledger(engine, log_key, clock=clock) if clock else Ledger(engine, log_key)
-        ledger.create_network(NetworkConfig(NETWORK, ORIGIN, params, founders or []))
+        if not started:
+            ledger.create_network(NetworkConfig(NETWORK, ORIGIN, params, founders or []))
         app = create_app(Settings(db="sqlite://", events_poll_seconds=0.05), ledger=ledger)
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
         server = uvicorn.Server(config)
@@ -720,6 +725,90 @@ def test_logged_at_keeps_its_microseconds_on_a_whole_second(serve: Serve) -> Non
     ann = Member(NETWORK)
     assert api.post(ann, ann.join("Ann"))["logged_at"].endswith(".000000Z")
     api.audit()
+
+
+def test_a_second_server_on_the_same_database_serves_the_same_log_and_figures(
+    serve: Serve,
+) -> None:
+    """Section 5: the figures are a pure function of the log; a replay agrees to the unit."""
+    api = serve()
+    u = [Member(NETWORK) for _ in range(4)]
+    api.post(u[0], u[0].join("u0"))
+    for i in (1, 2, 3):
+        api.post(u[i], u[i].join(f"u{i}", referrer=u[0].public))
+    digests = {}
+    c = api.post(u[1], u[1].submit("c", type="article"))["id"]
+    for who, value in [(0, 1), (2, 1), (3, 0), (0, 0), (3, 1), (0, 1)]:
+        api.post(u[who], u[who].evaluate(c, value))
+        digests[api.checkpoint().size] = api.get("/v1/state")["digest"]
+    cp, _ = api.audit()
+    for size, digest in digests.items():
+        assert api.get("/v1/state", tree_size=size)["digest"] == digest, size
+
+    again = serve()
+    assert again.text("/v1/log/checkpoint") == cp.text
+    assert again.get("/v1/members") == api.get("/v1/members")
+    assert again.get("/v1/contributions/" + c) == api.get("/v1/contributions/" + c)
+    for size, digest in digests.items():
+        assert again.get("/v1/state", tree_size=size)["digest"] == digest, size
+    again.post(u[2], u[2].evaluate(c, 0))
+    again.audit()
+
+
+GO_CHECK = Path(__file__).parent.parent / "ledger" / "go_note_check"
+GO_X_MOD = Path("/usr/share/gocode/src/golang.org/x/mod")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    shutil.which("go") is None or not GO_X_MOD.is_dir(), reason="needs go and golang.org/x/mod"
+)
+def test_go_sumdb_note_and_tlog_accept_what_the_api_serves(serve: Serve, tmp_path: Path) -> None:
+    """The checkpoints, inclusion and consistency proofs fetched over HTTP, checked by
+    golang.org/x/mod/sumdb/note and tlog (tests/ledger/go_note_check)."""
+    env = dict(
+        os.environ,
+        GO111MODULE="off",
+        GOPATH="/usr/share/gocode",
+        GOPROXY="off",
+        GOCACHE=str(tmp_path / "gocache"),
+    )
+    exe = tmp_path / "note_check"
+    subprocess.run(
+        ["go", "build", "-o", str(exe), "."], cwd=GO_CHECK, env=env, check=True, timeout=300
+    )
+    api = serve()
+    ann, bob = Member(NETWORK), Member(NETWORK)
+    olds = [api.checkpoint()]
+    api.post(ann, ann.join("Ann"))
+    api.post(bob, bob.join("Bob"))
+    olds.append(api.checkpoint())
+    c = api.post(ann, ann.submit("c"))["id"]
+    for value in (1, 0, 1):
+        api.post(bob, bob.evaluate(c, value))
+        olds.append(api.checkpoint())
+    cp, leaves = api.audit()
+    vkey = api.text("/v1/log/key").strip()
+    b64 = lambda h: base64.b64encode(bytes.fromhex(h)).decode()  # noqa: E731
+    for index, leaf in enumerate(leaves):
+        old = olds[index % len(olds)]
+        inclusion = api.get("/v1/log/proof/inclusion", index=index, tree_size=cp.size)
+        consistency = api.get("/v1/log/proof/consistency", first=old.size, second=cp.size)
+        request = {
+            "vkey": vkey,
+            "note": cp.text,
+            "leaf_index": index,
+            "leaf_hash": base64.b64encode(leaf_hash(leaf)).decode(),
+            "inclusion": [b64(h) for h in inclusion["hashes"]],
+            "old_size": old.size,
+            "old_root": base64.b64encode(old.root).decode(),
+            "consistency": [b64(h) for h in consistency["hashes"]],
+        }
+        done = subprocess.run(
+            [str(exe)], input=json.dumps(request), capture_output=True, text=True, timeout=30
+        )
+        assert done.returncode == 0, (index, old.size, done.stderr)
+        assert json.loads(done.stdout)["size"] == cp.size
 
 
 def test_concurrent_appends_are_totally_ordered(serve: Serve) -> None:
