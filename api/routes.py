@@ -223,9 +223,7 @@ def list_members(
     offset: Offset = 0,
     limit: Limit = 100,
 ) -> schemas.MemberPage:
-    page = reads.leaderboard(session, order_by, offset, limit + 1)
-    items = [schemas.MemberOut.of(m) for m in page[:limit]]
-    return schemas.MemberPage(items=items, next=offset + limit if len(page) > limit else None)
+    return _member_page(session, order_by, offset, limit)
 
 
 @router.get("/members/{key}", response_model=schemas.MemberOut, responses=PROBLEMS)
@@ -305,6 +303,10 @@ def get_leaderboard(
     offset: Offset = 0,
     limit: Limit = 20,
 ) -> schemas.MemberPage:
+    return _member_page(session, by, offset, limit)
+
+
+def _member_page(session: Session, by: str, offset: int, limit: int) -> schemas.MemberPage:
     page = reads.leaderboard(session, by, offset, limit + 1)
     items = [schemas.MemberOut.of(m) for m in page[:limit]]
     return schemas.MemberPage(items=items, next=offset + limit if len(page) > limit else None)
