@@ -411,6 +411,13 @@ def test_every_kind_of_bad_entry_is_a_problem_and_changes_nothing(
         ("v 1.0", None, text.replace('"v": 1', '"v": 1.0').encode()),
         ("nested 5000 deep", None, b'{"v": 1, "body": ' + b"[" * 5000 + b"]" * 5000 + b"}"),
         ("a bare string", None, b'"entry"'),
+        ("trailing garbage", None, text.encode() + b" x"),
+        ("two entries in one body", None, (text + text).encode()),
+        (
+            "a key twice, once escaped",
+            None,
+            text.replace('"title": "t"', '"title": "u", "\\u0074itle": "t"').encode(),
+        ),
         ("null", None, b"null"),
         ("malformed JSON", None, b'{"v": 1, "network": '),
         ("not UTF-8", None, b'{"v": 1, "network": "\xff"}'),
@@ -436,23 +443,6 @@ def test_a_title_of_200_characters_is_accepted_counting_characters_not_bytes(
     api.audit()
 
 
-def test_a_duplicate_json_key_is_refused(community: tuple[Client, Member, str, str]) -> None:
-    """Two `title`s: whichever one a parser keeps, the bytes mean two things."""
-    api, ann, _, _ = community
-    entry = ann.submit("the signed title")
-    text = json.dumps(entry)
-    raw = text.replace('"title": "the signed title"', '"title": "x", "title": "the signed title"')
-    assert raw != text
-    api.refuse(None, raw=raw.encode())
-
-
-def test_a_float_seq_is_refused(community: tuple[Client, Member, str, str]) -> None:
-    """JCS writes 3.0 as 3, so the signature holds; SPEC's seq is still an integer counter."""
-    api, ann, _, _ = community
-    entry = ann.submit("float seq")
-    api.refuse(dict(entry, seq=float(entry["seq"])))
-
-
 def test_a_contribution_without_tokens_for_its_fee_is_refused(serve: Serve) -> None:
     poor = Member(NETWORK)
     api = serve("dmag", founders=[founder(poor, "Poor", "0", "1")])
@@ -465,6 +455,7 @@ def test_a_contribution_without_tokens_for_its_fee_is_refused(serve: Serve) -> N
 
 def test_reads_with_bad_parameters_are_problems(community: tuple[Client, Member, str, str]) -> None:
     api, ann, article, _ = community
+    assert api.next_seq(Member(NETWORK).public) == 1, "an unknown key's next seq is 1"
     size = api.checkpoint().size
     failures = []
     for path, params in [
@@ -496,11 +487,6 @@ def test_reads_with_bad_parameters_are_problems(community: tuple[Client, Member,
         except AssertionError as e:
             failures.append(f"GET {path} {params}: {e}")
     assert not failures, "\n".join(failures)
-
-
-def test_an_unknown_members_next_seq_is_1(serve: Serve) -> None:
-    api = serve()
-    assert api.next_seq(Member(NETWORK).public) == 1
 
 
 # --- VALUATION.md reference figures, through this client -----------------------------------
@@ -535,7 +521,8 @@ def test_reference_figure_2(serve: Serve) -> None:
     expected_max = {1: 0.2, 3: 0.3992603410016588, 7: 0.5983635585649403, 9: 0.6155516140413791}
     for step, (who, cid, value) in enumerate(steps, 1):
         api.post(u[who], u[who].evaluate(cid, value))
-        rep = {i: api.member(m.public)["reputation"] for i, m in enumerate(u)}
+        if step in (1, 3, 7):
+            rep = {i: api.member(m.public)["reputation"] for i, m in enumerate(u)}
         if step == 1:
             assert close(rep[0], 19.778885438199982)
         if step == 3:
@@ -811,6 +798,7 @@ def test_go_sumdb_note_and_tlog_accept_what_the_api_serves(serve: Serve, tmp_pat
         assert json.loads(done.stdout)["size"] == cp.size
 
 
+@pytest.mark.slow
 def test_concurrent_appends_are_totally_ordered(serve: Serve) -> None:
     api = serve()
     members = [Member(NETWORK) for _ in range(8)]
