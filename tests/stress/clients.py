@@ -37,6 +37,7 @@ class Outcome:
     checkpoints: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # transport errors and 5xx, one line each
     status_5xx: int = 0
+    new_authors: int = 0  # authors whose fees spent their tokens
     requests: int = 0
     seconds: float = 0.0
 
@@ -101,11 +102,19 @@ class Writer:
             results = response.json()["results"]
         else:
             results = [response.json()] * len(entries)
+        spent: set[str] = set()  # authors whose fees spent their tokens in this request
         for entry, result in zip(entries, results, strict=True):
             if result["status"] == 201:
                 self.outcome.acked.append((result["id"], result["index"], result["leaf_hash"]))
                 if entry["kind"] == "contribution.submit":
                     self.targets.append(result["id"])
+            elif entry["author"] in spent:
+                pass  # signed after the refusal that spent its author: fails on its seq
+            elif "the author has only" in str(result.get("detail")):
+                # The author's fees spent its tokens, as valuation says: a new author goes on.
+                spent.add(entry["author"])
+                self.outcome.new_authors += 1
+                self.author = Signer(self.author.network, SigningKey(self.rng.randbytes(32)))
             else:
                 self.outcome.refused.append(f"{entry['kind']} seq {entry['seq']}: {result}")
         if any(r["status"] != 201 for r in results):

@@ -34,7 +34,9 @@ KILLS = 20
 WRITERS = 2
 
 
-@pytest.mark.parametrize(("backend", "workers"), [("postgresql", 2), ("sqlite", 2)])
+# Two workers on PostgreSQL, where several processes share the ordering lock; one on SQLite,
+# whose write lock orders appends either way, to keep the 20 restarts quick.
+@pytest.mark.parametrize(("backend", "workers"), [("postgresql", 2), ("sqlite", 1)])
 def test_sigkill_under_load_loses_no_acknowledged_entry(
     serve: Any, backend: str, workers: int
 ) -> None:
