@@ -458,7 +458,7 @@ def test_reads_with_bad_parameters_are_problems(community: tuple[Client, Member,
     assert api.next_seq(Member(NETWORK).public) == 1, "an unknown key's next seq is 1"
     size = api.checkpoint().size
     failures = []
-    for path, params in [
+    reads: list[tuple[str, dict[str, Any]]] = [
         ("/v1/log/proof/inclusion", {"index": size, "tree_size": size}),
         ("/v1/log/proof/inclusion", {"index": 0, "tree_size": size + 1}),
         ("/v1/log/proof/inclusion", {"index": -1, "tree_size": size}),
@@ -481,7 +481,8 @@ def test_reads_with_bad_parameters_are_problems(community: tuple[Client, Member,
         (f"/v1/contributions/{article.upper()}", {}),
         (f"/v1/entries/{'0' * 64}", {}),
         ("/v1/entries/nothex", {}),
-    ]:
+    ]
+    for path, params in reads:
         try:
             check_problem(api.http.get(path, params=params))
         except AssertionError as e:
@@ -776,7 +777,10 @@ def test_go_sumdb_note_and_tlog_accept_what_the_api_serves(serve: Serve, tmp_pat
         olds.append(api.checkpoint())
     cp, leaves = api.audit()
     vkey = api.text("/v1/log/key").strip()
-    b64 = lambda h: base64.b64encode(bytes.fromhex(h)).decode()  # noqa: E731
+
+    def b64(h: str) -> str:
+        return base64.b64encode(bytes.fromhex(h)).decode()
+
     for index, leaf in enumerate(leaves):
         old = olds[index % len(olds)]
         inclusion = api.get("/v1/log/proof/inclusion", index=index, tree_size=cp.size)
@@ -806,7 +810,12 @@ def test_concurrent_appends_are_totally_ordered(serve: Serve) -> None:
 
     def work(m: Member) -> None:
         with httpx.Client(base_url=str(api.http.base_url), timeout=30) as http:
-            for make in (lambda: m.join("m"), lambda: m.submit("one"), lambda: m.submit("two")):
+            makers: list[Callable[[], dict[str, Any]]] = [
+                lambda: m.join("m"),
+                lambda: m.submit("one"),
+                lambda: m.submit("two"),
+            ]
+            for make in makers:
                 response = http.post("/v1/entries", json=make())
                 if response.status_code != 201:
                     failures.append(response.text)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
@@ -104,7 +104,7 @@ def check_problem(response: httpx.Response) -> dict[str, Any]:
         expect(isinstance(problem["title"], str), "problem title is a string")
     if "type" in problem:
         expect(isinstance(problem["type"], str), "problem type is a string")
-    return problem
+    return cast(dict[str, Any], problem)
 
 
 def check_appended(body: Any, entry: dict[str, Any]) -> dict[str, Any]:
@@ -121,7 +121,7 @@ def check_appended(body: Any, entry: dict[str, Any]) -> dict[str, Any]:
         body["leaf_hash"] == leaf_hash(leaf).hex(),
         "leaf_hash is not SHA-256(0x00 || JCS({entry, logged_at}))",
     )
-    return body
+    return cast(dict[str, Any], body)
 
 
 def check_member(m: Any) -> dict[str, Any]:
@@ -139,7 +139,7 @@ def check_member(m: Any) -> dict[str, Any]:
         or (isinstance(m["referrer"], str) and bool(HEX64.match(m["referrer"]))),
         f"referrer {m['referrer']!r}",
     )
-    return m
+    return cast(dict[str, Any], m)
 
 
 def check_contribution(c: Any) -> dict[str, Any]:
@@ -158,7 +158,7 @@ def check_contribution(c: Any) -> dict[str, Any]:
     check_ratio(c["score"], "score")
     check_amount(c["engaged_reputation"], "engaged_reputation")
     expect(isinstance(c["evaluations"], list), "evaluations is a list")
-    return c
+    return cast(dict[str, Any], c)
 
 
 class Client:
@@ -233,7 +233,9 @@ class Client:
         )
         return body
 
-    def refuse(self, payload: Any, *, raw: bytes | None = None, path: str = "/v1/entries") -> dict:
+    def refuse(
+        self, payload: Any, *, raw: bytes | None = None, path: str = "/v1/entries"
+    ) -> dict[str, Any]:
         """Post bad input: it must be a 4xx problem, and the tree must not change."""
         before = self.text("/v1/log/checkpoint")
         state_before = self.get("/v1/state")
