@@ -31,7 +31,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, inspect, select
@@ -111,7 +112,7 @@ def check(engine: Engine, progress: Progress | None = None) -> CheckReport:
         )
     with _snapshot(engine) as session:
         report = _Checker(session, progress).run()
-    return CheckReport(**{**report, "seconds": round(time.monotonic() - started, 3)})
+    return replace(report, seconds=round(time.monotonic() - started, 3))
 
 
 class _Checker:
@@ -125,7 +126,7 @@ class _Checker:
         self.nodes = 0  # nodes the leaves complete
         self.checkpoints = 0
         self.last_seq: dict[str, int] = {}
-        self.last_logged_at: Any = None
+        self.last_logged_at: datetime | None = None
         self.joined: dict[str, int] = {}  # member -> first index that changed it
         self.submitted: dict[str, tuple[str, str]] = {}  # contribution -> (title, logged_at)
         self.network = ""
@@ -133,7 +134,7 @@ class _Checker:
         self.log_author = ""
         self.verifier: cp.Verifier | None = None
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> CheckReport:
         if self.size == 0:
             self._check_empty()
         while self.done < self.size:
@@ -142,19 +143,20 @@ class _Checker:
                 self.progress(self.done, self.size)
         self._check_tail()
         members, contributions, evaluations = self._check_figures()
-        return {
-            "tree_size": self.size,
-            "network": self.network,
-            "origin": self.origin,
-            "root": merkle.root_from_frontier(self.frontier).hex(),
-            "digest": valuation.digest(self.state),
-            "checkpoints": self.checkpoints,
-            "nodes": self.nodes,
-            "authors": len(self.last_seq),
-            "members": members,
-            "contributions": contributions,
-            "evaluations": evaluations,
-        }
+        return CheckReport(
+            tree_size=self.size,
+            network=self.network,
+            origin=self.origin,
+            root=merkle.root_from_frontier(self.frontier).hex(),
+            digest=valuation.digest(self.state),
+            checkpoints=self.checkpoints,
+            nodes=self.nodes,
+            authors=len(self.last_seq),
+            members=members,
+            contributions=contributions,
+            evaluations=evaluations,
+            seconds=0.0,
+        )
 
     # --- the stream ---------------------------------------------------------------------------
 
