@@ -35,6 +35,9 @@ class AppendedOut(BaseModel):
 
 
 class BatchResult(BaseModel):
+    """The 201 body of a single append plus `"status": 201`, or a problem document (which has
+    its own `status`): `status` tells them apart, and so does the presence of `id` or `type`."""
+
     status: int = Field(description="201 when appended, else the problem's status")
     id: str | None = None
     index: int | None = None
@@ -87,7 +90,10 @@ class MemberOut(BaseModel):
     reputation: str
     tokens: str
     influence: str = Field(description="reputation / total reputation of the network")
-    rank: int = Field(description="1 for the highest reputation")
+    rank: int = Field(
+        description="position in the ranking: by reputation, or by tokens on "
+        "/v1/leaderboard?by=tokens (ties are broken by key)"
+    )
     next_seq: int = Field(description="the seq this member signs next")
     referrer: str | None
 

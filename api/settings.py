@@ -14,7 +14,7 @@ class Settings(BaseSettings):
 
     db: str = DEFAULT_URL
     log_key: Path | None = None
-    max_body_bytes: int = 4 * 1024 * 1024
+    max_body_bytes: int = 8 * 1024 * 1024  # a batch of 1,000 entries of the largest kind fits
     max_entry_bytes: int = 64 * 1024
     events_poll_seconds: float = 0.2
 

@@ -95,7 +95,7 @@ def leaderboard(session: Session, by: str, offset: int, limit: int) -> list[Memb
             session,
             row,
             total,
-            rank=offset + i + 1 if by == "reputation" else None,
+            rank=offset + i + 1,
             last_seq=seqs[row.member],
         )
         for i, row in enumerate(rows)

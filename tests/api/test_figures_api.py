@@ -127,6 +127,7 @@ def test_reference_figure_2_through_the_api(ledger: Ledger) -> None:
             "items"
         ]
         assert [m["member"] for m in by_tokens] == [u[1].public, u[2].public]
+        assert [m["rank"] for m in by_tokens] == [1, 2]
 
         # The live figures equal a replay of the log from scratch, and the published digest too.
         leaves = [line.encode() for line in client.get("/v1/log/leaves").text.split("\n") if line]
