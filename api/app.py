@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import dashboard, problems
 from api.events import EventHub
 from api.routes import router
+from api.schemas import Problem
 from api.settings import Settings, default_log_key_path
 from ledger.db import make_engine
 from ledger.errors import LedgerError
@@ -121,7 +122,10 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
     @app.get(
         "/v1/events",
         response_class=StreamingResponse,
-        responses={200: {"content": {"text/event-stream": {}}}},
+        responses={
+            200: {"content": {"text/event-stream": {}}},
+            400: {"model": Problem, "content": {"application/problem+json": {}}},
+        },
         summary="Every append and the figures it changed, live (Server-Sent Events)",
     )
     async def events(

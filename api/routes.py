@@ -30,6 +30,29 @@ Offset = Annotated[int, Query(ge=0, le=2**53)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Size = Annotated[int, Query(ge=0, le=2**53)]
 
+SIGNED_ENTRY: dict[str, Any] = {
+    "type": "object",
+    "description": "A signed entry (SPEC section 2), read as strict JSON",
+    "required": ["v", "network", "kind", "author", "seq", "ts", "body", "sig"],
+    "additionalProperties": False,
+    "properties": {
+        "v": {"type": "integer", "enum": [1]},
+        "network": {"type": "string"},
+        "kind": {"type": "string"},
+        "author": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "seq": {"type": "integer", "minimum": 1},
+        "ts": {"type": "string"},
+        "body": {"type": "object"},
+        "sig": {"type": "string", "pattern": "^[0-9a-f]{128}$"},
+    },
+}
+
+
+def _json_request(schema: dict[str, Any]) -> dict[str, Any]:
+    """The body a route reads raw (strict JSON), declared for the OpenAPI document."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     status: {"model": schemas.Problem, "content": {"application/problem+json": {}}}
     for status in (400, 404, 409, 413, 422, 503)
@@ -69,6 +92,7 @@ async def _json_body(request: Request, limit: int) -> Any:
     status_code=201,
     response_model=schemas.AppendedOut,
     responses=PROBLEMS,
+    openapi_extra=_json_request(SIGNED_ENTRY),
     summary="Append one signed entry",
 )
 async def post_entry(request: Request, ledger: LedgerDep) -> schemas.AppendedOut:
@@ -85,6 +109,16 @@ async def post_entry(request: Request, ledger: LedgerDep) -> schemas.AppendedOut
     response_model=schemas.BatchOut,
     response_model_exclude_none=True,
     responses=PROBLEMS,
+    openapi_extra=_json_request(
+        {
+            "type": "object",
+            "required": ["entries"],
+            "additionalProperties": False,
+            "properties": {
+                "entries": {"type": "array", "items": SIGNED_ENTRY, "minItems": 1, "maxItems": 1000}
+            },
+        }
+    ),
     summary="Append up to 1,000 signed entries in order; one result per entry",
     description=(
         "Each entry is appended or refused on its own, in order: a refused entry changes "
