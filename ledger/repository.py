@@ -303,16 +303,6 @@ def weights(session: Session) -> dict[str, dict[int, int]]:
     return result
 
 
-def member_evaluations(session: Session, key: str, limit: int) -> Sequence[EvaluationRow]:
-    query = select(EvaluationRow).where(EvaluationRow.evaluator == key)
-    return session.scalars(query.order_by(EvaluationRow.idx.desc()).limit(limit)).all()
-
-
-def member_contributions(session: Session, key: str, limit: int) -> Sequence[ContributionRow]:
-    query = select(ContributionRow).where(ContributionRow.author == key)
-    return session.scalars(query.order_by(ContributionRow.idx.desc()).limit(limit)).all()
-
-
 # --- reads for the dashboard's pages -------------------------------------------------------
 
 
