@@ -52,7 +52,7 @@ import multiprocessing
 import multiprocessing.pool
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -749,15 +749,15 @@ class _Auditor:
     # --- state.json ---------------------------------------------------------------------------
 
     def _state_json(self) -> None:
-        replayed = valuation.state_json(self.state)
+        # Built a member and a contribution at a time, so memory stays that of the state itself.
+        replayed = valuation.state_json_lazy(self.state)
         hasher = hashlib.sha256()
         for chunk in canonical_chunks(replayed):
             hasher.update(chunk)
         self.digest = hasher.hexdigest()
-        expected = {**replayed, "digest": self.digest}
         try:
             with (self.path / STATE).open("rb") as handle:
-                if _same_bytes(canonical_chunks(expected), handle):
+                if _same_bytes(canonical_chunks({**replayed, "digest": self.digest}), handle):
                     return
                 # Not the canonical bytes: read it whole, as any JSON, to say what differs.
                 handle.seek(0)
@@ -770,6 +770,7 @@ class _Auditor:
             raise _fail(STATE, "state", f"is not JSON: {exc}") from None
         if not isinstance(published, dict):
             raise _fail(STATE, "state", "is not a JSON object")
+        expected = {**valuation.state_json(self.state), "digest": self.digest}
         # The tree size and the digest first: they say the most in one line.
         for key in ("tree_size", "digest"):
             if published.get(key) != expected[key]:
@@ -787,7 +788,7 @@ def canonical_chunks(value: Any, depth: int = 2) -> Iterator[bytes]:
     by one, so that the JCS bytes of a large state are hashed, written or compared without
     ever being held whole. For the JSON valuation builds (ASCII keys, no floats), sorted
     compact JSON is RFC 8785, as `valuation.canonical_json` says."""
-    if depth == 0 or not isinstance(value, dict):
+    if depth == 0 or not isinstance(value, Mapping):
         yield _encode(value).encode("utf-8")
         return
     yield b"{"

@@ -16,7 +16,7 @@ from valuation.backfeed import (
     state_json_bytes,
 )
 from valuation.errors import AmountError, ParamsError, RuleViolation, ValuationError
-from valuation.figures import ContributionFigures, canonical_json
+from valuation.figures import ContributionFigures, canonical_json, state_json_lazy
 from valuation.model import (
     Changes,
     ContributionView,
@@ -55,4 +55,5 @@ __all__ = [
     "resolve_params",
     "state_json",
     "state_json_bytes",
+    "state_json_lazy",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -18,7 +18,7 @@ import rfc8785
 
 from valuation.amounts import UNIT, format_amount
 from valuation.arithmetic import CONTEXT, div, round_units
-from valuation.model import ContributionRecord, State
+from valuation.model import ContributionRecord, MemberRecord, State
 
 __all__ = [
     "ContributionFigures",
@@ -69,41 +69,88 @@ def contribution_figures(state: State, id: str) -> ContributionFigures | None:
 def state_json(state: State) -> dict[str, Any]:
     """The whole derived state as JSON, deterministic, amounts as decimal strings.
 
-    `state_json_bytes` writes the same document directly as JCS bytes, much faster.
+    `state_json_bytes` writes the same document directly as JCS bytes, much faster;
+    `state_json_lazy` gives the same document with members and contributions built on access.
     """
     total = state.total_reputation
-    members = {
-        record.key: {
-            "name": record.name,
-            "referrer": record.referrer,
-            "reputation": format_amount(record.reputation),
-            "tokens": format_amount(record.tokens),
-        }
-        for record in state._members.values()
-    }
-    contributions: dict[str, Any] = {}
-    for record in state._contributions.values():
-        weights, engaged = _weights(record, _values(state, record))
-        contributions[record.id] = {
-            "author": record.author.key,
-            "type": record.type,
-            "fund": format_amount(record.fund),
-            "max_score": None if record.max_score is None else format_amount(record.max_score),
-            "engaged_reputation": format_amount(engaged),
-            "weights": {str(value): format_amount(weight) for value, weight in weights.items()},
-            "quality": format_amount(quality(weights.get(0, 0), weights.get(1, 0), total)),
-            "evaluations": [
-                {"evaluator": evaluator, "value": value, "index": index}
-                for evaluator, (value, index, _) in record.evaluations.items()
-            ],
-        }
+    return _state_document(
+        state,
+        {record.key: _member_json(record) for record in state._members.values()},
+        {
+            record.id: _contribution_json(state, record, total)
+            for record in state._contributions.values()
+        },
+    )
+
+
+class _LazyObject(Mapping[str, Any]):
+    """A JSON object whose members are built when read, one at a time."""
+
+    def __init__(self, keys: list[str], build: Callable[[str], Any]) -> None:
+        self._keys = keys
+        self._build = build
+
+    def __getitem__(self, key: str) -> Any:
+        return self._build(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+def state_json_lazy(state: State) -> dict[str, Any]:
+    """`state_json(state)` with `members` and `contributions` as read-only mappings that build
+    each member's and contribution's JSON on access, so that a large state can be hashed or
+    compared a piece at a time without the whole document in memory. Valid only while the
+    state does not change."""
+    total = state.total_reputation
+    members, contributions = state._members, state._contributions
+    return _state_document(
+        state,
+        _LazyObject(list(members), lambda key: _member_json(members[key])),
+        _LazyObject(
+            list(contributions),
+            lambda cid: _contribution_json(state, contributions[cid], total),
+        ),
+    )
+
+
+def _state_document(state: State, members: Any, contributions: Any) -> dict[str, Any]:
     return {
         "algorithm": state.params.algorithm if state.has_genesis else None,
         "params": state.params.to_json()["params"] if state.has_genesis else None,
         "tree_size": state.tree_size,
-        "total_reputation": format_amount(total),
+        "total_reputation": format_amount(state.total_reputation),
         "members": members,
         "contributions": contributions,
+    }
+
+
+def _member_json(record: MemberRecord) -> dict[str, Any]:
+    return {
+        "name": record.name,
+        "referrer": record.referrer,
+        "reputation": format_amount(record.reputation),
+        "tokens": format_amount(record.tokens),
+    }
+
+
+def _contribution_json(state: State, record: ContributionRecord, total: int) -> dict[str, Any]:
+    weights, engaged = _weights(record, _values(state, record))
+    return {
+        "author": record.author.key,
+        "type": record.type,
+        "fund": format_amount(record.fund),
+        "max_score": None if record.max_score is None else format_amount(record.max_score),
+        "engaged_reputation": format_amount(engaged),
+        "weights": {str(value): format_amount(weight) for value, weight in weights.items()},
+        "quality": format_amount(quality(weights.get(0, 0), weights.get(1, 0), total)),
+        "evaluations": [
+            {"evaluator": evaluator, "value": value, "index": index}
+            for evaluator, (value, index, _) in record.evaluations.items()
+        ],
     }
 
 

@@ -20,6 +20,7 @@ from valuation import (
     replay,
     state_json,
     state_json_bytes,
+    state_json_lazy,
 )
 
 
@@ -76,6 +77,19 @@ def test_the_digest_is_sha256_of_the_jcs_of_the_state_json() -> None:
     expected = hashlib.sha256(rfc8785.dumps(state_json(state))).hexdigest()
     assert digest(state) == expected
     assert state_json_bytes(state) == rfc8785.dumps(state_json(state))
+
+
+def test_the_lazy_state_json_is_the_same_document() -> None:
+    from ledger.audit import canonical_chunks
+
+    log = figure_1()
+    state = applied(log)
+    apply(state, log.evaluate("bonnie", "article", 0))
+    lazy = state_json_lazy(state)
+    assert b"".join(canonical_chunks(lazy)) == rfc8785.dumps(state_json(state))
+    assert {k: dict(v) if k in ("members", "contributions") else v for k, v in lazy.items()} == (
+        state_json(state)
+    )
 
 
 def test_the_cached_evaluations_follow_a_changed_vote() -> None:
