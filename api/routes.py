@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sized
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -57,6 +57,11 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
     status: {"model": schemas.Problem, "content": {"application/problem+json": {}}}
     for status in (400, 404, 409, 413, 422, 503)
 }
+
+
+def _next_offset(offset: int, limit: int, page: Sized) -> int | None:
+    """The offset of the next page, given a page fetched with one item more than `limit`."""
+    return offset + limit if len(page) > limit else None
 
 
 def get_ledger(request: Request) -> Ledger:
@@ -322,7 +327,7 @@ def list_contributions(
 ) -> schemas.ContributionPage:
     page = reads.ranked_contributions(session, order_by, offset, limit + 1)
     items = [schemas.ContributionOut.of(c) for c in page[:limit]]
-    return schemas.ContributionPage(items=items, next=offset + limit if len(page) > limit else None)
+    return schemas.ContributionPage(items=items, next=_next_offset(offset, limit, page))
 
 
 @router.get("/contributions/{cid}", response_model=schemas.ContributionOut, responses=PROBLEMS)
@@ -343,7 +348,7 @@ def get_leaderboard(
 def _member_page(session: Session, by: str, offset: int, limit: int) -> schemas.MemberPage:
     page = reads.leaderboard(session, by, offset, limit + 1)
     items = [schemas.MemberOut.of(m) for m in page[:limit]]
-    return schemas.MemberPage(items=items, next=offset + limit if len(page) > limit else None)
+    return schemas.MemberPage(items=items, next=_next_offset(offset, limit, page))
 
 
 # --- small reads for dashboards -----------------------------------------------------------
@@ -372,7 +377,7 @@ def get_member_contributions(
     return schemas.MemberContributionPage(
         member=key,
         items=[schemas.ContributionOut.of(c) for c in page[:limit]],
-        next=offset + limit if len(page) > limit else None,
+        next=_next_offset(offset, limit, page),
     )
 
 
@@ -395,7 +400,7 @@ def get_member_evaluations(
             )
             for e in page[:limit]
         ],
-        next=offset + limit if len(page) > limit else None,
+        next=_next_offset(offset, limit, page),
     )
 
 

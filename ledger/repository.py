@@ -123,11 +123,6 @@ def entry_indexes(session: Session, entry_ids: Iterable[str]) -> dict[str, int]:
     return found
 
 
-def entry_index(session: Session, entry_id: str) -> int | None:
-    value = session.scalar(select(LeafRow.idx).where(LeafRow.entry_id == entry_id))
-    return None if value is None else int(value)
-
-
 def nodes(session: Session, ids: Iterable[NodeId]) -> dict[NodeId, bytes]:
     """The stored hashes of these tree nodes, in one query.
 
@@ -169,10 +164,6 @@ def latest_checkpoint(session: Session) -> CheckpointRow | None:
 
 def checkpoint_at(session: Session, size: int) -> CheckpointRow | None:
     return session.get(CheckpointRow, size)
-
-
-def checkpoints(session: Session) -> Iterator[CheckpointRow]:
-    yield from session.scalars(select(CheckpointRow).order_by(CheckpointRow.tree_size))
 
 
 def add_checkpoint(session: Session, size: int, root: bytes, note: str, digest: str) -> None:
