@@ -14,6 +14,7 @@ from ledger.reads import (
 )
 from ledger.service import Appended
 from valuation import format_amount
+from valuation.reading import ratio
 
 
 class Problem(BaseModel):
@@ -168,8 +169,6 @@ class ContributionOut(BaseModel):
 
     @classmethod
     def of(cls, c: ContributionFigures) -> ContributionOut:
-        from valuation.reading import ratio
-
         return cls(
             id=c.id,
             index=c.index,
@@ -182,14 +181,7 @@ class ContributionOut(BaseModel):
             score=format_amount(c.score),
             engaged_reputation=format_amount(c.engaged_reputation),
             engaged_fraction=format_amount(ratio(c.engaged_reputation, c.total_reputation)),
-            weights=[
-                Weight(
-                    value=v,
-                    reputation=format_amount(w),
-                    fraction=format_amount(ratio(w, c.total_reputation)),
-                )
-                for v, w in sorted(c.weights.items())
-            ],
+            weights=weights_of(c.weights, c.total_reputation),
             fund=format_amount(c.fund),
             evaluations=[
                 EvaluationOut(
@@ -247,8 +239,6 @@ class MemberContributionPage(BaseModel):
 
 def weights_of(weights: dict[int, int], total: int) -> list[Weight]:
     """W(c, v) for each value, and its share of R, in the order of the values."""
-    from valuation.reading import ratio
-
     return [
         Weight(value=v, reputation=format_amount(w), fraction=format_amount(ratio(w, total)))
         for v, w in sorted(weights.items())
