@@ -25,7 +25,7 @@ import httpx
 from nacl.signing import SigningKey
 
 from ledger import merkle
-from ledger.entries import leaf_bytes, parse_entry, sign_entry
+from ledger.entries import parse_entry, sign_entry
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -87,7 +87,7 @@ class Server:
 def raw_rate(entries: list[dict[str, Any]]) -> float:
     start = time.perf_counter()
     for entry in entries:
-        merkle.leaf_hash(leaf_bytes(parse_entry(entry).data, "2026-11-25T00:00:00.000000Z"))
+        merkle.leaf_hash(parse_entry(entry).leaf("2026-11-25T00:00:00.000000Z"))
     return len(entries) / (time.perf_counter() - start)
 
 

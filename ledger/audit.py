@@ -214,7 +214,7 @@ def read_leaf(raw: bytes, *, verify: bool = True) -> CheckedLeaf:
     sig_member = b',"sig":"' + data["sig"].encode("ascii") + b'"'
     at = entry_bytes.rindex(sig_member)
     signed = entries.ENTRY_DOMAIN + entry_bytes[:at] + entry_bytes[at + len(sig_member) :]
-    entry = entries.Entry(data=data, id=hashlib.sha256(entry_bytes).hexdigest())
+    entry = entries.Entry(data=data, id=hashlib.sha256(entry_bytes).hexdigest(), jcs=entry_bytes)
     if verify:
         verify_signature(entry, signed)
     return CheckedLeaf(entry=entry, logged_at=logged_at, moment=moment, signed=signed)
@@ -245,9 +245,11 @@ def _read_leaf_quickly(raw: bytes) -> CheckedLeaf:
         or type(entry.get("body")) is not dict
     ):
         return read_leaf(raw, verify=False)
-    entry_id = hashlib.sha256(raw[len(_LEAF_HEAD) : end]).hexdigest()
+    entry_bytes = raw[len(_LEAF_HEAD) : end]
     return CheckedLeaf(
-        entry=entries.Entry(data=entry, id=entry_id),
+        entry=entries.Entry(
+            data=entry, id=hashlib.sha256(entry_bytes).hexdigest(), jcs=entry_bytes
+        ),
         logged_at=logged_at,
         moment=_log_time(logged_at),
         signed=b"",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from itertools import accumulate
 from typing import Any
 
 from ledger.errors import MalformedJSONError
@@ -18,6 +19,11 @@ MAX_SAFE_INTEGER = 2**53 - 1
 MAX_DEPTH = 32
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# Valid UTF-8 decodes to no surrogate; one can only come from a `\uD8xx`-`\uDFxx` escape.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
 def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -73,9 +79,6 @@ def loads(data: bytes | str) -> Any:
             raise MalformedJSONError(f"body is not valid UTF-8 (byte {exc.start})") from None
     else:
         text = data
-    # Cheap guard before the recursive parser sees hostile nesting.
-    if text.count("[") + text.count("{") > MAX_DEPTH and _max_depth(text) > MAX_DEPTH:
-        raise MalformedJSONError(f"JSON nested deeper than {MAX_DEPTH} levels")
     try:
         value = json.loads(
             text,
@@ -86,28 +89,21 @@ def loads(data: bytes | str) -> Any:
         )
     except MalformedJSONError:
         raise
-    except (json.JSONDecodeError, RecursionError, ValueError) as exc:
+    except RecursionError:
+        raise MalformedJSONError(f"JSON nested deeper than {MAX_DEPTH} levels") from None
+    except (json.JSONDecodeError, ValueError) as exc:
         raise MalformedJSONError(f"malformed JSON: {exc}") from None
-    _check(value, 0)
+    # The parser stops hostile nesting itself (RecursionError); our limit is checked on the
+    # text, which is now known to be valid JSON, and the tree is walked only when an escape
+    # may have made a lone surrogate.
+    if text.count("[") + text.count("{") > MAX_DEPTH and _max_depth(text) > MAX_DEPTH:
+        raise MalformedJSONError(f"JSON nested deeper than {MAX_DEPTH} levels")
+    if _SURROGATE_ESCAPE.search(text):
+        _check(value, 0)
     return value
 
 
 def _max_depth(text: str) -> int:
-    depth = deepest = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
-            depth -= 1
-    return deepest
+    """How deep the brackets outside strings nest in `text`, valid JSON."""
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    return max(accumulate(map(_DEPTH_STEP.__getitem__, brackets)), default=0)

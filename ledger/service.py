@@ -35,7 +35,6 @@ from ledger.entries import (
     LOG_KINDS,
     Entry,
     format_timestamp,
-    leaf_bytes,
     parse_entry,
     parse_leaf,
     parse_timestamp,
@@ -308,7 +307,7 @@ class Ledger:
                 results.append(exc)
                 continue
             floor = moment
-            raw = leaf_bytes(item.data, logged_at)
+            raw = item.leaf(logged_at)
             digest = merkle.leaf_hash(raw)
             batch.add(item, size, logged_at, raw, digest, changes)
             seqs[item.author] = item.seq

@@ -310,7 +310,7 @@ def _cast(state: State, event: Event, out: Postings) -> tuple[tuple[str, ...], t
     evaluations = contribution.evaluations
     first_time = evaluations.pop(k, None) is None
     evaluations[k] = (value, event.index, evaluator)
-    contribution.evaluations_json = None
+    contribution.json = None
 
     R = state._total
     r_k = evaluator.reputation

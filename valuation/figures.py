@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from bisect import insort
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import islice
 from typing import Any
 
 import rfc8785
@@ -69,17 +71,20 @@ def contribution_figures(state: State, id: str) -> ContributionFigures | None:
 def state_json(state: State) -> dict[str, Any]:
     """The whole derived state as JSON, deterministic, amounts as decimal strings.
 
+    It holds what the log's entries leave behind: the params in force, R, each member's name,
+    referrer, reputation and tokens, and each contribution's author, type, evaluator fund,
+    maximum score and current evaluations. What follows from those at read time (influence,
+    W(c, v), V(c), quality) is not in it, as influence is not: an auditor recomputes them from
+    it, and the digest then changes only where an entry changed something, so that it can be
+    kept up to date a member and a contribution at a time.
+
     `state_json_bytes` writes the same document directly as JCS bytes, much faster;
     `state_json_lazy` gives the same document with members and contributions built on access.
     """
-    total = state.total_reputation
     return _state_document(
         state,
         {record.key: _member_json(record) for record in state._members.values()},
-        {
-            record.id: _contribution_json(state, record, total)
-            for record in state._contributions.values()
-        },
+        {record.id: _contribution_json(record) for record in state._contributions.values()},
     )
 
 
@@ -105,15 +110,11 @@ def state_json_lazy(state: State) -> dict[str, Any]:
     each member's and contribution's JSON on access, so that a large state can be hashed or
     compared a piece at a time without the whole document in memory. Valid only while the
     state does not change."""
-    total = state.total_reputation
     members, contributions = state._members, state._contributions
     return _state_document(
         state,
         _LazyObject(list(members), lambda key: _member_json(members[key])),
-        _LazyObject(
-            list(contributions),
-            lambda cid: _contribution_json(state, contributions[cid], total),
-        ),
+        _LazyObject(list(contributions), lambda cid: _contribution_json(contributions[cid])),
     )
 
 
@@ -137,16 +138,12 @@ def _member_json(record: MemberRecord) -> dict[str, Any]:
     }
 
 
-def _contribution_json(state: State, record: ContributionRecord, total: int) -> dict[str, Any]:
-    weights, engaged = _weights(record, _values(state, record))
+def _contribution_json(record: ContributionRecord) -> dict[str, Any]:
     return {
         "author": record.author.key,
         "type": record.type,
         "fund": format_amount(record.fund),
         "max_score": None if record.max_score is None else format_amount(record.max_score),
-        "engaged_reputation": format_amount(engaged),
-        "weights": {str(value): format_amount(weight) for value, weight in weights.items()},
-        "quality": format_amount(quality(weights.get(0, 0), weights.get(1, 0), total)),
         "evaluations": [
             {"evaluator": evaluator, "value": value, "index": index}
             for evaluator, (value, index, _) in record.evaluations.items()
@@ -155,61 +152,106 @@ def _contribution_json(state: State, record: ContributionRecord, total: int) -> 
 
 
 def state_json_bytes(state: State) -> bytes:
-    """`canonical_json(state_json(state))`, written directly and several times faster.
+    """`canonical_json(state_json(state))`, written directly and kept up to date cheaply."""
+    return b"".join(_state_chunks(state))
 
-    Keys are ASCII (field names, hex keys and ids, decimal integers), so sorting them as Python
-    strings is JCS's order; strings are escaped by `json.dumps` exactly as JCS escapes them. Each
-    contribution's evaluations are cached as JSON until it is evaluated again.
+
+def digest(state: State) -> str:
+    """Hex SHA-256 of the JCS form of `state_json(state)`.
+
+    Each member's and each contribution's JCS bytes are cached on its record and written again
+    only when an entry changed it, and the keys' sorted order is kept as they arrive, so a digest
+    costs one pass of SHA-256 over the state's bytes and the writing of what changed since the
+    last one.
+    """
+    hasher = hashlib.sha256()
+    for chunk in _state_chunks(state):
+        hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+class _Order:
+    """The members' keys and the contributions' ids in sorted (JCS) order, kept up to date as
+    they are added (neither is ever removed)."""
+
+    __slots__ = ("contributions", "members")
+
+    def __init__(self) -> None:
+        self.members: list[str] = []
+        self.contributions: list[str] = []
+
+    def of(self, state: State) -> _Order:
+        for keys, records in (
+            (self.members, state._members),
+            (self.contributions, state._contributions),
+        ):
+            if len(keys) < len(records):
+                new = list(islice(records, len(keys), None))
+                if len(new) > len(keys):
+                    keys[:] = sorted(records)  # many at once: sort all
+                else:
+                    for key in new:
+                        insort(keys, key)
+        return self
+
+
+def _state_chunks(state: State) -> Iterator[bytes]:
+    """The JCS bytes of `state_json(state)`, in pieces.
+
+    Keys are ASCII (field names, hex keys and ids), so sorting them as Python strings is JCS's
+    order; strings are escaped by `json.dumps` exactly as JCS escapes them.
     """
     if not state.has_genesis:
-        return canonical_json(state_json(state))
+        yield canonical_json(state_json(state))
+        return
+    order = state._order
+    if not isinstance(order, _Order):
+        order = state._order = _Order()
+    order.of(state)
     params = state.params
-    total = state.total_reputation
-    # Per contribution type: its name as JSON, and its values in the order JCS sorts their keys.
-    kinds = {
-        name: (json.dumps(name, ensure_ascii=False), sorted(kind.evaluation_values, key=str))
-        for name, kind in params.contribution_types.items()
-    }
     records = state._contributions
-    contributions = []
-    for cid in sorted(records):
-        record = records[cid]
-        type_json, values = kinds[record.type]
-        weights, engaged = _weights(record, values)
-        evaluations = record.evaluations_json
-        if evaluations is None:
-            evaluations = record.evaluations_json = ",".join(
-                [
-                    f'{{"evaluator":"{evaluator}","index":{index},"value":{value}}}'
-                    for evaluator, (value, index, _) in record.evaluations.items()
-                ]
-            )
-        best = "null" if record.max_score is None else f'"{format_amount(record.max_score)}"'
-        weights_json = ",".join([f'"{v}":"{format_amount(weights[v])}"' for v in values])
-        figure = quality(weights.get(0, 0), weights.get(1, 0), total)
-        contributions.append(
-            f'"{cid}":{{"author":"{record.author.key}",'
-            f'"engaged_reputation":"{format_amount(engaged)}","evaluations":[{evaluations}],'
-            f'"fund":"{format_amount(record.fund)}","max_score":{best},'
-            f'"quality":"{format_amount(figure)}","type":{type_json},"weights":{{{weights_json}}}}}'
-        )
+    types = {name: json.dumps(name, ensure_ascii=False) for name in params.contribution_types}
+    yield f'{{"algorithm":{json.dumps(params.algorithm)},"contributions":{{'.encode()
+    yield b",".join([_contribution_bytes(records[cid], types) for cid in order.contributions])
+    yield b'},"members":{'
     members = state._members
-    people = []
-    for key in sorted(members):
-        member = members[key]
+    yield b",".join([_member_bytes(members[key]) for key in order.members])
+    yield (
+        f'}},"params":{canonical_json(params.to_json()["params"]).decode("utf-8")},'
+        f'"total_reputation":"{format_amount(state.total_reputation)}",'
+        f'"tree_size":{state.tree_size}}}'
+    ).encode()
+
+
+def _contribution_bytes(record: ContributionRecord, types: Mapping[str, str]) -> bytes:
+    cached = record.json
+    if cached is None:
+        evaluations = ",".join(
+            [
+                f'{{"evaluator":"{evaluator}","index":{index},"value":{value}}}'
+                for evaluator, (value, index, _) in record.evaluations.items()
+            ]
+        )
+        best = "null" if record.max_score is None else f'"{format_amount(record.max_score)}"'
+        type_json = types.get(record.type) or json.dumps(record.type, ensure_ascii=False)
+        cached = record.json = (
+            f'"{record.id}":{{"author":"{record.author.key}","evaluations":[{evaluations}],'
+            f'"fund":"{format_amount(record.fund)}","max_score":{best},"type":{type_json}}}'
+        ).encode()
+    return cached
+
+
+def _member_bytes(member: MemberRecord) -> bytes:
+    figures = (member.reputation, member.tokens)
+    if member.json_of != figures:
         referrer = "null" if member.referrer is None else f'"{member.referrer}"'
-        people.append(
-            f'"{key}":{{"name":{json.dumps(member.name, ensure_ascii=False)},'
+        member.json = (
+            f'"{member.key}":{{"name":{json.dumps(member.name, ensure_ascii=False)},'
             f'"referrer":{referrer},"reputation":"{format_amount(member.reputation)}",'
             f'"tokens":"{format_amount(member.tokens)}"}}'
-        )
-    document = (
-        f'{{"algorithm":{json.dumps(params.algorithm)},"contributions":{{{",".join(contributions)}}},'
-        f'"members":{{{",".join(people)}}},'
-        f'"params":{canonical_json(params.to_json()["params"]).decode("utf-8")},'
-        f'"total_reputation":"{format_amount(total)}","tree_size":{state.tree_size}}}'
-    )
-    return document.encode("utf-8")
+        ).encode()
+        member.json_of = figures
+    return member.json
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -226,11 +268,6 @@ def canonical_json(obj: Any) -> bytes:
     except (TypeError, ValueError):
         result: bytes = rfc8785.dumps(obj)
         return result
-
-
-def digest(state: State) -> str:
-    """Hex SHA-256 of the JCS form of `state_json(state)`."""
-    return hashlib.sha256(state_json_bytes(state)).hexdigest()
 
 
 def _weights(record: ContributionRecord, values: Iterable[int]) -> tuple[dict[int, int], int]:

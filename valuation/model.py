@@ -95,7 +95,7 @@ class ContributionView:
 class MemberRecord:
     """A member as the state holds it; `ref` is the referrer's record, to spare a lookup."""
 
-    __slots__ = ("key", "name", "ref", "referrer", "reputation", "tokens")
+    __slots__ = ("json", "json_of", "key", "name", "ref", "referrer", "reputation", "tokens")
 
     def __init__(
         self, key: str, name: str, ref: MemberRecord | None, reputation: int, tokens: int
@@ -106,6 +106,9 @@ class MemberRecord:
         self.referrer = None if ref is None else ref.key
         self.reputation = reputation
         self.tokens = tokens
+        # The member's JCS bytes in the state digest, and the (reputation, tokens) they show.
+        self.json = b""
+        self.json_of: tuple[int, int] | None = None
 
 
 class ContributionRecord:
@@ -113,17 +116,17 @@ class ContributionRecord:
 
     `evaluations` maps each current evaluator to (value, index, evaluator's record); a dict keeps
     insertion order, and a changed vote is removed and inserted again, so iteration is the order
-    of the current evaluations in the log. `evaluations_json` caches their canonical JSON for the
-    state digest; whoever changes `evaluations` sets it to None.
+    of the current evaluations in the log. `json` caches the contribution's JCS bytes for the
+    state digest; whoever changes the contribution (only an evaluation does) sets it to None.
     """
 
     __slots__ = (
         "author",
         "evaluations",
-        "evaluations_json",
         "fund",
         "id",
         "index",
+        "json",
         "max_score",
         "type",
     )
@@ -136,7 +139,7 @@ class ContributionRecord:
         self.fund = fund
         self.max_score: int | None = None
         self.evaluations: dict[str, tuple[int, int, MemberRecord]] = {}
-        self.evaluations_json: str | None = None
+        self.json: bytes | None = None
 
 
 class State:
@@ -147,6 +150,7 @@ class State:
         "_formulas",
         "_log_author",
         "_members",
+        "_order",
         "_params",
         "_total",
         "_tree_size",
@@ -161,6 +165,7 @@ class State:
         self._contributions: dict[str, ContributionRecord] = {}
         self._total = 0
         self._tree_size = 0
+        self._order: object = None  # valuation.figures keeps the sorted keys for the digest
 
     @property
     def params(self) -> Params:

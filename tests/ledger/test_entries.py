@@ -8,11 +8,14 @@ from typing import Any
 
 import pytest
 import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
 from ledger import jsonstrict
 from ledger.entries import (
     ENTRY_DOMAIN,
+    canonical,
     entry_id,
     leaf_bytes,
     parse_entry,
@@ -144,3 +147,95 @@ def test_strict_json_accepts_ordinary_documents() -> None:
         "a": [1, -2, "é"],
         "b": None,
     }
+
+
+# --- canonical bytes: the fast encoder must write exactly what rfc8785 writes --------------
+
+_ANY_TEXT = st.text(alphabet=st.characters(), max_size=12)  # lone surrogates and astral too
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**60), 2**60)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _ANY_TEXT,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            _ANY_TEXT | st.sampled_from(["\ue000", "\U0001f600", "a\uffff"]), children
+        )
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_JSON)
+def test_canonical_is_rfc8785_for_any_json_value(value: Any) -> None:
+    try:
+        expected = rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, UnicodeEncodeError):  # lone surrogates, > 2^53
+        with pytest.raises(EntryError, match="no canonical JSON form"):
+            canonical(value)
+        return
+    assert canonical(value) == expected
+
+
+def test_canonical_sorts_keys_by_utf16_units_not_code_points() -> None:
+    # U+1F600 is the surrogate pair D83D DE00 in UTF-16, which sorts before U+E000.
+    value = {"\ue000": 1, "\U0001f600": 2}
+    assert canonical(value) == rfc8785.dumps(value)
+    assert canonical(value).index("\U0001f600".encode()) < canonical(value).index(b"\xee\x80\x80")
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    title=st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=200),
+    tags=st.lists(
+        st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40),
+        max_size=3,
+    ),
+)
+def test_parsed_entry_bytes_id_and_leaf_are_jcs(title: str, tags: list[str]) -> None:
+    entry = signed(body={"title": title, "tags": tags})
+    parsed = parse_entry(entry)
+    assert parsed.jcs == rfc8785.dumps(entry)
+    assert parsed.id == hashlib.sha256(rfc8785.dumps(entry)).hexdigest()
+    logged_at = "2026-11-24T06:32:21.000001Z"
+    assert parsed.leaf(logged_at) == rfc8785.dumps({"entry": entry, "logged_at": logged_at})
+
+
+def test_params_entries_with_open_objects_are_jcs_too() -> None:
+    body = {
+        "valuation": {"algorithm": "backfeed/1", "params": {"ts": "x", ',"ts":': [1, "\ue000"]}}
+    }
+    entry = signed(kind="network.params", body=body)
+    parsed = parse_entry(entry)
+    assert parsed.jcs == rfc8785.dumps(entry)
+    assert leaf_bytes(entry, "2026-11-24T06:32:21Z") == parsed.leaf("2026-11-24T06:32:21Z")
+
+
+@pytest.mark.parametrize(
+    ("depth", "refused"), [(32, False), (33, True), (5000, True), (10**6, True)]
+)
+def test_strict_json_nesting_limit(depth: int, refused: bool) -> None:
+    raw = "[" * depth + "]" * depth
+    if refused:
+        with pytest.raises(MalformedJSONError, match="nested deeper than 32"):
+            jsonstrict.loads(raw)
+    else:
+        assert jsonstrict.loads(raw) is not None
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ['{"a": ["\\uDc00"]}', '{"\\ud83d": 1}', '{"a": {"b": "x\\uD800y"}}'],
+)
+def test_strict_json_finds_escaped_lone_surrogates_anywhere(raw: str) -> None:
+    with pytest.raises(MalformedJSONError, match="surrogate"):
+        jsonstrict.loads(raw)
+
+
+def test_strict_json_takes_escaped_surrogate_pairs_and_brackets_in_strings() -> None:
+    assert jsonstrict.loads('{"a": "\\ud83d\\ude00"}') == {"a": "\U0001f600"}
+    deep_text = '"' + "[" * 100 + '\\"' + "{" * 100 + '"'
+    assert jsonstrict.loads("[" + deep_text + "]") == [deep_text[1:-1].replace('\\"', '"')]
