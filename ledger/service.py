@@ -35,7 +35,7 @@ from ledger.entries import (
     LOG_KINDS,
     Entry,
     format_timestamp,
-    parse_entry,
+    parse_entries,
     parse_leaf,
     parse_timestamp,
     sign_entry,
@@ -193,7 +193,7 @@ class Ledger:
         if len(raw_entries) > MAX_BATCH:
             raise EntryError(f"a batch holds at most {MAX_BATCH} entries, not {len(raw_entries)}")
         now = self._clock()
-        prepared: list[Entry | LedgerError] = [self._precheck(raw, now) for raw in raw_entries]
+        prepared = [self._precheck(parsed, now) for parsed in parse_entries(raw_entries)]
         if all(isinstance(p, LedgerError) for p in prepared):
             return [p for p in prepared if isinstance(p, LedgerError)]
         return self._commit_group(_Request(prepared))
@@ -257,9 +257,10 @@ class Ledger:
             request.results = results[position : position + len(request.entries)]
             position += len(request.entries)
 
-    def _precheck(self, raw: Any, now: datetime) -> Entry | LedgerError:
+    def _precheck(self, entry: Entry | LedgerError, now: datetime) -> Entry | LedgerError:
+        if isinstance(entry, LedgerError):
+            return entry
         try:
-            entry = parse_entry(raw)
             if self._network is not None and entry.network != self._network.name:
                 raise RefusedError(
                     f"entry is for network {entry.network!r}, this log is "
@@ -584,61 +585,40 @@ class _BatchWriter:
 
     def write(self, session: Session) -> None:
         repo.add_leaves(session, self.leaves)
-        repo.insert_rows(session, PostingRow, self.postings)
-        repo.insert_rows(session, MemberHistoryRow, self.history)
-        member_rows = []
+        repo.write_rows(session, PostingRow, self.postings)
+        repo.write_rows(session, MemberHistoryRow, self.history)
+        members = []
         for key, first_index in self.members.items():
             view = self.state.member(key)
             assert view is not None
-            member_rows.append(
+            members.append(
                 {
                     "member": key,
                     "name": view.name,
                     "referrer": view.referrer,
                     "reputation": view.reputation,
                     "tokens": view.tokens,
-                    "joined_idx": first_index,
+                    "joined_idx": first_index,  # kept by a member that exists
                 }
             )
-        _upsert_members(session, member_rows)
-        contribution_rows = []
+        repo.write_rows(
+            session, MemberRow, members, conflict=("member",), update=("reputation", "tokens")
+        )
+        new, changed = [], []
         for cid in sorted(self.changed_contributions | set(self.new_contributions)):
             contribution = self.state.contribution(cid)
             assert contribution is not None
-            row = dict(self.new_contributions.get(cid, {}))
-            row.update({"id": cid, "max_score": contribution.max_score, "fund": contribution.fund})
-            contribution_rows.append(row)
-        _upsert_contributions(session, contribution_rows)
-        repo.upsert(
+            figures = {"max_score": contribution.max_score, "fund": contribution.fund}
+            if cid in self.new_contributions:
+                new.append({**self.new_contributions[cid], **figures})
+            else:
+                changed.append({"id": cid, **figures})
+        repo.write_rows(session, ContributionRow, new)
+        repo.update_rows(session, ContributionRow, changed, "id")
+        repo.write_rows(
             session,
             EvaluationRow,
             list(self.evaluations.values()),
-            ("contribution", "evaluator"),
-        )
-
-
-def _upsert_members(session: Session, rows: list[dict[str, Any]]) -> None:
-    """New members are inserted whole; existing ones keep their `joined_idx`."""
-    if not rows:
-        return
-    existing = {
-        row.member: row
-        for row in session.query(MemberRow).filter(
-            MemberRow.member.in_([r["member"] for r in rows])
-        )
-    }
-    for row in rows:
-        old = existing.get(row["member"])
-        if old is not None:
-            row["joined_idx"] = old.joined_idx
-    repo.upsert(session, MemberRow, rows, ("member",))
-
-
-def _upsert_contributions(session: Session, rows: list[dict[str, Any]]) -> None:
-    new = [r for r in rows if "title" in r]
-    changed = [r for r in rows if "title" not in r]
-    repo.insert_rows(session, ContributionRow, new)
-    for row in changed:
-        session.query(ContributionRow).filter(ContributionRow.id == row["id"]).update(
-            {"max_score": row["max_score"], "fund": row["fund"]}
+            conflict=("contribution", "evaluator"),
+            update=("value", "idx"),
         )
