@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -53,14 +54,16 @@ def canonical(value: Any) -> bytes:
     """
     if _plain(value, 0):
         try:
-            text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-            return text.encode("utf-8")
+            return _dumps(value).encode("utf-8")
         except (UnicodeEncodeError, RecursionError, ValueError):
             pass  # lone surrogates and absurd nesting: let rfc8785 say what is wrong
     try:
         return bytes(rfc8785.dumps(value))
     except (rfc8785.CanonicalizationError, TypeError, ValueError, RecursionError) as exc:
         raise EntryError(f"value has no canonical JSON form: {exc}") from None
+
+
+_dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
 
 
 def _plain(value: Any, depth: int) -> bool:
@@ -107,6 +110,8 @@ class Entry:
     def leaf(self, logged_at: str) -> bytes:
         """The leaf bytes of this entry logged at `logged_at`: `leaf_bytes(data, logged_at)`,
         written around the entry's JCS bytes (keys `entry` < `logged_at`)."""
+        if _TS.fullmatch(logged_at):  # the log's own clock: ASCII, nothing to escape
+            return b'{"entry":' + self.jcs + b',"logged_at":"' + logged_at.encode() + b'"}'
         return b'{"entry":' + self.jcs + b',"logged_at":' + canonical(logged_at) + b"}"
 
     @property
@@ -293,7 +298,7 @@ _BODIES: Final[dict[str, Callable[[Any], None]]] = {
 def check_shape(data: Any) -> None:
     """Raise `EntryError` unless `data` has the exact shape of a version 1 signed entry."""
     _closed(data, "entry", {"v", "network", "kind", "author", "seq", "ts", "body", "sig"})
-    if data["v"] != VERSION or isinstance(data["v"], bool):
+    if type(data["v"]) is not int or data["v"] != VERSION:
         raise _fail("entry.v", f"must be {VERSION}")
     _string(data["network"], "entry.network", 1, 64)
     if data["kind"] not in _BODIES:
@@ -339,7 +344,16 @@ def _signed_forms(data: Mapping[str, Any]) -> tuple[bytes, bytes]:
     Keys sort as author, body, kind, network, seq, sig, ts, v, so the `sig` member goes right
     before the last `,"ts":` (only the checked `ts` and `v` follow it).
     """
-    unsigned = canonical({k: v for k, v in data.items() if k != "sig"})
+    unsigned_entry = {k: v for k, v in data.items() if k != "sig"}
+    if data["kind"] in LOG_KINDS:
+        unsigned = canonical(unsigned_entry)  # valuation params: open objects
+    else:
+        # `check_shape` has fixed everything of a member's entry to what `_plain` accepts
+        # (ASCII keys, strings, ints within ±(2^53 - 1), lists of strings): no need to walk it.
+        try:
+            unsigned = _dumps(unsigned_entry).encode("utf-8")
+        except UnicodeEncodeError:
+            unsigned = canonical(unsigned_entry)  # a lone surrogate: let rfc8785 refuse it
     at = unsigned.rindex(b',"ts":')
     whole = unsigned[:at] + b',"sig":"' + data["sig"].encode("ascii") + b'"' + unsigned[at:]
     return ENTRY_DOMAIN + unsigned, whole
@@ -353,64 +367,132 @@ def parse_entry(data: Any) -> Entry:
     return Entry(data=data, id=sha256_hex(whole), jcs=whole)
 
 
-def parse_entries(values: Sequence[Any]) -> list[Entry | EntryError | SignatureError]:
-    """`parse_entry` of each value: its `Entry`, or the error that refuses it.
+@dataclass(frozen=True, slots=True)
+class Unverified:
+    """An entry of the right shape whose signature is being checked by `check_entries`."""
 
-    A large batch has its signatures checked on every core: the shapes and canonical bytes are
-    made here, a chunk at a time, while threads of a shared pool check the chunks already made
-    (PyNaCl's C calls release the GIL). A small one is checked here, sparing the hand-off.
+    entry: Entry
+    _chunk: _Chunk
+    _position: int
+
+    def verified(self) -> Entry | SignatureError:
+        """The entry once its signature is checked (waiting for it), or the refusal."""
+        if self._position in self._chunk.forged():
+            return SignatureError(f"bad signature by {self.entry.author[:8]}…")
+        return self.entry
+
+
+def check_entries(values: Sequence[Any]) -> list[Unverified | EntryError]:
+    """The shape and canonical bytes of each value, checked here, and its signature, being
+    checked: `Unverified.verified()` waits for the verdict.
+
+    A large batch has its signatures checked by another process while the caller goes on
+    (ordering and valuing the first entries, say): the shapes and bytes are made here a chunk
+    at a time and each chunk is sent as soon as it is made. Threads would not do: the caller's
+    Python holds the GIL that each of PyNaCl's calls needs back. A small batch is checked here,
+    sparing the hand-off.
     """
-    results: list[Entry | EntryError | SignatureError] = []
+    results: list[Unverified | EntryError | None] = [None] * len(values)
     pool = _signature_pool() if len(values) >= 2 * _CHUNK else None
-    chunk: list[tuple[int, bytes, bytes]] = []  # (position, signature + signed bytes, key)
-    checks: list[Future[list[int]]] = []
+    items: list[tuple[int, bytes, bytes]] = []  # (position, signature + signed bytes, key)
+    made: list[tuple[int, Entry]] = []  # the entries of `items`
+
+    def send() -> None:
+        chunk = _Chunk(items, pool)
+        for position, entry in made:
+            results[position] = Unverified(entry, chunk, position)
+
     for position, data in enumerate(values):
         try:
             check_shape(data)
             signed, whole = _signed_forms(data)
         except EntryError as exc:
-            results.append(exc)
+            results[position] = exc
             continue
-        results.append(Entry(data=data, id=sha256_hex(whole), jcs=whole))
-        chunk.append((position, bytes.fromhex(data["sig"]) + signed, bytes.fromhex(data["author"])))
-        if len(chunk) == _CHUNK:
-            checks.append(_done(_forged(chunk)) if pool is None else pool.submit(_forged, chunk))
-            chunk = []
-    checks.append(_done(_forged(chunk)))  # the rest, here, while the pool finishes
-    for check in checks:
-        for position in check.result():
-            author = values[position]["author"]
-            results[position] = SignatureError(f"bad signature by {author[:8]}…")
-    return results
+        made.append((position, Entry(data=data, id=sha256_hex(whole), jcs=whole)))
+        items.append((position, bytes.fromhex(data["sig"]) + signed, bytes.fromhex(data["author"])))
+        if len(items) == _CHUNK:
+            send()
+            items, made = [], []
+    if items:
+        send()
+    checked = [item for item in results if item is not None]
+    assert len(checked) == len(values)
+    return checked
 
 
 _CHUNK = 64
-_pool: tuple[int, ThreadPoolExecutor] | None = None
+_pool: tuple[int, ProcessPoolExecutor] | None = None
+_pool_failed = False
 
 
-def _signature_pool() -> ThreadPoolExecutor:
-    """One pool of a thread per core for the process (made again in a forked child)."""
+def _signature_pool() -> ProcessPoolExecutor | None:
+    """The process's pool of signature checkers, one process per core but one; None on a
+    single core, or once a pool could not start (say, in a script that `spawn` cannot import
+    again because it has no `if __name__ == "__main__":` guard)."""
     global _pool
-    if _pool is None or _pool[0] != os.getpid():
-        _pool = (os.getpid(), ThreadPoolExecutor(os.cpu_count() or 1, "signatures"))
+    if _pool_failed or (os.cpu_count() or 1) < 2:
+        return None
+    if _pool is None or _pool[0] != os.getpid():  # made again in a forked child
+        workers = (os.cpu_count() or 2) - 1
+        context = multiprocessing.get_context("spawn")  # never fork a threaded server
+        _pool = (os.getpid(), ProcessPoolExecutor(workers, mp_context=context))
     return _pool[1]
 
 
-def _forged(chunk: Sequence[tuple[int, bytes, bytes]]) -> list[int]:
-    """The positions in `chunk` whose signature does not verify."""
+def warm_signature_pool() -> None:
+    """Start the signature checkers now rather than at the first large batch."""
+    pool = _signature_pool()
+    if pool is not None:
+        try:
+            pool.submit(int).result()
+        except BrokenExecutor:
+            _pool_broke(started=False)
+
+
+def _pool_broke(started: bool) -> None:
+    """A checker died: make a new pool next time, unless it never got to work."""
+    global _pool, _pool_failed
+    _pool = None
+    if not started:
+        _pool_failed = True
+
+
+class _Chunk:
+    """Signatures to check, sent to the pool (or checked at once without one)."""
+
+    __slots__ = ("_bad", "_future", "_items")
+    _worked = False  # whether a chunk of this process was ever checked by the pool
+
+    def __init__(
+        self, items: list[tuple[int, bytes, bytes]], pool: ProcessPoolExecutor | None
+    ) -> None:
+        self._items = items
+        self._future = None if pool is None else pool.submit(_forged, items)
+        self._bad: list[int] | None = _forged(items) if pool is None else None
+
+    def forged(self) -> list[int]:
+        """The positions whose signature does not verify."""
+        if self._bad is None:
+            assert self._future is not None
+            try:
+                self._bad = self._future.result()
+                _Chunk._worked = True
+            except BrokenExecutor:  # a checker died (killed, out of memory): check here
+                _pool_broke(_Chunk._worked)
+                self._bad = _forged(self._items)
+        return self._bad
+
+
+def _forged(items: Sequence[tuple[int, bytes, bytes]]) -> list[int]:
+    """The positions in `items` whose signature does not verify."""
     bad = []
-    for position, signed_message, public_key in chunk:
+    for position, signed_message, public_key in items:
         try:
             crypto_sign_open(signed_message, public_key)
         except (BadSignatureError, ValueError):
             bad.append(position)
     return bad
-
-
-def _done(result: list[int]) -> Future[list[int]]:
-    future: Future[list[int]] = Future()
-    future.set_result(result)
-    return future
 
 
 def sign_entry(

@@ -34,8 +34,9 @@ from ledger.db import read_session, write_transaction
 from ledger.entries import (
     LOG_KINDS,
     Entry,
+    Unverified,
+    check_entries,
     format_timestamp,
-    parse_entries,
     parse_leaf,
     parse_timestamp,
     sign_entry,
@@ -193,7 +194,8 @@ class Ledger:
         if len(raw_entries) > MAX_BATCH:
             raise EntryError(f"a batch holds at most {MAX_BATCH} entries, not {len(raw_entries)}")
         now = self._clock()
-        prepared = [self._precheck(parsed, now) for parsed in parse_entries(raw_entries)]
+        # Signatures are still being checked on other cores as the entries go on to be ordered.
+        prepared = [self._precheck(checked, now) for checked in check_entries(raw_entries)]
         if all(isinstance(p, LedgerError) for p in prepared):
             return [p for p in prepared if isinstance(p, LedgerError)]
         return self._commit_group(_Request(prepared))
@@ -257,9 +259,14 @@ class Ledger:
             request.results = results[position : position + len(request.entries)]
             position += len(request.entries)
 
-    def _precheck(self, entry: Entry | LedgerError, now: datetime) -> Entry | LedgerError:
-        if isinstance(entry, LedgerError):
-            return entry
+    def _precheck(
+        self, checked: Unverified | LedgerError, now: datetime
+    ) -> Unverified | LedgerError:
+        """The network and clock checks, which need no lock (and no verdict on the signature
+        yet: a bad signature is still the first reason given)."""
+        if isinstance(checked, LedgerError):
+            return checked
+        entry = checked.entry
         try:
             if self._network is not None and entry.network != self._network.name:
                 raise RefusedError(
@@ -273,12 +280,13 @@ class Ledger:
                     f"{'ahead of' if skew.total_seconds() > 0 else 'behind'} the log's clock "
                     f"(at most {MAX_CLOCK_SKEW.seconds} s allowed): check the author's clock"
                 )
-            return entry
+            return checked
         except LedgerError as exc:
-            return exc
+            verdict = checked.verified()
+            return verdict if isinstance(verdict, LedgerError) else exc
 
     def _append_locked(
-        self, session: Session, prepared: Sequence[Entry | LedgerError]
+        self, session: Session, prepared: Sequence[Unverified | LedgerError]
     ) -> list[Appended | LedgerError]:
         state = self._sync(session)
         size = state.tree_size
@@ -286,11 +294,13 @@ class Ledger:
         floor = parse_timestamp(last.logged_at) if last is not None else None
         network = self._network_or_none(session)
         batch = _BatchWriter(state)
-        entries = [item for item in prepared if isinstance(item, Entry)]
+        entries = [item.entry for item in prepared if isinstance(item, Unverified)]
         seqs = repo.last_seqs(session, (e.author for e in entries))
         logged = repo.entry_indexes(session, (e.id for e in entries))
         results: list[Appended | LedgerError] = []
-        for item in prepared:
+        for checked in prepared:
+            # The signatures of later entries are still being checked on other cores.
+            item = checked if isinstance(checked, LedgerError) else checked.verified()
             if isinstance(item, LedgerError):
                 results.append(item)
                 continue
@@ -490,7 +500,7 @@ class _Request:
 
     __slots__ = ("entries", "error", "results")
 
-    def __init__(self, entries: list[Entry | LedgerError]) -> None:
+    def __init__(self, entries: list[Unverified | LedgerError]) -> None:
         self.entries = entries
         self.results: list[Appended | LedgerError] | None = None
         self.error: Exception | None = None

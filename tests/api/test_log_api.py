@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from api import schemas
 from api.app import create_app
 from api.settings import Settings
 from ledger import checkpoint as cp
@@ -155,6 +156,13 @@ def test_a_batch_reports_each_entry(client: TestClient) -> None:
     assert [r["status"] for r in results] == [201, 422, 201]
     assert results[1]["detail"].startswith("bad signature")
     assert [results[0]["index"], results[2]["index"]] == [1, 2]
+    # The reply is written by hand for speed: it must stay the documented schema, exactly.
+    assert response.headers["content-type"] == "application/json"
+    document = response.json()
+    assert schemas.BatchOut.model_validate(document).model_dump(exclude_none=True) == document
+    assert set(results[0]) == {"status", "id", "index", "logged_at", "leaf_hash"}
+    assert set(results[1]) == {"status", "type", "title", "detail"}
+    assert (document["appended"], document["refused"]) == (2, 1)
     assert_problem(client.post("/v1/entries/batch", json={"entries": []}), 400, "1 to 1000")
     assert_problem(client.post("/v1/entries/batch", json={"items": []}), 400, "entries")
 

@@ -142,6 +142,41 @@ def test_a_batch_appends_the_good_and_refuses_the_bad_in_place(ledger: Ledger) -
     assert ledger.latest_checkpoint()[0] == 3
 
 
+def test_a_large_batch_checks_every_signature_on_the_pool_and_refuses_each_forgery(
+    ledger: Ledger,
+) -> None:
+    # 300 entries: chunks of 64 are checked by the signature pool while the first are ordered.
+    members = [Signer() for _ in range(300)]
+    batch = [m.join(f"m{i}") for i, m in enumerate(members)]
+    forged = {5, 64, 127, 200, 299}  # first chunk, chunk edges, the last, partial chunk
+    for i in forged:
+        batch[i]["body"]["name"] += "!"  # signed bytes no longer match
+    batch[150]["seq"] = "one"  # a shape error among them
+    results = ledger.append(batch)
+    for i, result in enumerate(results):
+        if i in forged:
+            assert isinstance(result, SignatureError), (i, result)
+            assert members[i].public[:8] in str(result)
+        elif i == 150:
+            assert isinstance(result, LedgerError) and "entry.seq" in str(result)
+        else:
+            appended(result)
+    assert ledger.latest_checkpoint()[0] == 1 + 300 - len(forged) - 1
+    assert len(all_leaves(ledger)) == 1 + 300 - len(forged) - 1
+
+
+def test_a_bad_signature_is_the_first_reason_even_for_another_network(ledger: Ledger) -> None:
+    eve = Signer(network="elsewhere")
+    entry = eve.join("Eve")
+    entry["body"]["name"] = "Mallory"
+    assert isinstance(refused(ledger, entry), SignatureError)
+    many = [Signer(network="elsewhere").join(f"e{i}") for i in range(200)]
+    many[3]["sig"] = "0" * 128
+    results = ledger.append(many)
+    assert isinstance(results[3], SignatureError)
+    assert all(isinstance(r, RefusedError) and "network" in str(r) for r in results[4:])
+
+
 def test_logged_rows_refuse_update_and_delete(ledger: Ledger, engine: Engine) -> None:
     for statement in (
         "UPDATE leaves SET kind = 'x' WHERE idx = 0",
