@@ -365,6 +365,12 @@ class _Checker:
                 f"{where}: the state digest {_short(row.digest)} is not the replayed "
                 f"{_short(digest)}"
             )
+        total = row.total_reputation
+        if total is not None and total != self.state.total_reputation:
+            raise IntegrityError(
+                f"{where}: the recorded total reputation {total} is not the replayed "
+                f"{self.state.total_reputation}"
+            )
         self.checkpoints += 1
 
     def _check_nodes(self, completed: Sequence[merkle.StoredNode]) -> None:

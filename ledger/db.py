@@ -92,7 +92,12 @@ def write_transaction(engine: Engine) -> Iterator[Session]:
 
 @contextmanager
 def read_session(engine: Engine) -> Iterator[Session]:
+    """A read-only transaction over one snapshot of the database (SQLite's read transaction;
+    REPEATABLE READ on PostgreSQL, whose default gives each statement its own), so that a
+    member's figures and R, say, come from the same commit."""
     with unavailable_on_outage(), Session(engine) as session, session.begin():
+        if engine.dialect.name == "postgresql":
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         yield session
 
 

@@ -50,6 +50,8 @@ class CheckpointRow(Base):
     root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     note: Mapped[str] = mapped_column(Text)
     digest: Mapped[str] = mapped_column(String(64))
+    # R at this size (None on checkpoints written before migration 0002).
+    total_reputation: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class MemberRow(Base):

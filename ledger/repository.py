@@ -161,8 +161,18 @@ def checkpoint_at(session: Session, size: int) -> CheckpointRow | None:
     return session.get(CheckpointRow, size)
 
 
-def add_checkpoint(session: Session, size: int, root: bytes, note: str, digest: str) -> None:
-    session.add(CheckpointRow(tree_size=size, root_hash=root, note=note, digest=digest))
+def add_checkpoint(
+    session: Session, size: int, root: bytes, note: str, digest: str, total_reputation: int
+) -> None:
+    session.add(
+        CheckpointRow(
+            tree_size=size,
+            root_hash=root,
+            note=note,
+            digest=digest,
+            total_reputation=total_reputation,
+        )
+    )
 
 
 # --- figures ------------------------------------------------------------------------------
@@ -269,6 +279,11 @@ def member_count(session: Session) -> int:
 
 
 def total_reputation(session: Session) -> int:
+    """R: as the latest checkpoint recorded it, else the sum over the members."""
+    query = select(CheckpointRow.total_reputation).order_by(CheckpointRow.tree_size.desc())
+    recorded = session.scalar(query.limit(1))
+    if recorded is not None:
+        return int(recorded)
     return int(session.scalar(select(func.coalesce(func.sum(MemberRow.reputation), 0))) or 0)
 
 

@@ -405,7 +405,9 @@ class Ledger:
         note = cp.sign_checkpoint(
             cp.Checkpoint(network.origin, state.tree_size, root), self._signing_key()
         )
-        repo.add_checkpoint(session, state.tree_size, root, note, valuation.digest(state))
+        repo.add_checkpoint(
+            session, state.tree_size, root, note, valuation.digest(state), state.total_reputation
+        )
 
     def _sync(self, session: Session) -> valuation.State:
         """Bring the in-memory valuation state to the database's tree size."""

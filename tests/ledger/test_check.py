@@ -203,6 +203,23 @@ def test_a_checkpoint_with_a_wrong_digest_is_named(community: Ledger) -> None:
     refused(community, "checkpoint at tree size 4", "state digest")
 
 
+def test_a_checkpoint_with_a_wrong_total_reputation_is_named(community: Ledger) -> None:
+    tamper(community.engine, "UPDATE checkpoints SET total_reputation = 7 WHERE tree_size = 6")
+    refused(community, "checkpoint at tree size 6", "total reputation 7")
+
+
+def test_reads_take_r_from_the_latest_checkpoint(community: Ledger) -> None:
+    from ledger import repository as repo
+    from ledger.db import read_session
+
+    state = community.replayed_state()
+    with read_session(community.engine) as session:
+        assert repo.total_reputation(session) == state.total_reputation > 0
+    tamper(community.engine, "UPDATE checkpoints SET total_reputation = NULL")
+    with read_session(community.engine) as session:  # checkpoints older than migration 0002
+        assert repo.total_reputation(session) == state.total_reputation
+
+
 def test_leaves_without_a_checkpoint_are_a_half_written_append(community: Ledger) -> None:
     tamper(community.engine, "DELETE FROM checkpoints WHERE tree_size = 10")
     refused(community, "leaves 9..9", "no signed checkpoint")
