@@ -18,6 +18,7 @@ import statistics
 import sys
 import tempfile
 import time
+from itertools import islice
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -26,12 +27,14 @@ import httpx
 from nacl.signing import SigningKey
 
 import valuation
-from bench.log import PG, Server, reset_postgres, signed_community
+from bench.log import PG, Server, community_entries, reset_postgres
 from ledger.db import make_engine, upgrade
 from ledger.service import Ledger, NetworkConfig, _BatchWriter
 
 
-def build(url: str, key_path: Path, entries: list[dict[str, Any]], valued: bool) -> float:
+def build(url: str, key_path: Path, count: int, valued: bool) -> float:
+    """Append `count` entries of `community_entries` in batches of 1,000, each batch signed just
+    before it is sent (as members sign theirs); only the appends are timed."""
     if url.startswith("postgresql"):
         reset_postgres(url)
     engine = make_engine(url)
@@ -51,15 +54,20 @@ def build(url: str, key_path: Path, entries: list[dict[str, Any]], valued: bool)
     for patch in patches:
         patch.start()
     try:
-        start = time.perf_counter()
-        for i in range(0, len(entries), 1000):
-            results = ledger.append(entries[i : i + 1000])
+        source = community_entries("bench", count)
+        appending = 0.0
+        done = 0
+        while batch := list(islice(source, 1000)):
+            start = time.perf_counter()
+            results = ledger.append(batch)
+            appending += time.perf_counter() - start
             refused = [r for r in results if not hasattr(r, "index")]
             if refused:
                 raise SystemExit(f"refused: {refused[0]}")
-            print(f"\r  {min(i + 1000, len(entries))}/{len(entries)}", end="", file=sys.stderr)
+            done += len(batch)
+            print(f"\r  {done}/{count}", end="", file=sys.stderr)
         print(file=sys.stderr)
-        return len(entries) / (time.perf_counter() - start)
+        return count / appending
     finally:
         for patch in patches:
             patch.stop()
@@ -93,13 +101,11 @@ def main() -> None:
         work = Path(tmp)
         url = {"sqlite": f"sqlite:///{work / 'bench.db'}", "postgresql": PG}.get(args.db, args.db)
         bare = f"sqlite:///{work / 'bare.db'}" if url.startswith("sqlite") else url
-        print(f"signing {args.entries} entries ...", file=sys.stderr)
-        entries = signed_community("bench", args.entries)
         print(f"database: {url.split('://')[0]}, {args.entries} entries")
-        with_valuation = build(url, work / "log.key", entries, valued=True)
+        with_valuation = build(url, work / "log.key", args.entries, valued=True)
         print(f"appends, batches of 1000, valuation on:  {with_valuation:8.0f} entries/s")
         if not args.no_baseline:
-            without = build(bare, work / "bare.key", entries, valued=False)
+            without = build(bare, work / "bare.key", args.entries, valued=False)
             print(f"appends, batches of 1000, valuation off: {without:8.0f} entries/s")
 
         server = Server(url, work)

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -93,33 +94,41 @@ def raw_rate(entries: list[dict[str, Any]]) -> float:
 
 def signed_community(network: str, count: int) -> list[dict[str, Any]]:
     """`count` entries: members join, then alternately submit and evaluate."""
+    return list(community_entries(network, count))
+
+
+def community_entries(network: str, count: int) -> Iterator[dict[str, Any]]:
+    """`signed_community`, signed as it is read, so that a long run's entries keep a `ts`
+    within the log's clock skew."""
     members = [SigningKey.generate() for _ in range(max(2, count // 20))]
     seqs = dict.fromkeys(range(len(members)), 0)
-    out: list[dict[str, Any]] = []
     contributions: list[str] = []
 
     def sign(i: int, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         seqs[i] += 1
-        entry = sign_entry(members[i], network=network, kind=kind, seq=seqs[i], body=body)
-        out.append(entry)
-        return entry
+        return sign_entry(members[i], network=network, kind=kind, seq=seqs[i], body=body)
 
+    made = 0
     for i in range(len(members)):
-        sign(i, "member.join", {"name": f"member {i}"})
+        if made == count:
+            return
+        yield sign(i, "member.join", {"name": f"member {i}"})
+        made += 1
     n = 0
-    while len(out) < count:
+    while made < count:
         i = n % len(members)
         if n % 8 == 0 or not contributions:
             entry = sign(i, "contribution.submit", {"title": f"work {n}", "type": "comment"})
             contributions.append(parse_entry(entry).id)
         else:
-            sign(
+            entry = sign(
                 i,
                 "evaluation.cast",
                 {"contribution": contributions[-1 - n % 4 % len(contributions)], "value": n % 2},
             )
+        yield entry
+        made += 1
         n += 1
-    return out[:count]
 
 
 def network_of(base: str) -> str:
