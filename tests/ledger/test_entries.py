@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import pytest
@@ -12,10 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
+from ledger import entries as entries_module
 from ledger import jsonstrict
 from ledger.entries import (
     ENTRY_DOMAIN,
+    Entry,
+    Unverified,
     canonical,
+    check_entries,
     entry_id,
     leaf_bytes,
     parse_entry,
@@ -239,3 +245,55 @@ def test_strict_json_takes_escaped_surrogate_pairs_and_brackets_in_strings() -> 
     assert jsonstrict.loads('{"a": "\\ud83d\\ude00"}') == {"a": "\U0001f600"}
     deep_text = '"' + "[" * 100 + '\\"' + "{" * 100 + '"'
     assert jsonstrict.loads("[" + deep_text + "]") == [deep_text[1:-1].replace('\\"', '"')]
+
+
+# --- a batch's signatures, checked by a pool of processes -------------------------------------
+
+
+def _batch(count: int, forged: set[int]) -> list[dict[str, Any]]:
+    batch = [signed(body={"title": f"work {i}"}, seq=i + 1) for i in range(count)]
+    for i in forged:
+        batch[i]["body"]["title"] += "!"
+    return batch
+
+
+def _verdicts(batch: list[dict[str, Any]]) -> list[Any]:
+    return [c.verified() if isinstance(c, Unverified) else c for c in check_entries(batch)]
+
+
+def test_a_large_batch_is_checked_by_the_pool_like_one_entry_at_a_time() -> None:
+    batch = _batch(300, forged={0, 63, 64, 299})
+    batch[100]["v"] = 1.0  # a float where JCS and Python disagree: refused by shape
+    for i, verdict in enumerate(_verdicts(batch)):
+        if i in {0, 63, 64, 299}:
+            assert isinstance(verdict, SignatureError), i
+        elif i == 100:
+            assert isinstance(verdict, EntryError) and "entry.v" in str(verdict)
+        else:
+            assert verdict == parse_entry(batch[i])
+
+
+def test_a_dead_checker_is_replaced_by_checking_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    class DeadPool:
+        def submit(self, *args: Any) -> Future[list[int]]:
+            future: Future[list[int]] = Future()
+            future.set_exception(BrokenProcessPool("a checker was killed"))
+            return future
+
+    monkeypatch.setattr(entries_module, "_signature_pool", lambda: DeadPool())
+    monkeypatch.setattr(entries_module, "_pool_failed", False)
+    monkeypatch.setattr(entries_module._Chunk, "_worked", True)
+    verdicts = _verdicts(_batch(200, forged={7, 150}))
+    assert [i for i, v in enumerate(verdicts) if isinstance(v, SignatureError)] == [7, 150]
+    assert all(isinstance(v, Entry) for i, v in enumerate(verdicts) if i not in {7, 150})
+    assert entries_module._pool_failed is False  # it had worked before: try a new one later
+
+
+def test_a_pool_that_never_started_is_not_tried_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(entries_module, "_pool_failed", False)
+    monkeypatch.setattr(entries_module._Chunk, "_worked", False)
+    monkeypatch.setattr(entries_module, "_pool", None)
+    entries_module._pool_broke(started=False)
+    assert entries_module._signature_pool() is None
+    verdicts = _verdicts(_batch(200, forged={3}))  # checked here, all the same
+    assert isinstance(verdicts[3], SignatureError)
