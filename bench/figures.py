@@ -92,6 +92,11 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--reads", type=int, default=500)
     parser.add_argument(
+        "--keep",
+        type=Path,
+        help="build the SQLite database at this path, or, if it holds a log, only time reads",
+    )
+    parser.add_argument(
         "--no-baseline",
         action="store_true",
         help="skip the second build with valuation off (halves the time at 10^6 entries)",
@@ -100,11 +105,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         url = {"sqlite": f"sqlite:///{work / 'bench.db'}", "postgresql": PG}.get(args.db, args.db)
+        built = False
+        if args.keep is not None:
+            url = f"sqlite:///{args.keep.resolve()}"
+            built = args.keep.exists()
+            work = args.keep.resolve().parent
         bare = f"sqlite:///{work / 'bare.db'}" if url.startswith("sqlite") else url
         print(f"database: {url.split('://')[0]}, {args.entries} entries")
-        with_valuation = build(url, work / "log.key", args.entries, valued=True)
-        print(f"appends, batches of 1000, valuation on:  {with_valuation:8.0f} entries/s")
-        if not args.no_baseline:
+        if not built:
+            with_valuation = build(url, work / "log.key", args.entries, valued=True)
+            print(f"appends, batches of 1000, valuation on:  {with_valuation:8.0f} entries/s")
+        if not built and not args.no_baseline:
             without = build(bare, work / "bare.key", args.entries, valued=False)
             print(f"appends, batches of 1000, valuation off: {without:8.0f} entries/s")
 

@@ -57,8 +57,8 @@ class CheckpointRow(Base):
 class MemberRow(Base):
     __tablename__ = "members"
     __table_args__ = (
-        Index("ix_members_reputation", "reputation"),
-        Index("ix_members_tokens", "tokens"),
+        Index("ix_members_reputation_member", "reputation", "member"),
+        Index("ix_members_tokens_member", "tokens", "member"),
     )
 
     member: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -288,14 +288,18 @@ def total_reputation(session: Session) -> int:
 
 
 def rank(session: Session, row: MemberRow, by: str = "reputation") -> int:
-    """1 + the members strictly ahead: higher figure, or equal figure and smaller key."""
+    """1 + the members strictly ahead: higher figure, or equal figure and smaller key.
+
+    Two counts over the (figure, member) index: the members above, and the tied ones before."""
     column = MemberRow.reputation if by == "reputation" else MemberRow.tokens
     value = row.reputation if by == "reputation" else row.tokens
-    ahead = session.scalar(
+    above = select(func.count()).select_from(MemberRow).where(column > value)
+    tied_before = (
         select(func.count())
         .select_from(MemberRow)
-        .where(or_(column > value, and_(column == value, MemberRow.member < row.member)))
+        .where(column == value, MemberRow.member < row.member)
     )
+    ahead = session.scalar(select(above.scalar_subquery() + tied_before.scalar_subquery()))
     return int(ahead or 0) + 1
 
 
