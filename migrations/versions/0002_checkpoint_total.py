@@ -23,5 +23,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("checkpoints") as batch:
-        batch.drop_column("total_reputation")
+    # A plain DROP COLUMN (SQLite 3.35+), not a batch table copy, which would lose the table's
+    # append-only triggers.
+    op.drop_column("checkpoints", "total_reputation")

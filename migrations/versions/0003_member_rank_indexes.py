@@ -1,6 +1,6 @@
-"""Members are ranked by (figure, key): index both, so that a rank is two counts over one index
-(ties included, which are common: newcomers share their starting figures) and a leaderboard
-page is read in index order.
+"""Members are ranked by figure (descending), then key: index both in that order, so that a
+leaderboard page is read off the index and a rank is two counts over it (ties included, which
+are common: newcomers share their starting figures).
 
 Revision ID: 0003
 Revises: 0002
@@ -9,6 +9,7 @@ Create Date: 2026-11-25
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0003"
@@ -20,8 +21,10 @@ depends_on = None
 def upgrade() -> None:
     op.drop_index("ix_members_reputation", table_name="members")
     op.drop_index("ix_members_tokens", table_name="members")
-    op.create_index("ix_members_reputation_member", "members", ["reputation", "member"])
-    op.create_index("ix_members_tokens_member", "members", ["tokens", "member"])
+    op.create_index(
+        "ix_members_reputation_member", "members", [sa.text("reputation DESC"), "member"]
+    )
+    op.create_index("ix_members_tokens_member", "members", [sa.text("tokens DESC"), "member"])
 
 
 def downgrade() -> None:
