@@ -50,6 +50,7 @@ import hashlib
 import json
 import multiprocessing
 import multiprocessing.pool
+import os
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -65,6 +66,7 @@ import valuation
 from ledger import checkpoint as cp
 from ledger import entries, merkle
 from ledger.errors import EntryError, LedgerError, SignatureError
+from ledger.processes import exit_with_parent
 
 LEAVES: Final = "leaves.jsonl"
 CHECKPOINT: Final = "checkpoint"
@@ -413,7 +415,9 @@ class _Workers:
 
     def _submit(self) -> None:
         if self.pool is None:
-            self.pool = multiprocessing.get_context().Pool(self.jobs)
+            self.pool = multiprocessing.get_context().Pool(
+                self.jobs, initializer=exit_with_parent, initargs=(os.getpid(),)
+            )
         if self.chunk:
             self.in_flight.append(
                 self.pool.apply_async(_check_chunk, ((self.chunk_start, self.chunk),))

@@ -25,6 +25,7 @@ from nacl.signing import SigningKey, VerifyKey
 
 from ledger import jsonstrict
 from ledger.errors import EntryError, SignatureError
+from ledger.processes import exit_with_parent
 
 ENTRY_DOMAIN: Final = b"multitude/entry/v1\n"
 VERSION: Final = 1
@@ -436,7 +437,10 @@ def _signature_pool() -> ProcessPoolExecutor | None:
     if _pool is None or _pool[0] != os.getpid():  # made again in a forked child
         workers = (os.cpu_count() or 2) - 1
         context = multiprocessing.get_context("spawn")  # never fork a threaded server
-        _pool = (os.getpid(), ProcessPoolExecutor(workers, mp_context=context))
+        pool = ProcessPoolExecutor(
+            workers, mp_context=context, initializer=exit_with_parent, initargs=(os.getpid(),)
+        )
+        _pool = (os.getpid(), pool)
     return _pool[1]
 
 
