@@ -82,6 +82,27 @@ class Server:
         self.stop()
         raise SystemExit("the server did not start")
 
+    def wait_idle(self, timeout: float = 600) -> float:
+        """Wait until the server has done its start-up work (replaying the log into its
+        valuation state in the background) and sits idle; the seconds it took."""
+        started = time.monotonic()
+        stat = Path(f"/proc/{self.process.pid}/stat")
+        if not stat.exists():
+            return 0.0
+
+        def ticks() -> int:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            return int(fields[11]) + int(fields[12])  # utime + stime
+
+        before = ticks()
+        while time.monotonic() - started < timeout:
+            time.sleep(1)
+            now = ticks()
+            if now - before <= 5:  # at most 50 ms of CPU in a second
+                break
+            before = now
+        return time.monotonic() - started
+
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(10)
