@@ -1,6 +1,7 @@
 """The log's throughput and proof latency, through the real HTTP API, beside the raw limit.
 
     python -m bench.log [--db sqlite|postgresql|URL] [--entries 5000] [--proof-sizes 10000,100000]
+    python -m bench.log --existing PATH --proof-sizes 10000,100000,1000000
 
 Prints: the raw per-core rate of JCS + Ed25519 verify + leaf hash (the work every entry costs at
 least); entries appended per second with POST /v1/entries/batch and with single POSTs, each as a
@@ -196,6 +197,21 @@ def bench_proofs(base: str, size: int, samples: int = 300) -> tuple[float, float
     return statistics.median(timings), timings[int(len(timings) * 0.99) - 1]
 
 
+def proofs_only(path: Path, sizes: list[int]) -> None:
+    server = Server(f"sqlite:///{path}", path.parent)
+    try:
+        server.wait_idle()
+        size = httpx.get(f"{server.base}/v1/log/checkpoint").text.splitlines()[1]
+        print(f"database: {path} ({size} leaves)")
+        for size in sorted(s for s in sizes if s <= int(size)):
+            p50, p99 = bench_proofs(server.base, size)
+            print(
+                f"inclusion proof at {size:>9} leaves over HTTP: p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
+            )
+    finally:
+        server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -203,8 +219,16 @@ def main() -> None:
     parser.add_argument("--db", default="sqlite")
     parser.add_argument("--entries", type=int, default=5000)
     parser.add_argument("--proof-sizes", default="10000,100000")
+    parser.add_argument(
+        "--existing",
+        type=Path,
+        help="only time proofs, on this SQLite log (say, bench.figures --keep's 10^6 entries)",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.proof_sizes.split(",") if s]
+    if args.existing is not None:
+        proofs_only(args.existing.resolve(), sizes)
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
