@@ -65,6 +65,9 @@ def _sqlite_setup(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB of pages: large logs, batch writes
+        # Copy the WAL into the database every 80 MiB rather than every 4: fewer fsyncs of the
+        # database file under batch appends (each commit still syncs the WAL).
+        cursor.execute("PRAGMA wal_autocheckpoint=20000")
         cursor.close()
 
     @event.listens_for(engine, "begin")
