@@ -59,9 +59,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Final
 
-from nacl.exceptions import BadSignatureError
-from nacl.signing import VerifyKey
-
 import valuation
 from ledger import checkpoint as cp
 from ledger import entries, merkle
@@ -218,7 +215,7 @@ def read_leaf(raw: bytes, *, verify: bool = True) -> CheckedLeaf:
     signed = entries.ENTRY_DOMAIN + entry_bytes[:at] + entry_bytes[at + len(sig_member) :]
     entry = entries.Entry(data=data, id=hashlib.sha256(entry_bytes).hexdigest(), jcs=entry_bytes)
     if verify:
-        verify_signature(entry, signed)
+        entries.check_signature(entry.author, data["sig"], signed)
     return CheckedLeaf(entry=entry, logged_at=logged_at, moment=moment, signed=signed)
 
 
@@ -284,23 +281,6 @@ class TreeBuilder:
             folded = self.size - len(self._pending)
             self._frontier, _ = merkle.append(self._frontier, folded, self._pending)
             self._pending = []
-
-
-_verify_keys: dict[str, VerifyKey] = {}
-
-
-def verify_signature(entry: entries.Entry, signed: bytes) -> None:
-    """Raise `SignatureError` unless `signed` carries the entry's signature by its author."""
-    author = entry.author
-    key = _verify_keys.get(author)
-    if key is None:
-        if len(_verify_keys) > 100_000:
-            _verify_keys.clear()
-        key = _verify_keys[author] = VerifyKey(bytes.fromhex(author))
-    try:
-        key.verify(signed, bytes.fromhex(entry.data["sig"]))
-    except (BadSignatureError, ValueError):
-        raise SignatureError(f"bad signature by {short(author)}") from None
 
 
 def _log_time(value: str) -> datetime:

@@ -21,7 +21,7 @@ from typing import Any, Final
 import rfc8785
 from nacl.bindings import crypto_sign_open
 from nacl.exceptions import BadSignatureError
-from nacl.signing import SigningKey, VerifyKey
+from nacl.signing import SigningKey
 
 from ledger import jsonstrict
 from ledger.errors import EntryError, SignatureError
@@ -328,14 +328,30 @@ def entry_id(data: Mapping[str, Any]) -> str:
 
 
 def verify_signature(data: Mapping[str, Any]) -> None:
-    _verify(data, signing_bytes(data))
+    check_signature(data["author"], data["sig"], signing_bytes(data))
 
 
-def _verify(data: Mapping[str, Any], signed: bytes) -> None:
+def check_signature(author: str, sig: str, signed: bytes) -> None:
+    """Raise `SignatureError` unless hex `sig` is `author`'s Ed25519 signature of `signed`."""
     try:
-        VerifyKey(bytes.fromhex(data["author"])).verify(signed, bytes.fromhex(data["sig"]))
+        holds = _holds(bytes.fromhex(sig) + signed, bytes.fromhex(author))
+    except ValueError:  # not hex
+        holds = False
+    if not holds:
+        raise _bad_signature(author)
+
+
+def _holds(signed_message: bytes, public_key: bytes) -> bool:
+    """Whether `signed_message` (signature, then message) verifies under `public_key`."""
+    try:
+        crypto_sign_open(signed_message, public_key)
     except (BadSignatureError, ValueError):
-        raise SignatureError(f"bad signature by {data['author'][:8]}…") from None
+        return False
+    return True
+
+
+def _bad_signature(author: str) -> SignatureError:
+    return SignatureError(f"bad signature by {author[:8]}…")
 
 
 def _signed_forms(data: Mapping[str, Any]) -> tuple[bytes, bytes]:
@@ -362,10 +378,16 @@ def _signed_forms(data: Mapping[str, Any]) -> tuple[bytes, bytes]:
 
 def parse_entry(data: Any) -> Entry:
     """Validate shape and signature of a signed entry given as parsed JSON."""
+    entry, signed = _shaped(data)
+    check_signature(entry.author, data["sig"], signed)
+    return entry
+
+
+def _shaped(data: Any) -> tuple[Entry, bytes]:
+    """The entry, its signature not yet checked, and the bytes its author signed."""
     check_shape(data)
     signed, whole = _signed_forms(data)
-    _verify(data, signed)
-    return Entry(data=data, id=sha256_hex(whole), jcs=whole)
+    return Entry(data=data, id=sha256_hex(whole), jcs=whole), signed
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,7 +401,7 @@ class Unverified:
     def verified(self) -> Entry | SignatureError:
         """The entry once its signature is checked (waiting for it), or the refusal."""
         if self._position in self._chunk.forged():
-            return SignatureError(f"bad signature by {self.entry.author[:8]}…")
+            return _bad_signature(self.entry.author)
         return self.entry
 
 
@@ -405,12 +427,11 @@ def check_entries(values: Sequence[Any]) -> list[Unverified | EntryError]:
 
     for position, data in enumerate(values):
         try:
-            check_shape(data)
-            signed, whole = _signed_forms(data)
+            entry, signed = _shaped(data)
         except EntryError as exc:
             results[position] = exc
             continue
-        made.append((position, Entry(data=data, id=sha256_hex(whole), jcs=whole)))
+        made.append((position, entry))
         items.append((position, bytes.fromhex(data["sig"]) + signed, bytes.fromhex(data["author"])))
         if len(items) == _CHUNK:
             send()
@@ -424,7 +445,8 @@ def check_entries(values: Sequence[Any]) -> list[Unverified | EntryError]:
 
 _CHUNK = 64
 _pool: tuple[int, ProcessPoolExecutor] | None = None
-_pool_failed = False
+_pool_worked = False  # whether a chunk of this process was ever checked by a pool
+_pool_failed = False  # whether a pool broke before it ever worked: none is tried again
 
 
 def _signature_pool() -> ProcessPoolExecutor | None:
@@ -451,14 +473,14 @@ def warm_signature_pool() -> None:
         try:
             pool.submit(int).result()
         except BrokenExecutor:
-            _pool_broke(started=False)
+            _pool_broke()
 
 
-def _pool_broke(started: bool) -> None:
-    """A checker died: make a new pool next time, unless it never got to work."""
+def _pool_broke() -> None:
+    """A checker died: make a new pool next time, unless no pool ever got to work."""
     global _pool, _pool_failed
     _pool = None
-    if not started:
+    if not _pool_worked:
         _pool_failed = True
 
 
@@ -466,7 +488,6 @@ class _Chunk:
     """Signatures to check, sent to the pool (or checked at once without one)."""
 
     __slots__ = ("_bad", "_future", "_items")
-    _worked = False  # whether a chunk of this process was ever checked by the pool
 
     def __init__(
         self, items: list[tuple[int, bytes, bytes]], pool: ProcessPoolExecutor | None
@@ -477,26 +498,22 @@ class _Chunk:
 
     def forged(self) -> list[int]:
         """The positions whose signature does not verify."""
+        global _pool_worked
         if self._bad is None:
             assert self._future is not None
             try:
                 self._bad = self._future.result()
-                _Chunk._worked = True
             except BrokenExecutor:  # a checker died (killed, out of memory): check here
-                _pool_broke(_Chunk._worked)
+                _pool_broke()
                 self._bad = _forged(self._items)
+            else:
+                _pool_worked = True
         return self._bad
 
 
 def _forged(items: Sequence[tuple[int, bytes, bytes]]) -> list[int]:
     """The positions in `items` whose signature does not verify."""
-    bad = []
-    for position, signed_message, public_key in items:
-        try:
-            crypto_sign_open(signed_message, public_key)
-        except (BadSignatureError, ValueError):
-            bad.append(position)
-    return bad
+    return [position for position, message, key in items if not _holds(message, key)]
 
 
 def sign_entry(
@@ -550,6 +567,4 @@ def parse_leaf(raw: bytes, *, verify: bool = True) -> Leaf:
 
 
 def _unverified(data: Any) -> Entry:
-    check_shape(data)
-    whole = _signed_forms(data)[1]
-    return Entry(data=data, id=sha256_hex(whole), jcs=whole)
+    return _shaped(data)[0]

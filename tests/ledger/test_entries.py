@@ -282,7 +282,7 @@ def test_a_dead_checker_is_replaced_by_checking_here(monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(entries_module, "_signature_pool", lambda: DeadPool())
     monkeypatch.setattr(entries_module, "_pool_failed", False)
-    monkeypatch.setattr(entries_module._Chunk, "_worked", True)
+    monkeypatch.setattr(entries_module, "_pool_worked", True)
     verdicts = _verdicts(_batch(200, forged={7, 150}))
     assert [i for i, v in enumerate(verdicts) if isinstance(v, SignatureError)] == [7, 150]
     assert all(isinstance(v, Entry) for i, v in enumerate(verdicts) if i not in {7, 150})
@@ -291,9 +291,9 @@ def test_a_dead_checker_is_replaced_by_checking_here(monkeypatch: pytest.MonkeyP
 
 def test_a_pool_that_never_started_is_not_tried_again(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(entries_module, "_pool_failed", False)
-    monkeypatch.setattr(entries_module._Chunk, "_worked", False)
+    monkeypatch.setattr(entries_module, "_pool_worked", False)
     monkeypatch.setattr(entries_module, "_pool", None)
-    entries_module._pool_broke(started=False)
+    entries_module._pool_broke()
     assert entries_module._signature_pool() is None
     verdicts = _verdicts(_batch(200, forged={3}))  # checked here, all the same
     assert isinstance(verdicts[3], SignatureError)
