@@ -201,7 +201,7 @@ def write_rows(
     if writer.postgresql and not conflict:
         writer.copy(rows)
         return
-    sql = f"INSERT INTO {writer.table} ({writer.column_list}) {writer.source(rows)}"
+    sql = f"INSERT INTO {writer.table} ({writer.column_list}) {writer.source()}"
     if conflict:
         quote = writer.quote
         sets = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in update)
@@ -220,7 +220,7 @@ def update_rows(
     if writer.postgresql:
         sets = ", ".join(f"{quote(c)} = u.{quote(c)}" for c in writer.columns if c != key)
         sql = (
-            f"UPDATE {writer.table} AS t SET {sets} FROM ({writer.source(rows)}) "
+            f"UPDATE {writer.table} AS t SET {sets} FROM ({writer.source()}) "
             f"AS u ({writer.column_list}) WHERE t.{quote(key)} = u.{quote(key)}"
         )
     else:
@@ -242,7 +242,7 @@ class _Writer:
         self.columns = columns
         self.column_list = ", ".join(map(self.quote, columns))
 
-    def source(self, rows: Sequence[Mapping[str, Any]]) -> str:
+    def source(self) -> str:
         if not self.postgresql:
             return f"VALUES ({', '.join(f':{c}' for c in self.columns)})"
         dialect = self.connection.dialect

@@ -210,9 +210,8 @@ def _state_chunks(state: State) -> Iterator[bytes]:
     order.of(state)
     params = state.params
     records = state._contributions
-    types = {name: json.dumps(name, ensure_ascii=False) for name in params.contribution_types}
     yield f'{{"algorithm":{json.dumps(params.algorithm)},"contributions":{{'.encode()
-    yield b",".join([_contribution_bytes(records[cid], types) for cid in order.contributions])
+    yield b",".join([_contribution_bytes(records[cid]) for cid in order.contributions])
     yield b'},"members":{'
     members = state._members
     yield b",".join([_member_bytes(members[key]) for key in order.members])
@@ -223,7 +222,7 @@ def _state_chunks(state: State) -> Iterator[bytes]:
     ).encode()
 
 
-def _contribution_bytes(record: ContributionRecord, types: Mapping[str, str]) -> bytes:
+def _contribution_bytes(record: ContributionRecord) -> bytes:
     cached = record.json
     if cached is None:
         evaluations = ",".join(
@@ -233,7 +232,7 @@ def _contribution_bytes(record: ContributionRecord, types: Mapping[str, str]) ->
             ]
         )
         best = "null" if record.max_score is None else f'"{format_amount(record.max_score)}"'
-        type_json = types.get(record.type) or json.dumps(record.type, ensure_ascii=False)
+        type_json = json.dumps(record.type, ensure_ascii=False)
         cached = record.json = (
             f'"{record.id}":{{"author":"{record.author.key}","evaluations":[{evaluations}],'
             f'"fund":"{format_amount(record.fund)}","max_score":{best},"type":{type_json}}}'
