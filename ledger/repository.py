@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from functools import partial
+from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Select, Table, and_, func, or_, select, text
+from sqlalchemy import Connection, Select, Table, and_, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from ledger.models import (
@@ -109,17 +113,10 @@ def last_seqs(session: Session, authors: Iterable[str]) -> dict[str, int]:
     return found
 
 
-def entry_indexes(session: Session, entry_ids: Iterable[str]) -> dict[str, int]:
-    """The index of each of these entries that is already in the log, in one query."""
-    wanted = sorted(set(entry_ids))
-    found: dict[str, int] = {}
-    for start in range(0, len(wanted), 500):
-        query = select(LeafRow.entry_id, LeafRow.idx).where(
-            LeafRow.entry_id.in_(wanted[start : start + 500])
-        )
-        for entry_id, idx in session.execute(query):
-            found[str(entry_id)] = int(idx)
-    return found
+def entry_index(session: Session, entry_id: str) -> int | None:
+    """The index of this entry if it is in the log."""
+    value = session.scalar(select(LeafRow.idx).where(LeafRow.entry_id == entry_id))
+    return None if value is None else int(value)
 
 
 def nodes(session: Session, ids: Iterable[NodeId]) -> dict[NodeId, bytes]:
@@ -141,15 +138,6 @@ def nodes(session: Session, ids: Iterable[NodeId]) -> dict[NodeId, bytes]:
         )
     )
     return {(int(level), int(idx)): bytes(digest) for level, idx, digest in session.execute(query)}
-
-
-def add_nodes(session: Session, new: Sequence[tuple[int, int, bytes]]) -> None:
-    rows = [{"level": level, "idx": idx, "hash": digest} for level, idx, digest in new]
-    write_rows(session, TreeNodeRow, rows)
-
-
-def add_leaves(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-    write_rows(session, LeafRow, rows)
 
 
 def latest_checkpoint(session: Session) -> CheckpointRow | None:
@@ -179,7 +167,7 @@ def add_checkpoint(
 
 
 def write_rows(
-    session: Session,
+    session: Session | Connection,
     model: type[Base],
     rows: Sequence[Mapping[str, Any]],
     *,
@@ -197,7 +185,7 @@ def write_rows(
     """
     if not rows:
         return
-    writer = _Writer(session, model, list(rows[0]))
+    writer = _Writer(_connection(session), model, list(rows[0]))
     if writer.postgresql and not conflict:
         writer.copy(rows)
         return
@@ -210,12 +198,12 @@ def write_rows(
 
 
 def update_rows(
-    session: Session, model: type[Base], rows: Sequence[Mapping[str, Any]], key: str
+    session: Session | Connection, model: type[Base], rows: Sequence[Mapping[str, Any]], key: str
 ) -> None:
     """Set the other columns of the rows named by `key`, in one statement."""
     if not rows:
         return
-    writer = _Writer(session, model, list(rows[0]))
+    writer = _Writer(_connection(session), model, list(rows[0]))
     quote = writer.quote
     if writer.postgresql:
         sets = ", ".join(f"{quote(c)} = u.{quote(c)}" for c in writer.columns if c != key)
@@ -229,11 +217,15 @@ def update_rows(
     writer.run(sql, rows)
 
 
+def _connection(target: Session | Connection) -> Connection:
+    return target.connection() if isinstance(target, Session) else target
+
+
 class _Writer:
     """The dialect's way to hand many rows of one table to the driver in one go."""
 
-    def __init__(self, session: Session, model: type[Base], columns: list[str]) -> None:
-        self.connection = session.connection()
+    def __init__(self, connection: Connection, model: type[Base], columns: list[str]) -> None:
+        self.connection = connection
         dialect = self.connection.dialect
         self.postgresql = dialect.name == "postgresql"
         self.quote = dialect.identifier_preparer.quote
@@ -268,6 +260,77 @@ class _Writer:
             self.connection.exec_driver_sql(sql, arrays)
         else:
             self.connection.exec_driver_sql(sql, list(rows))
+
+
+class RowStream:
+    """Rows written by a helper thread, on the transaction's connection, while the caller goes
+    on working out the next ones.
+
+    Most of an append's database time is the server storing rows. Handed over as they are
+    made, they are stored on another core while the caller's Python values the next entries
+    (the driver lets go of the GIL while it waits on the server). Until `wait()` returns, the
+    caller must leave the session alone: its connection is the helper's. A failed write is
+    raised by the next `wait()` or at the end of the `with` block, and nothing handed over
+    after it is written: the caller's transaction must then be rolled back.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self._connection = session.connection()
+        self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="multitude-rows", daemon=True)
+        self._thread.start()
+
+    def write(
+        self,
+        model: type[Base],
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        conflict: Sequence[str] = (),
+        update: Sequence[str] = (),
+    ) -> None:
+        """`write_rows`, soon, after what was handed over before."""
+        if rows:
+            job = partial(write_rows, self._connection, model, rows)
+            self._queue.put(partial(job, conflict=conflict, update=update))
+
+    def update(self, model: type[Base], rows: Sequence[Mapping[str, Any]], key: str) -> None:
+        """`update_rows`, soon, after what was handed over before."""
+        if rows:
+            self._queue.put(partial(update_rows, self._connection, model, rows, key))
+
+    def wait(self) -> None:
+        """Wait until everything handed over is written; the session is the caller's again."""
+        self._queue.join()
+        if self._error is not None:
+            raise self._error
+
+    def __enter__(self) -> RowStream:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if kind is None and self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            try:
+                if job is None:
+                    return
+                if self._error is None:
+                    job()
+            except BaseException as exc:  # the caller's to raise (and to roll back)
+                self._error = exc
+            finally:
+                self._queue.task_done()
 
 
 def member(session: Session, key: str) -> MemberRow | None:

@@ -49,10 +49,19 @@ from ledger.errors import (
     RefusedError,
     UnavailableError,
 )
-from ledger.models import ContributionRow, EvaluationRow, MemberHistoryRow, MemberRow, PostingRow
+from ledger.models import (
+    ContributionRow,
+    EvaluationRow,
+    LeafRow,
+    MemberHistoryRow,
+    MemberRow,
+    PostingRow,
+    TreeNodeRow,
+)
 
 MAX_CLOCK_SKEW = timedelta(seconds=300)
 MAX_BATCH = 1000
+_STREAM_EVERY = 200  # entries whose log rows are handed to the writing thread at once
 DEFAULT_NETWORK = "multitude"
 DEFAULT_ORIGIN = "localhost/multitude"
 
@@ -116,6 +125,8 @@ class Ledger:
         self._waiting: deque[_Request] = deque()
         self._leading = False
         self._state: valuation.State | None = None
+        # Each author's last seq in the log, kept with `_state` at the same tree size.
+        self._seqs: dict[str, int] = {}
         self._network: Network | None = None
 
     # --- the network ----------------------------------------------------------------------
@@ -293,44 +304,76 @@ class Ledger:
         last = repo.last_leaf(session)
         floor = parse_timestamp(last.logged_at) if last is not None else None
         network = self._network_or_none(session)
+        first = size
+        frontier = self._frontier(session, size)
         batch = _BatchWriter(state)
-        entries = [item.entry for item in prepared if isinstance(item, Unverified)]
-        seqs = repo.last_seqs(session, (e.author for e in entries))
-        logged = repo.entry_indexes(session, (e.id for e in entries))
+        seqs = self._seqs
+        logged: dict[str, int] = {}  # the entries appended in this transaction
         results: list[Appended | LedgerError] = []
-        for checked in prepared:
-            # The signatures of later entries are still being checked on other cores.
-            item = checked if isinstance(checked, LedgerError) else checked.verified()
-            if isinstance(item, LedgerError):
-                results.append(item)
-                continue
-            try:
-                self._check_against_log(item, network, size, seqs, logged)
-                moment = self._clock()
-                if floor is not None and moment < floor:
-                    moment = floor  # logged_at never decreases along the log
-                logged_at = format_timestamp(moment)
+        # The new rows are stored by another thread as they are made (see `RowStream`).
+        with repo.RowStream(session) as stream:
+
+            def logged_index(entry_id: str) -> int | None:
+                if entry_id in logged:
+                    return logged[entry_id]
+                stream.wait()  # the session is ours again
+                return repo.entry_index(session, entry_id)
+
+            for checked in prepared:
+                # The signatures of later entries are still being checked on other cores.
+                item = checked if isinstance(checked, LedgerError) else checked.verified()
+                if isinstance(item, LedgerError):
+                    results.append(item)
+                    continue
                 try:
-                    changes = valuation.apply(state, event_of(item, size, logged_at))
-                except valuation.ValuationError as exc:
-                    raise RefusedError(str(exc)) from None
-            except LedgerError as exc:
-                results.append(exc)
-                continue
-            floor = moment
-            raw = item.leaf(logged_at)
-            digest = merkle.leaf_hash(raw)
-            batch.add(item, size, logged_at, raw, digest, changes)
-            seqs[item.author] = item.seq
-            logged[item.id] = size
-            results.append(Appended(item.id, size, logged_at, digest.hex()))
-            if item.kind == "network.genesis":
-                network = self._genesis_network(item)
-            size += 1
-        if batch.leaves:
-            batch.write(session)
-            self._seal(session, state, batch.leaf_hashes)
+                    self._check_against_log(item, network, size, seqs, logged_index)
+                    moment = self._clock()
+                    if floor is not None and moment < floor:
+                        moment = floor  # logged_at never decreases along the log
+                    logged_at = format_timestamp(moment)
+                    try:
+                        changes = valuation.apply(state, event_of(item, size, logged_at))
+                    except valuation.ValuationError as exc:
+                        raise RefusedError(str(exc)) from None
+                except LedgerError as exc:
+                    results.append(exc)
+                    continue
+                floor = moment
+                raw = item.leaf(logged_at)
+                digest = merkle.leaf_hash(raw)
+                batch.add(item, size, logged_at, raw, digest, changes)
+                seqs[item.author] = item.seq
+                logged[item.id] = size
+                results.append(Appended(item.id, size, logged_at, digest.hex()))
+                if item.kind == "network.genesis":
+                    network = self._genesis_network(item)
+                size += 1
+                if len(batch.leaves) == _STREAM_EVERY:
+                    batch.stream(stream)
+            if not batch.leaf_hashes:
+                return results
+            batch.stream(stream)
+            frontier, completed = merkle.append(frontier, first, batch.leaf_hashes)
+            nodes = [{"level": level, "idx": i, "hash": h} for level, i, h in completed]
+            stream.write(TreeNodeRow, nodes)
+            batch.write(stream)
+            # The checkpoint is signed while the last rows are stored.
+            root = merkle.root_from_frontier(frontier)
+            assert network is not None
+            note = cp.sign_checkpoint(
+                cp.Checkpoint(network.origin, state.tree_size, root), self._signing_key()
+            )
+            state_digest = valuation.digest(state)
+        repo.add_checkpoint(
+            session, state.tree_size, root, note, state_digest, state.total_reputation
+        )
         return results
+
+    def _frontier(self, session: Session, size: int) -> list[bytes]:
+        """The hashes of the tree of `size` that later leaves hash with."""
+        ids = merkle.frontier_nodes(size)
+        stored = repo.nodes(session, ids)
+        return [stored[node] for node in ids]
 
     def _check_against_log(
         self,
@@ -338,22 +381,24 @@ class Ledger:
         network: Network | None,
         size: int,
         seqs: Mapping[str, int],
-        logged: Mapping[str, int],
+        logged_index: Callable[[str], int | None],
     ) -> None:
         """The checks that need the log: network, duplicates, seq, who signs network entries.
 
-        `seqs` and `logged` hold each author's last seq and the index of each entry id already
-        in the log, including the entries appended earlier in this transaction."""
+        `seqs` holds each author's last seq in the log (this transaction's entries included),
+        and `logged_index` finds where an entry id is in it."""
         if network is not None and entry.network != network.name:
             raise RefusedError(
                 f"entry is for network {entry.network!r}, this log is {network.name!r}: "
                 "entries cannot be replayed across networks"
             )
-        if entry.id in logged:
-            at = logged[entry.id]
-            raise ConflictError(f"duplicate entry: {entry.id[:12]}… is already at index {at}")
-        expected = seqs[entry.author] + 1
+        expected = seqs.get(entry.author, 0) + 1
         if entry.seq != expected:
+            # The id covers author and seq, so an entry already in the log has a seq at most
+            # its author's last: only an entry out of sequence needs looking up.
+            at = logged_index(entry.id)
+            if at is not None:
+                raise ConflictError(f"duplicate entry: {entry.id[:12]}… is already at index {at}")
             what = "repeats an earlier seq" if entry.seq < expected else "skips ahead"
             raise ConflictError(
                 f"seq {entry.seq} {what}: the next seq of {entry.author[:8]}… is {expected}"
@@ -391,35 +436,20 @@ class Ledger:
             self._network = self._genesis_network(parse_leaf(bytes(row.leaf), verify=False).entry)
         return self._network
 
-    def _seal(self, session: Session, state: valuation.State, new_hashes: list[bytes]) -> None:
-        """Integrate the new leaves into the tree and sign a checkpoint of the new size."""
-        old_size = state.tree_size - len(new_hashes)
-        frontier_ids = merkle.frontier_nodes(old_size)
-        stored = repo.nodes(session, frontier_ids)
-        frontier = [stored[node] for node in frontier_ids]
-        frontier, completed = merkle.append(frontier, old_size, new_hashes)
-        repo.add_nodes(session, completed)
-        root = merkle.root_from_frontier(frontier)
-        network = self._network_or_none(session)
-        assert network is not None
-        note = cp.sign_checkpoint(
-            cp.Checkpoint(network.origin, state.tree_size, root), self._signing_key()
-        )
-        repo.add_checkpoint(
-            session, state.tree_size, root, note, valuation.digest(state), state.total_reputation
-        )
-
     def _sync(self, session: Session) -> valuation.State:
         """Bring the in-memory valuation state to the database's tree size."""
         size = repo.tree_size(session)
         state = self._state
         if state is None or state.tree_size > size:
             state = valuation.new_state()
+            self._seqs = {}
+        seqs = self._seqs
         # These leaves were checked when they were appended (and `multitude check` re-checks
         # them): catching up only needs their JSON, not their signatures or canonical form.
         for index, entry_id, raw in repo.leaf_rows_between(session, state.tree_size, size):
             leaf = json.loads(raw)
             entry = leaf["entry"]
+            seqs[entry["author"]] = entry["seq"]
             valuation.apply(
                 state,
                 valuation.Event(
@@ -595,10 +625,15 @@ class _BatchWriter:
             }
         self.changed_contributions.update(changes.contributions)
 
-    def write(self, session: Session) -> None:
-        repo.add_leaves(session, self.leaves)
-        repo.write_rows(session, PostingRow, self.postings)
-        repo.write_rows(session, MemberHistoryRow, self.history)
+    def stream(self, stream: repo.RowStream) -> None:
+        """Hand the log's rows made so far (leaves, postings, history) to `stream`."""
+        stream.write(LeafRow, self.leaves)
+        stream.write(PostingRow, self.postings)
+        stream.write(MemberHistoryRow, self.history)
+        self.leaves, self.postings, self.history = [], [], []
+
+    def write(self, stream: repo.RowStream) -> None:
+        """Hand the figure rows, as the batch leaves them, to `stream`."""
         members = []
         for key, first_index in self.members.items():
             view = self.state.member(key)
@@ -613,9 +648,7 @@ class _BatchWriter:
                     "joined_idx": first_index,  # kept by a member that exists
                 }
             )
-        repo.write_rows(
-            session, MemberRow, members, conflict=("member",), update=("reputation", "tokens")
-        )
+        stream.write(MemberRow, members, conflict=("member",), update=("reputation", "tokens"))
         new, changed = [], []
         for cid in sorted(self.changed_contributions | set(self.new_contributions)):
             contribution = self.state.contribution(cid)
@@ -625,10 +658,9 @@ class _BatchWriter:
                 new.append({**self.new_contributions[cid], **figures})
             else:
                 changed.append({"id": cid, **figures})
-        repo.write_rows(session, ContributionRow, new)
-        repo.update_rows(session, ContributionRow, changed, "id")
-        repo.write_rows(
-            session,
+        stream.write(ContributionRow, new)
+        stream.update(ContributionRow, changed, "id")
+        stream.write(
             EvaluationRow,
             list(self.evaluations.values()),
             conflict=("contribution", "evaluator"),

@@ -226,3 +226,59 @@ def test_concurrent_appends_share_commits_and_keep_every_acknowledged_entry(ledg
     assert cp.open_checkpoint(note, verifier(ledger)).root_hash == merkle.root(
         [merkle.leaf_hash(leaf) for leaf in leaves]
     )
+
+
+def test_duplicates_are_found_while_a_large_batch_is_being_written(ledger: Ledger) -> None:
+    # 600 entries: their rows are handed to the writing thread as they are made, so the
+    # look-ups of a duplicate happen with rows of the same batch already stored or on their way.
+    members = [Signer() for _ in range(300)]
+    joined = members[0].join("m0")
+    first = appended(ledger.append([joined])[0])
+    batch = [m.join(f"m{i}") for i, m in enumerate(members[1:], 1)]
+    batch += [m.submit(f"work of {i}") for i, m in enumerate(members)]
+    batch.insert(450, batch[10])  # a duplicate of an entry of this batch
+    batch.insert(500, joined)  # a duplicate of an entry committed earlier
+    results = ledger.append(batch)
+    assert isinstance(results[450], ConflictError) and "already at index 12" in str(results[450])
+    assert isinstance(results[500], ConflictError)
+    assert f"already at index {first.index}" in str(results[500])
+    good = [appended(r) for i, r in enumerate(results) if i not in (450, 500)]
+    assert [r.index for r in good] == list(range(2, 2 + 599))
+    leaves = all_leaves(ledger)
+    assert len(leaves) == 601
+    _, note, _ = ledger.latest_checkpoint()
+    assert cp.open_checkpoint(note, verifier(ledger)).root_hash == merkle.root(
+        [merkle.leaf_hash(leaf) for leaf in leaves]
+    )
+
+
+def test_a_failed_write_in_the_middle_of_a_batch_leaves_no_trace(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ledger import repository
+    from ledger.models import PostingRow
+
+    members = [Signer() for _ in range(400)]
+    before = ledger.latest_checkpoint()
+    real = repository.write_rows
+    calls = []
+
+    def failing(session: Any, model: Any, rows: Any, **options: Any) -> None:
+        if model is PostingRow:
+            calls.append(len(rows))
+            if len(calls) == 2:  # the second hand-off, while later entries are being valued
+                raise RuntimeError("the disk is gone")
+        real(session, model, rows, **options)
+
+    monkeypatch.setattr(repository, "write_rows", failing)
+    joins = [m.join(f"m{i}") for i, m in enumerate(members)]
+    with pytest.raises(RuntimeError, match="disk is gone"):
+        ledger.append(joins)
+    assert len(calls) == 2
+    assert ledger.latest_checkpoint() == before
+    assert len(all_leaves(ledger)) == 1
+    monkeypatch.setattr(repository, "write_rows", real)
+    # The same entries append cleanly afterwards, at the indexes the failed batch would have had.
+    results = ledger.append(joins)
+    assert [appended(r).index for r in results] == list(range(1, 401))
+    assert ledger.replayed_state().tree_size == 401
