@@ -109,11 +109,15 @@ class Server:
         self.process.wait(10)
 
 
-def raw_rate(entries: list[dict[str, Any]]) -> float:
-    start = time.perf_counter()
-    for entry in entries:
-        merkle.leaf_hash(parse_entry(entry).leaf("2026-11-25T00:00:00.000000Z"))
-    return len(entries) / (time.perf_counter() - start)
+def raw_rate(entries: list[dict[str, Any]], rounds: int = 3) -> float:
+    """The best of a few rounds: the rate one core reaches, not one disturbed by the machine."""
+    best = 0.0
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for entry in entries:
+            merkle.leaf_hash(parse_entry(entry).leaf("2026-11-25T00:00:00.000000Z"))
+        best = max(best, len(entries) / (time.perf_counter() - start))
+    return best
 
 
 def signed_community(network: str, count: int) -> list[dict[str, Any]]:

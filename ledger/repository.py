@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -179,9 +180,9 @@ def write_rows(
     the same on SQLite and PostgreSQL).
 
     The append path writes several rows per entry, so this goes to the driver directly: on
-    SQLite one executemany; on PostgreSQL a COPY for new rows and, for an upsert, one statement
-    over `unnest` of a typed array per column (psycopg's executemany would send a message per
-    row, and its text arrays cost 7 µs a row to write against COPY's 0.7).
+    SQLite one executemany; on PostgreSQL a binary COPY for new rows and, for an upsert, one
+    statement over `json_to_recordset` of the rows as one JSON text (psycopg's executemany
+    would send a message per row). Rows written with `conflict` hold no bytes.
     """
     if not rows:
         return
@@ -237,27 +238,32 @@ class _Writer:
     def source(self) -> str:
         if not self.postgresql:
             return f"VALUES ({', '.join(f':{c}' for c in self.columns)})"
+        # The rows as one JSON parameter: json.dumps writes it at C speed, where psycopg would
+        # write a text array per column in Python (8 µs a row for a member's figures).
         dialect = self.connection.dialect
-        arrays = ", ".join(
-            f"%s::{self.model_table.c[c].type.compile(dialect=dialect)}[]" for c in self.columns
+        columns = ", ".join(
+            f"{self.quote(c)} {self.model_table.c[c].type.compile(dialect=dialect)}"
+            for c in self.columns
         )
-        return f"SELECT * FROM unnest({arrays})"
+        return f"SELECT * FROM json_to_recordset(%s::json) AS x ({columns})"
 
     def copy(self, rows: Sequence[Mapping[str, Any]]) -> None:
         driver = self.connection.connection.driver_connection
         assert driver is not None
         columns = self.columns
-        with (
-            driver.cursor() as cursor,
-            cursor.copy(f"COPY {self.table} ({self.column_list}) FROM STDIN") as copy,
-        ):
+        dialect = self.connection.dialect
+        # Binary: no text to write here, nor to parse there (a leaf's bytes would go as hex).
+        types = [self.model_table.c[c].type.compile(dialect=dialect) for c in columns]
+        sql = f"COPY {self.table} ({self.column_list}) FROM STDIN (FORMAT BINARY)"
+        with driver.cursor() as cursor, cursor.copy(sql) as copy:
+            copy.set_types([name.split("(")[0].lower() for name in types])
             for row in rows:
                 copy.write_row([row[c] for c in columns])
 
     def run(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
         if self.postgresql:
-            arrays = tuple([row[c] for row in rows] for c in self.columns)
-            self.connection.exec_driver_sql(sql, arrays)
+            document = json.dumps([{c: row[c] for c in self.columns} for row in rows])
+            self.connection.exec_driver_sql(sql, (document,))
         else:
             self.connection.exec_driver_sql(sql, list(rows))
 

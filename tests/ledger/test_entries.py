@@ -6,6 +6,7 @@ import hashlib
 import json
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -23,9 +24,11 @@ from ledger.entries import (
     canonical,
     check_entries,
     entry_id,
+    format_timestamp,
     leaf_bytes,
     parse_entry,
     parse_leaf,
+    parse_timestamp,
     sign_entry,
 )
 from ledger.errors import EntryError, MalformedJSONError, SignatureError
@@ -297,3 +300,41 @@ def test_a_pool_that_never_started_is_not_tried_again(monkeypatch: pytest.Monkey
     assert entries_module._signature_pool() is None
     verdicts = _verdicts(_batch(200, forged={3}))  # checked here, all the same
     assert isinstance(verdicts[3], SignatureError)
+
+
+@given(
+    moment=st.datetimes(
+        min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31), timezones=st.just(UTC)
+    ),
+    digits=st.integers(0, 9),
+    extra=st.integers(0, 999),
+)
+def test_timestamps_read_back_what_they_say_to_the_microsecond(
+    moment: datetime, digits: int, extra: int
+) -> None:
+    written = format_timestamp(moment)
+    assert written.endswith("Z") and len(written) == 27 and parse_timestamp(written) == moment
+    fraction = f"{moment.microsecond:06d}{extra:03d}"[:digits]
+    m = moment
+    whole = f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
+    text = whole + (f".{fraction}" if digits else "") + "Z"
+    kept = int((fraction + "000000")[:6])  # digits beyond the sixth are dropped, not rounded
+    assert parse_timestamp(text) == moment.replace(microsecond=kept)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-02-30T00:00:00Z",
+        "2026-11-24T24:00:00Z",
+        "2026-11-24T06:32:60Z",
+        "2026-11-24T06:32:20+00:00",
+        "2026-11-24 06:32:20Z",
+        "2026-11-24T06:32:20.Z",
+        "2026-11-24T06:32:20.1234567890Z",
+        "2026-11-24T06:32:20z",
+    ],
+)
+def test_timestamps_other_than_rfc3339_utc_are_refused(text: str) -> None:
+    with pytest.raises(EntryError):
+        parse_timestamp(text)
