@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-from itertools import accumulate
 from typing import Any
 
 from ledger.errors import MalformedJSONError
@@ -21,10 +20,6 @@ MAX_DEPTH = 32
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # Valid UTF-8 decodes to no surrogate; one can only come from a `\uD8xx`-`\uDFxx` escape.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-# A string, unrolled so that the engine does not try an alternation at every character.
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-_DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
 def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -95,16 +90,23 @@ def loads(data: bytes | str) -> Any:
     except (json.JSONDecodeError, ValueError) as exc:
         raise MalformedJSONError(f"malformed JSON: {exc}") from None
     # The parser stops hostile nesting itself (RecursionError); our limit is checked on the
-    # text, which is now known to be valid JSON, and the tree is walked only when an escape
-    # may have made a lone surrogate.
-    if text.count("[") + text.count("{") > MAX_DEPTH and _max_depth(text) > MAX_DEPTH:
+    # tree, whose containers alone are visited, and only when the text has brackets enough.
+    # The strings are visited only when an escape may have made a lone surrogate.
+    if text.count("[") + text.count("{") > MAX_DEPTH and _too_deep(value):
         raise MalformedJSONError(f"JSON nested deeper than {MAX_DEPTH} levels")
     if _SURROGATE_ESCAPE.search(text):
         _check(value, 0)
     return value
 
 
-def _max_depth(text: str) -> int:
-    """How deep the brackets outside strings nest in `text`, valid JSON."""
-    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
-    return max(accumulate(map(_DEPTH_STEP.__getitem__, brackets)), default=0)
+def _too_deep(value: Any) -> bool:
+    """Whether objects and arrays nest more than `MAX_DEPTH` deep in `value`."""
+    stack = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        container, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        for item in container.values() if isinstance(container, dict) else container:
+            if isinstance(item, dict | list):
+                stack.append((item, depth + 1))
+    return False

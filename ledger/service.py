@@ -304,9 +304,7 @@ class Ledger:
         last = repo.last_leaf(session)
         floor = parse_timestamp(last.logged_at) if last is not None else None
         network = self._network_or_none(session)
-        first = size
-        frontier = self._frontier(session, size)
-        batch = _BatchWriter(state)
+        batch = _BatchWriter(state, size, self._frontier(session, size))
         seqs = self._seqs
         logged: dict[str, int] = {}  # the entries appended in this transaction
         results: list[Appended | LedgerError] = []
@@ -350,15 +348,12 @@ class Ledger:
                 size += 1
                 if len(batch.leaves) == _STREAM_EVERY:
                     batch.stream(stream)
-            if not batch.leaf_hashes:
+            if not batch.appended:
                 return results
             batch.stream(stream)
-            frontier, completed = merkle.append(frontier, first, batch.leaf_hashes)
-            nodes = [{"level": level, "idx": i, "hash": h} for level, i, h in completed]
-            stream.write(TreeNodeRow, nodes)
             batch.write(stream)
             # The checkpoint is signed while the last rows are stored.
-            root = merkle.root_from_frontier(frontier)
+            root = merkle.root_from_frontier(batch.frontier)
             assert network is not None
             note = cp.sign_checkpoint(
                 cp.Checkpoint(network.origin, state.tree_size, root), self._signing_key()
@@ -543,10 +538,15 @@ def _public(key: SigningKey) -> str:
 
 
 class _BatchWriter:
-    """Collects the rows of one append transaction and writes them in a few statements."""
+    """Collects the rows of one append transaction and hands them to a `RowStream`: the log's
+    rows (leaves, tree nodes, postings, history) and the evaluations a chunk at a time, the
+    figures of members and contributions, which change all along a batch, at its end."""
 
-    def __init__(self, state: valuation.State) -> None:
+    def __init__(self, state: valuation.State, size: int, frontier: list[bytes]) -> None:
         self.state = state
+        self.size = size  # of the tree whose frontier this is: leaves streamed so far
+        self.frontier = frontier
+        self.appended = 0
         self.leaves: list[dict[str, Any]] = []
         self.leaf_hashes: list[bytes] = []
         self.postings: list[dict[str, Any]] = []
@@ -578,6 +578,7 @@ class _BatchWriter:
             }
         )
         self.leaf_hashes.append(digest)
+        self.appended += 1
         self.add_figures(entry, index, logged_at, changes)
 
     def add_figures(
@@ -626,11 +627,22 @@ class _BatchWriter:
         self.changed_contributions.update(changes.contributions)
 
     def stream(self, stream: repo.RowStream) -> None:
-        """Hand the log's rows made so far (leaves, postings, history) to `stream`."""
+        """Hand the rows made since the last call to `stream`: the log's, and evaluations (one
+        changed again later in the batch is written again)."""
+        self.frontier, completed = merkle.append(self.frontier, self.size, self.leaf_hashes)
+        self.size += len(self.leaf_hashes)
         stream.write(LeafRow, self.leaves)
+        stream.write(TreeNodeRow, [{"level": lv, "idx": i, "hash": h} for lv, i, h in completed])
         stream.write(PostingRow, self.postings)
         stream.write(MemberHistoryRow, self.history)
-        self.leaves, self.postings, self.history = [], [], []
+        stream.write(
+            EvaluationRow,
+            list(self.evaluations.values()),
+            conflict=("contribution", "evaluator"),
+            update=("value", "idx"),
+        )
+        self.leaves, self.leaf_hashes, self.postings, self.history = [], [], [], []
+        self.evaluations = {}
 
     def write(self, stream: repo.RowStream) -> None:
         """Hand the figure rows, as the batch leaves them, to `stream`."""
@@ -660,9 +672,3 @@ class _BatchWriter:
                 changed.append({"id": cid, **figures})
         stream.write(ContributionRow, new)
         stream.update(ContributionRow, changed, "id")
-        stream.write(
-            EvaluationRow,
-            list(self.evaluations.values()),
-            conflict=("contribution", "evaluator"),
-            update=("value", "idx"),
-        )

@@ -338,3 +338,32 @@ def test_timestamps_read_back_what_they_say_to_the_microsecond(
 def test_timestamps_other_than_rfc3339_utc_are_refused(text: str) -> None:
     with pytest.raises(EntryError):
         parse_timestamp(text)
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text('[]{}"\\a,:'),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text("[{a"), inner, max_size=3),
+    max_leaves=60,
+)
+
+
+@given(value=_JSON, wraps=st.integers(0, 34))
+def test_strict_json_nesting_counts_containers_not_brackets_in_strings(
+    value: Any, wraps: int
+) -> None:
+    for i in range(wraps):
+        value = [value] if i % 2 else {"k": value}
+    raw = json.dumps(value)
+    if _depth(value) > 32:
+        with pytest.raises(MalformedJSONError, match="nested deeper than 32"):
+            jsonstrict.loads(raw)
+    else:
+        assert jsonstrict.loads(raw) == value
