@@ -109,6 +109,35 @@ class Server:
         self.process.wait(10)
 
 
+def cpu_seconds(server: Server) -> dict[str, float]:
+    """CPU time so far of the server, its signature checkers, PostgreSQL and this client, from
+    /proc (empty where there is none): where an append's time goes."""
+    if not Path("/proc/self/stat").exists():
+        return {}
+
+    def of(pids: list[int]) -> float:
+        total = 0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # gone
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+        return total / os.sysconf("SC_CLK_TCK")
+
+    def pids(*command: str) -> list[int]:
+        found = subprocess.run(command, capture_output=True, text=True, check=False).stdout
+        return [int(pid) for pid in found.split()]
+
+    mine = os.times()
+    return {
+        "server": of([server.process.pid]),
+        "checkers": of(pids("pgrep", "-P", str(server.process.pid))),
+        "PostgreSQL": of(pids("pgrep", "postgres")),
+        "client": mine.user + mine.system,
+    }
+
+
 def raw_rate(entries: list[dict[str, Any]], rounds: int = 3) -> float:
     """The best of a few rounds: the rate one core reaches, not one disturbed by the machine."""
     best = 0.0
@@ -205,9 +234,9 @@ def proofs_only(path: Path, sizes: list[int]) -> None:
     server = Server(f"sqlite:///{path}", path.parent)
     try:
         server.wait_idle()
-        size = httpx.get(f"{server.base}/v1/log/checkpoint").text.splitlines()[1]
-        print(f"database: {path} ({size} leaves)")
-        for size in sorted(s for s in sizes if s <= int(size)):
+        logged = int(httpx.get(f"{server.base}/v1/log/checkpoint").text.splitlines()[1])
+        print(f"database: {path} ({logged} leaves)")
+        for size in sorted(s for s in sizes if s <= logged):
             p50, p99 = bench_proofs(server.base, size)
             print(
                 f"inclusion proof at {size:>9} leaves over HTTP: p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
@@ -248,10 +277,17 @@ def main() -> None:
             raw = raw_rate(entries[: min(5000, len(entries))])
             print(f"database: {url.split('://')[0]}")
             print(f"raw limit (JCS + Ed25519 verify + leaf hash, one core): {raw:10.0f} entries/s")
+            before = cpu_seconds(server)
             batch = bench_appends(server.base, entries[: args.entries], 1000)
+            spent = {k: v - before[k] for k, v in cpu_seconds(server).items()}
             print(
                 f"POST /v1/entries/batch (1000 a batch):                  {batch:10.0f} entries/s  ({batch / raw:.0%} of raw)"
             )
+            if spent:
+                print(
+                    f"  CPU per entry ({os.cpu_count()} cores): "
+                    + ", ".join(f"{k} {v / args.entries * 1e6:.0f} µs" for k, v in spent.items())
+                )
             single = bench_appends(server.base, entries[args.entries : 2 * args.entries], 1)
             print(
                 f"POST /v1/entries (one at a time):                       {single:10.0f} entries/s  ({single / raw:.0%} of raw)"

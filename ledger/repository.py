@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import partial
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, Select, Table, and_, func, or_, select, text
 from sqlalchemy.orm import Session
@@ -170,14 +170,16 @@ def add_checkpoint(
 def write_rows(
     session: Session | Connection,
     model: type[Base],
-    rows: Sequence[Mapping[str, Any]],
+    rows: Sequence[Mapping[str, Any]] | Sequence[Sequence[Any]],
     *,
+    columns: Sequence[str] = (),
     conflict: Sequence[str] = (),
     update: Sequence[str] = (),
 ) -> None:
-    """Insert `rows` (dicts with the same keys) in one statement; with `conflict`, a row whose
-    key exists updates its `update` columns instead (`ON CONFLICT ... DO UPDATE`, which reads
-    the same on SQLite and PostgreSQL).
+    """Insert `rows` in one statement: dicts with the same keys or, given `columns`, tuples of
+    values in that order. With `conflict` (dicts only), a row whose key exists updates its
+    `update` columns instead (`ON CONFLICT ... DO UPDATE`, which reads the same on SQLite and
+    PostgreSQL).
 
     The append path writes several rows per entry, so this goes to the driver directly: on
     SQLite one executemany; on PostgreSQL a binary COPY for new rows and, for an upsert, one
@@ -186,7 +188,11 @@ def write_rows(
     """
     if not rows:
         return
-    writer = _Writer(_connection(session), model, list(rows[0]))
+    if columns:
+        assert not conflict, "an upsert takes its rows as dicts"
+        writer = _Writer(_connection(session), model, list(columns), positional=True)
+    else:
+        writer = _Writer(_connection(session), model, list(cast(Mapping[str, Any], rows[0])))
     if writer.postgresql and not conflict:
         writer.copy(rows)
         return
@@ -225,8 +231,15 @@ def _connection(target: Session | Connection) -> Connection:
 class _Writer:
     """The dialect's way to hand many rows of one table to the driver in one go."""
 
-    def __init__(self, connection: Connection, model: type[Base], columns: list[str]) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        model: type[Base],
+        columns: list[str],
+        positional: bool = False,
+    ) -> None:
         self.connection = connection
+        self.positional = positional  # rows are tuples in the order of `columns`
         dialect = self.connection.dialect
         self.postgresql = dialect.name == "postgresql"
         self.quote = dialect.identifier_preparer.quote
@@ -237,6 +250,8 @@ class _Writer:
 
     def source(self) -> str:
         if not self.postgresql:
+            if self.positional:
+                return f"VALUES ({', '.join('?' for _ in self.columns)})"
             return f"VALUES ({', '.join(f':{c}' for c in self.columns)})"
         # The rows as one JSON parameter: json.dumps writes it at C speed, where psycopg would
         # write a text array per column in Python (8 µs a row for a member's figures).
@@ -247,7 +262,7 @@ class _Writer:
         )
         return f"SELECT * FROM json_to_recordset(%s::json) AS x ({columns})"
 
-    def copy(self, rows: Sequence[Mapping[str, Any]]) -> None:
+    def copy(self, rows: Sequence[Mapping[str, Any]] | Sequence[Sequence[Any]]) -> None:
         driver = self.connection.connection.driver_connection
         assert driver is not None
         columns = self.columns
@@ -257,12 +272,18 @@ class _Writer:
         sql = f"COPY {self.table} ({self.column_list}) FROM STDIN (FORMAT BINARY)"
         with driver.cursor() as cursor, cursor.copy(sql) as copy:
             copy.set_types([name.split("(")[0].lower() for name in types])
-            for row in rows:
-                copy.write_row([row[c] for c in columns])
+            if self.positional:
+                for values in rows:
+                    copy.write_row(values)
+            else:
+                for row in cast(Sequence[Mapping[str, Any]], rows):
+                    copy.write_row([row[c] for c in columns])
 
-    def run(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    def run(self, sql: str, rows: Sequence[Mapping[str, Any]] | Sequence[Sequence[Any]]) -> None:
         if self.postgresql:
-            document = json.dumps([{c: row[c] for c in self.columns} for row in rows])
+            assert not self.positional
+            dicts = cast(Sequence[Mapping[str, Any]], rows)
+            document = json.dumps([{c: row[c] for c in self.columns} for row in dicts])
             self.connection.exec_driver_sql(sql, (document,))
         else:
             self.connection.exec_driver_sql(sql, list(rows))
@@ -290,14 +311,15 @@ class RowStream:
     def write(
         self,
         model: type[Base],
-        rows: Sequence[Mapping[str, Any]],
+        rows: Sequence[Mapping[str, Any]] | Sequence[Sequence[Any]],
         *,
+        columns: Sequence[str] = (),
         conflict: Sequence[str] = (),
         update: Sequence[str] = (),
     ) -> None:
         """`write_rows`, soon, after what was handed over before."""
         if rows:
-            job = partial(write_rows, self._connection, model, rows)
+            job = partial(write_rows, self._connection, model, rows, columns=columns)
             self._queue.put(partial(job, conflict=conflict, update=update))
 
     def update(self, model: type[Base], rows: Sequence[Mapping[str, Any]], key: str) -> None:

@@ -537,6 +537,11 @@ def _public(key: SigningKey) -> str:
     return bytes(key.verify_key).hex()
 
 
+_LEAF_COLUMNS = ("idx", "entry_id", "leaf_hash", "leaf", "author", "seq", "kind", "logged_at")
+_POSTING_COLUMNS = ("idx", "n", "member", "asset", "amount", "cause", "contribution", "evaluator")
+_HISTORY_COLUMNS = ("member", "idx", "reputation", "tokens")
+
+
 class _BatchWriter:
     """Collects the rows of one append transaction and hands them to a `RowStream`: the log's
     rows (leaves, tree nodes, postings, history) and the evaluations a chunk at a time, the
@@ -547,10 +552,11 @@ class _BatchWriter:
         self.size = size  # of the tree whose frontier this is: leaves streamed so far
         self.frontier = frontier
         self.appended = 0
-        self.leaves: list[dict[str, Any]] = []
+        # The log's rows, as tuples in the order of their _COLUMNS.
+        self.leaves: list[tuple[Any, ...]] = []
         self.leaf_hashes: list[bytes] = []
-        self.postings: list[dict[str, Any]] = []
-        self.history: list[dict[str, Any]] = []
+        self.postings: list[tuple[Any, ...]] = []
+        self.history: list[tuple[Any, ...]] = []
         self.members: dict[str, int] = {}  # member -> index of its latest change
         self.new_contributions: dict[str, dict[str, Any]] = {}
         self.changed_contributions: set[str] = set()
@@ -566,16 +572,7 @@ class _BatchWriter:
         changes: valuation.Changes,
     ) -> None:
         self.leaves.append(
-            {
-                "idx": index,
-                "entry_id": entry.id,
-                "leaf_hash": digest,
-                "leaf": raw,
-                "author": entry.author,
-                "seq": entry.seq,
-                "kind": entry.kind,
-                "logged_at": logged_at,
-            }
+            (index, entry.id, digest, raw, entry.author, entry.seq, entry.kind, logged_at)
         )
         self.leaf_hashes.append(digest)
         self.appended += 1
@@ -585,25 +582,14 @@ class _BatchWriter:
         self, entry: Entry, index: int, logged_at: str, changes: valuation.Changes
     ) -> None:
         """The figure rows an entry changes: postings, history, members, contributions."""
-        for n, posting in enumerate(changes.postings):
+        for n, p in enumerate(changes.postings):
             self.postings.append(
-                {
-                    "idx": index,
-                    "n": n,
-                    "member": posting.member,
-                    "asset": posting.asset,
-                    "amount": posting.amount,
-                    "cause": posting.cause,
-                    "contribution": posting.contribution,
-                    "evaluator": posting.evaluator,
-                }
+                (index, n, p.member, p.asset, p.amount, p.cause, p.contribution, p.evaluator)
             )
         for key in changes.members:
             view = self.state.member(key)
             assert view is not None
-            self.history.append(
-                {"member": key, "idx": index, "reputation": view.reputation, "tokens": view.tokens}
-            )
+            self.history.append((key, index, view.reputation, view.tokens))
             self.members.setdefault(key, index)
         if entry.kind == "contribution.submit":
             submitted = self.state.contribution(entry.id)
@@ -631,10 +617,10 @@ class _BatchWriter:
         changed again later in the batch is written again)."""
         self.frontier, completed = merkle.append(self.frontier, self.size, self.leaf_hashes)
         self.size += len(self.leaf_hashes)
-        stream.write(LeafRow, self.leaves)
-        stream.write(TreeNodeRow, [{"level": lv, "idx": i, "hash": h} for lv, i, h in completed])
-        stream.write(PostingRow, self.postings)
-        stream.write(MemberHistoryRow, self.history)
+        stream.write(LeafRow, self.leaves, columns=_LEAF_COLUMNS)
+        stream.write(TreeNodeRow, completed, columns=("level", "idx", "hash"))
+        stream.write(PostingRow, self.postings, columns=_POSTING_COLUMNS)
+        stream.write(MemberHistoryRow, self.history, columns=_HISTORY_COLUMNS)
         stream.write(
             EvaluationRow,
             list(self.evaluations.values()),
