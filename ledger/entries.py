@@ -16,6 +16,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Final
 
 import rfc8785
@@ -198,6 +199,7 @@ def _string_list(value: Any, path: str, check: Callable[[Any, str], Any], limit:
         check(item, f"{path}[{i}]")
 
 
+@lru_cache(maxsize=2 * 1024)  # an entry's ts is read for its shape, then for the clock check
 def parse_timestamp(value: str) -> datetime:
     """RFC 3339 UTC with a `Z`, as every time in Multitude."""
     if not _TS.fullmatch(value):

@@ -586,10 +586,9 @@ class _BatchWriter:
             self.postings.append(
                 (index, n, p.member, p.asset, p.amount, p.cause, p.contribution, p.evaluator)
             )
+        figures = self.state.figures
         for key in changes.members:
-            view = self.state.member(key)
-            assert view is not None
-            self.history.append((key, index, view.reputation, view.tokens))
+            self.history.append((key, index, *figures(key)))
             self.members.setdefault(key, index)
         if entry.kind == "contribution.submit":
             submitted = self.state.contribution(entry.id)

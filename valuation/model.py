@@ -208,6 +208,12 @@ class State:
         record = self._members.get(key)
         return None if record is None else _member_view(record)
 
+    def figures(self, key: str) -> tuple[int, int]:
+        """A member's reputation and tokens (KeyError for one that is not a member): `member`
+        without the view, for the append path that reads them after every entry."""
+        record = self._members[key]
+        return record.reputation, record.tokens
+
     def iter_members(self) -> Iterator[MemberView]:
         """Every member, in the order they joined."""
         return map(_member_view, self._members.values())
