@@ -23,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from api import cli
+from api.cli_member import complete_id
 from ledger import repository as repo
 from ledger.db import make_engine, read_session
 from ledger.errors import LedgerError
@@ -31,7 +32,6 @@ from valuation import format_amount, parse_amount
 console = Console(highlight=False, soft_wrap=True)
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_PREFIX = re.compile(r"[0-9a-f]{4,63}")
 PAGE = 1000
 
 
@@ -132,7 +132,7 @@ def from_database(url: str, key: str) -> Explanation:
                 raise cli.CommandError(f"{url} holds no network yet")
             if not _HEX64.fullmatch(key.strip().lower()):
                 everyone = repo.ranked_members(session, "tokens", 0, 2**31)
-                key = _resolve(key, [m.member for m in everyone])
+                key = complete_id(key, [m.member for m in everyone], "member", noun="key")
             key = key.strip().lower()
             member = repo.member(session, key)
             if member is None:
@@ -189,7 +189,7 @@ def from_api(base_url: str, key: str, transport: httpx.BaseTransport | None = No
                 page = get("/v1/members", offset=offset, limit=PAGE)
                 members += [m["member"] for m in page["items"]]
                 offset = page["next"]
-            key = _resolve(key, members)
+            key = complete_id(key, members, "member", noun="key")
         key = key.lower()
         member = get(f"/v1/members/{key}")
         steps: list[Step] = []
@@ -222,23 +222,6 @@ def from_api(base_url: str, key: str, transport: httpx.BaseTransport | None = No
         for cid in _contributions(explanation):
             explanation.titles[cid] = get(f"/v1/contributions/{cid}")["title"]
         return explanation
-
-
-def _resolve(key: str, members: list[str]) -> str:
-    """A full member key from the key or a unique prefix of at least 4 hex characters."""
-    key = key.strip().lower()
-    if _HEX64.fullmatch(key):
-        return key
-    if not _PREFIX.fullmatch(key):
-        raise cli.CommandError(
-            f"{key!r} is not a member's key: give 64 hex characters, or at least the first 4"
-        )
-    found = sorted(m for m in members if m.startswith(key))
-    if not found:
-        raise cli.CommandError(f"no member's key starts with {key}")
-    if len(found) > 1:
-        raise cli.CommandError(f"{key} is ambiguous: {len(found)} members' keys start with it")
-    return found[0]
 
 
 def _evaluators(explanation: Explanation) -> set[str]:

@@ -104,20 +104,22 @@ def _receipt(what: str, receipt: Receipt, as_json_out: bool) -> None:
     console.print(f"{what}: entry [bold]{receipt.id}[/] at index {receipt.index}")
 
 
-def complete_id(ident: str, candidates: Iterable[str], what: str) -> str:
-    """The one id among `candidates` that starts with `ident` (at least 4 hex characters)."""
+def complete_id(ident: str, candidates: Iterable[str], what: str, *, noun: str = "id") -> str:
+    """The one `noun` ("id", or "key" for members) among `candidates` that starts with `ident`
+    (at least 4 hex characters)."""
     ident = ident.strip().lower()
     if _HEX64.fullmatch(ident):
         return ident
+    article = "an" if noun[0] in "aeiou" else "a"
     if not _PREFIX.fullmatch(ident):
         raise cli.CommandError(
-            f"{ident!r} is not an id: give 64 hex characters, or at least the first 4"
+            f"{ident!r} is not {article} {noun}: give 64 hex characters, or at least the first 4"
         )
     found = sorted({c for c in candidates if c.startswith(ident)})
     if not found:
-        raise cli.CommandError(f"no {what} has an id starting with {ident}")
+        raise cli.CommandError(f"no {what} has {article} {noun} starting with {ident}")
     if len(found) > 1:
-        raise cli.CommandError(f"{ident} is ambiguous: {len(found)} ids start with it")
+        raise cli.CommandError(f"{ident} is ambiguous: {len(found)} {noun}s start with it")
     return found[0]
 
 

@@ -121,8 +121,8 @@ def test_the_command_prints_the_table_and_says_it_adds_up(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["zz"], "is not a member's key"),
-        (["ffff"], "no member's key starts with ffff"),
+        (["zz"], "is not a key"),
+        (["ffff"], "no member has a key starting with ffff"),
     ],
 )
 def test_bad_keys_are_one_sentence(
