@@ -10,6 +10,8 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 import valuation
 from api.settings import default_log_key_path
@@ -56,8 +58,26 @@ def log_key_path(db: str, log_key: Path | None) -> Path:
     return log_key or default_log_key_path(db)
 
 
-def open_ledger(db: str, log_key: Path | None, *, create_key: bool = False) -> Ledger:
-    """Open (and migrate) the database; load the log key, creating it when asked."""
+def sqlite_file(db: str) -> Path | None:
+    """The file of a SQLite database URL (None for another database, or one in memory)."""
+    try:
+        parsed = make_url(db)
+    except ArgumentError:
+        return None  # make_engine says what is wrong with it
+    path = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or path in ("", ":memory:"):
+        return None
+    return Path(path.removeprefix("file:")).expanduser()
+
+
+def open_ledger(
+    db: str, log_key: Path | None, *, create_key: bool = False, existing: bool = False
+) -> Ledger:
+    """Open (and migrate) the database; load the log key, creating it when asked. With
+    `existing`, a SQLite file that is not there is an error rather than a new database."""
+    file = sqlite_file(db)
+    if existing and file is not None and not file.exists():
+        raise CommandError(f"there is no database at {file}: give --db, or create one with init")
     engine = make_engine(db)
     with unavailable_on_outage():
         upgrade(engine)
@@ -153,10 +173,19 @@ def init(
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CommandError(f"cannot read config {config}: {exc}") from None
     cfg = network_config(data)
+    file = sqlite_file(url)
+    fresh = file is not None and not file.exists()
     ledger = open_ledger(url, log_key)
-    if not ledger.is_empty():
-        raise CommandError(f"{url} already holds a network; a log is created only once")
-    ledger, appended = new_network(ledger, log_key_path(url, log_key), cfg)
+    try:
+        if not ledger.is_empty():
+            raise CommandError(f"{url} already holds a network; a log is created only once")
+        ledger, appended = new_network(ledger, log_key_path(url, log_key), cfg)
+    except BaseException:
+        if fresh and file is not None:  # a failed init leaves no empty database behind
+            ledger.engine.dispose()
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{file}{suffix}").unlink(missing_ok=True)
+        raise
     console.print(
         f"created network [bold]{cfg.network}[/] (origin {cfg.origin}) in {url}; "
         f"genesis {appended.id}"

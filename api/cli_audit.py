@@ -57,7 +57,7 @@ def register(app: typer.Typer) -> None:
         from ledger.export import export_bundle
 
         url = db_url(db)
-        ledger = open_ledger(url, log_key)
+        ledger = open_ledger(url, log_key, existing=True)
         # The log key is needed only to sign a checkpoint at a size the log signed none at.
         key_path = log_key_path(url, log_key)
         key = keys.read_key(key_path) if key_path.exists() else None

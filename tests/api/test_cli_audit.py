@@ -18,7 +18,7 @@ from api.cli import app
 from ledger import checkpoint as cp
 from ledger import entries, keys
 from ledger.service import Ledger
-from tests.helpers import Signer
+from tests.helpers import Signer, run_cli
 from tests.ledger.test_audit import build_history
 
 if not any(command.name == "verify" for command in app.registered_commands):
@@ -237,3 +237,13 @@ def test_the_command_line_prints_errors_as_one_sentence(
         assert done.returncode == 1, done
         assert words in done.stdout + done.stderr
         assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_export_of_a_database_that_is_not_there_says_so_and_creates_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope.db"
+    result = run_cli(capsys, "export", "--db", f"sqlite:///{missing}", str(tmp_path / "out"))
+    assert result.code == 1 and "Traceback" not in result.err
+    assert result.err.startswith(f"error: there is no database at {missing}")
+    assert not missing.exists() and not (tmp_path / "out").exists()

@@ -64,6 +64,7 @@ def test_init_refuses_a_bad_config_in_one_sentence(
         "missing.json": None,
         "broken.json": "{",
         "preset.json": json.dumps({"valuation": {"preset": "nope"}}),
+        "params.json": json.dumps({"valuation": {"algorithm": "nope", "params": {}}}),
         "referrer.json": json.dumps(
             {
                 "founders": [
@@ -86,6 +87,15 @@ def test_init_refuses_a_bad_config_in_one_sentence(
         assert result.code == 1, (name, result.err)
         assert "Traceback" not in result.err and result.err.startswith("error:"), result.err
         assert not (tmp_path / "multitude-log.key").exists(), "a failed init leaves no key behind"
+        assert not list(tmp_path.glob("x.db*")), "nor an empty database"
+    # A database that was there before a failed init stays.
+    (tmp_path / "good.json").write_text(json.dumps({"network": "n", "origin": "o"}))
+    assert (
+        run_cli(capsys, *["init", "--db", url, "--config", str(tmp_path / "good.json")]).code == 0
+    )
+    again = run_cli(capsys, *["init", "--db", url, "--config", str(tmp_path / "good.json")])
+    assert again.code == 1 and "already holds a network" in again.err
+    assert (tmp_path / "x.db").exists()
 
 
 def test_keygen_writes_an_owner_only_key_and_refuses_to_overwrite(
