@@ -10,13 +10,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 import valuation
 from api.settings import default_log_key_path
 from ledger import keys
-from ledger.db import DEFAULT_URL, make_engine, unavailable_on_outage, upgrade
+from ledger.db import DEFAULT_URL, make_engine, sqlite_file, unavailable_on_outage, upgrade
 from ledger.errors import LedgerError
 from ledger.service import DEFAULT_NETWORK, DEFAULT_ORIGIN, Appended, Ledger, NetworkConfig
 
@@ -56,18 +54,6 @@ def db_url(db: str | None) -> str:
 
 def log_key_path(db: str, log_key: Path | None) -> Path:
     return log_key or default_log_key_path(db)
-
-
-def sqlite_file(db: str) -> Path | None:
-    """The file of a SQLite database URL (None for another database, or one in memory)."""
-    try:
-        parsed = make_url(db)
-    except ArgumentError:
-        return None  # make_engine says what is wrong with it
-    path = parsed.database or ""
-    if parsed.get_backend_name() != "sqlite" or path in ("", ":memory:"):
-        return None
-    return Path(path.removeprefix("file:")).expanduser()
 
 
 def open_ledger(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import Engine
 
 from ledger.check import CheckReport, check
-from ledger.db import DEFAULT_URL, make_engine
+from ledger.db import DEFAULT_URL, make_engine, sqlite_file
 from ledger.errors import IntegrityError, LedgerError
 
 DbOption = Annotated[
@@ -49,13 +48,9 @@ def check_command(db: DbOption = None) -> None:
 
 def _must_exist(engine: Engine) -> None:
     """A check never creates a database: SQLite would make an empty file of a mistyped path."""
-    parsed = engine.url
-    path = parsed.database or ""
-    if parsed.get_backend_name() == "sqlite" and path and path != ":memory:":
-        if path.startswith("file:"):
-            path = path[len("file:") :]
-        if not Path(path).exists():
-            raise IntegrityError(f"there is no database at {path}")
+    path = sqlite_file(engine.url.render_as_string(hide_password=False))
+    if path is not None and not path.exists():
+        raise IntegrityError(f"there is no database at {path}")
 
 
 def _run(engine: Engine, err: Console) -> CheckReport:

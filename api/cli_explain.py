@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
@@ -25,7 +24,7 @@ from rich.text import Text
 from api import cli
 from api.cli_member import complete_id
 from ledger import repository as repo
-from ledger.db import make_engine, read_session
+from ledger.db import make_engine, read_session, sqlite_file
 from ledger.errors import LedgerError
 from valuation import format_amount, parse_amount
 
@@ -122,8 +121,8 @@ def _change(asset: str, amount: int, cause: str, cid: str | None, evaluator: str
 
 def from_database(url: str, key: str) -> Explanation:
     """The explanation straight from the ledger's tables (no server needed)."""
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and not Path(url[len(prefix) :]).expanduser().exists():
+    file = sqlite_file(url)
+    if file is not None and not file.exists():
         raise cli.CommandError(f"there is no database at {url}: give --db or --api")
     engine = make_engine(url)
     try:

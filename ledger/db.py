@@ -55,6 +55,19 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     raise DatabaseURLError(f"{url!r}: only SQLite and PostgreSQL are supported")
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite database URL (None for another database, one in memory, or a URL
+    that `make_engine` will refuse)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    path = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or path in ("", ":memory:"):
+        return None
+    return Path(path.removeprefix("file:")).expanduser()
+
+
 def _sqlite_setup(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:

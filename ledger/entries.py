@@ -330,10 +330,6 @@ def entry_id(data: Mapping[str, Any]) -> str:
     return sha256_hex(canonical(dict(data)))
 
 
-def verify_signature(data: Mapping[str, Any]) -> None:
-    check_signature(data["author"], data["sig"], signing_bytes(data))
-
-
 def check_signature(author: str, sig: str, signed: bytes) -> None:
     """Raise `SignatureError` unless hex `sig` is `author`'s Ed25519 signature of `signed`."""
     try:

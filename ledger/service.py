@@ -348,7 +348,7 @@ class Ledger:
                 size += 1
                 if len(batch.leaves) == _STREAM_EVERY:
                     batch.stream(stream)
-            if not batch.appended:
+            if not logged:
                 return results
             batch.stream(stream)
             batch.write(stream)
@@ -551,7 +551,6 @@ class _BatchWriter:
         self.state = state
         self.size = size  # of the tree whose frontier this is: leaves streamed so far
         self.frontier = frontier
-        self.appended = 0
         # The log's rows, as tuples in the order of their _COLUMNS.
         self.leaves: list[tuple[Any, ...]] = []
         self.leaf_hashes: list[bytes] = []
@@ -575,7 +574,6 @@ class _BatchWriter:
             (index, entry.id, digest, raw, entry.author, entry.seq, entry.kind, logged_at)
         )
         self.leaf_hashes.append(digest)
-        self.appended += 1
         self.add_figures(entry, index, logged_at, changes)
 
     def add_figures(
