@@ -279,11 +279,8 @@ class Ledger:
             return checked
         entry = checked.entry
         try:
-            if self._network is not None and entry.network != self._network.name:
-                raise RefusedError(
-                    f"entry is for network {entry.network!r}, this log is "
-                    f"{self._network.name!r}: entries cannot be replayed across networks"
-                )
+            if self._network is not None:
+                _check_network(entry, self._network)
             skew = parse_timestamp(entry.ts) - now
             if abs(skew) > MAX_CLOCK_SKEW:
                 raise RefusedError(
@@ -382,11 +379,8 @@ class Ledger:
 
         `seqs` holds each author's last seq in the log (this transaction's entries included),
         and `logged_index` finds where an entry id is in it."""
-        if network is not None and entry.network != network.name:
-            raise RefusedError(
-                f"entry is for network {entry.network!r}, this log is {network.name!r}: "
-                "entries cannot be replayed across networks"
-            )
+        if network is not None:
+            _check_network(entry, network)
         expected = seqs.get(entry.author, 0) + 1
         if entry.seq != expected:
             # The id covers author and seq, so an entry already in the log has a seq at most
@@ -531,6 +525,14 @@ class _Request:
         self.entries = entries
         self.results: list[Appended | LedgerError] | None = None
         self.error: Exception | None = None
+
+
+def _check_network(entry: Entry, network: Network) -> None:
+    if entry.network != network.name:
+        raise RefusedError(
+            f"entry is for network {entry.network!r}, this log is {network.name!r}: "
+            "entries cannot be replayed across networks"
+        )
 
 
 def _public(key: SigningKey) -> str:
