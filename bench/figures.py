@@ -49,7 +49,7 @@ def build(url: str, key_path: Path, count: int, valued: bool) -> float:
         patches = [
             mock.patch.object(valuation, "apply", lambda state, event: _count(state, empty)),
             mock.patch.object(valuation, "digest", lambda state: "0" * 64),
-            mock.patch.object(_BatchWriter, "add_figures", lambda *args: None),
+            mock.patch.object(_BatchWriter, "add_figures", lambda *args, **kwargs: None),
         ]
     for patch in patches:
         patch.start()

@@ -326,6 +326,10 @@ class Ledger:
                     if floor is not None and moment < floor:
                         moment = floor  # logged_at never decreases along the log
                     logged_at = format_timestamp(moment)
+                    # Whether the evaluation replaces one in the log (known only before it does).
+                    again = item.kind == "evaluation.cast" and state.has_evaluated(
+                        str(item.body.get("contribution")), item.author
+                    )
                     try:
                         changes = valuation.apply(state, event_of(item, size, logged_at))
                     except valuation.ValuationError as exc:
@@ -336,7 +340,7 @@ class Ledger:
                 floor = moment
                 raw = item.leaf(logged_at)
                 digest = merkle.leaf_hash(raw)
-                batch.add(item, size, logged_at, raw, digest, changes)
+                batch.add(item, size, logged_at, raw, digest, changes, again=again)
                 seqs[item.author] = item.seq
                 logged[item.id] = size
                 results.append(Appended(item.id, size, logged_at, digest.hex()))
@@ -542,6 +546,7 @@ def _public(key: SigningKey) -> str:
 _LEAF_COLUMNS = ("idx", "entry_id", "leaf_hash", "leaf", "author", "seq", "kind", "logged_at")
 _POSTING_COLUMNS = ("idx", "n", "member", "asset", "amount", "cause", "contribution", "evaluator")
 _HISTORY_COLUMNS = ("member", "idx", "reputation", "tokens")
+_EVALUATION_COLUMNS = ("contribution", "evaluator", "value", "idx")
 
 
 class _BatchWriter:
@@ -561,6 +566,8 @@ class _BatchWriter:
         self.members: dict[str, int] = {}  # member -> index of its latest change
         self.new_contributions: dict[str, dict[str, Any]] = {}
         self.changed_contributions: set[str] = set()
+        # Evaluations: new rows, and by (contribution, evaluator) rows that replace one.
+        self.new_evaluations: list[tuple[Any, ...]] = []
         self.evaluations: dict[tuple[str, str], dict[str, Any]] = {}
 
     def add(
@@ -571,17 +578,26 @@ class _BatchWriter:
         raw: bytes,
         digest: bytes,
         changes: valuation.Changes,
+        *,
+        again: bool = False,
     ) -> None:
         self.leaves.append(
             (index, entry.id, digest, raw, entry.author, entry.seq, entry.kind, logged_at)
         )
         self.leaf_hashes.append(digest)
-        self.add_figures(entry, index, logged_at, changes)
+        self.add_figures(entry, index, logged_at, changes, again=again)
 
     def add_figures(
-        self, entry: Entry, index: int, logged_at: str, changes: valuation.Changes
+        self,
+        entry: Entry,
+        index: int,
+        logged_at: str,
+        changes: valuation.Changes,
+        *,
+        again: bool = False,
     ) -> None:
-        """The figure rows an entry changes: postings, history, members, contributions."""
+        """The figure rows an entry changes: postings, history, members, contributions,
+        evaluations (`again`: one that replaces the evaluator's earlier one)."""
         for n, p in enumerate(changes.postings):
             self.postings.append(
                 (index, n, p.member, p.asset, p.amount, p.cause, p.contribution, p.evaluator)
@@ -603,23 +619,28 @@ class _BatchWriter:
             }
         elif entry.kind == "evaluation.cast":
             cid = str(entry.body["contribution"])
-            self.evaluations[(cid, entry.author)] = {
-                "contribution": cid,
-                "evaluator": entry.author,
-                "value": entry.body["value"],
-                "idx": index,
-            }
+            value = entry.body["value"]
+            if not again:
+                self.new_evaluations.append((cid, entry.author, value, index))
+            else:  # written after the new rows, so it may replace one of the same hand-off
+                self.evaluations[(cid, entry.author)] = {
+                    "contribution": cid,
+                    "evaluator": entry.author,
+                    "value": value,
+                    "idx": index,
+                }
         self.changed_contributions.update(changes.contributions)
 
     def stream(self, stream: repo.RowStream) -> None:
-        """Hand the rows made since the last call to `stream`: the log's, and evaluations (one
-        changed again later in the batch is written again)."""
+        """Hand the rows made since the last call to `stream`: the log's, and evaluations (new
+        ones inserted, then changed ones replacing theirs)."""
         self.frontier, completed = merkle.append(self.frontier, self.size, self.leaf_hashes)
         self.size += len(self.leaf_hashes)
         stream.write(LeafRow, self.leaves, columns=_LEAF_COLUMNS)
         stream.write(TreeNodeRow, completed, columns=("level", "idx", "hash"))
         stream.write(PostingRow, self.postings, columns=_POSTING_COLUMNS)
         stream.write(MemberHistoryRow, self.history, columns=_HISTORY_COLUMNS)
+        stream.write(EvaluationRow, self.new_evaluations, columns=_EVALUATION_COLUMNS)
         stream.write(
             EvaluationRow,
             list(self.evaluations.values()),
@@ -627,7 +648,7 @@ class _BatchWriter:
             update=("value", "idx"),
         )
         self.leaves, self.leaf_hashes, self.postings, self.history = [], [], [], []
-        self.evaluations = {}
+        self.new_evaluations, self.evaluations = [], {}
 
     def write(self, stream: repo.RowStream) -> None:
         """Hand the figure rows, as the batch leaves them, to `stream`."""

@@ -222,6 +222,11 @@ class State:
         record = self._contributions.get(id)
         return None if record is None else _contribution_view(record)
 
+    def has_evaluated(self, contribution: str, evaluator: str) -> bool:
+        """Whether `evaluator` has a current evaluation of `contribution`."""
+        record = self._contributions.get(contribution)
+        return record is not None and evaluator in record.evaluations
+
     def iter_contributions(self) -> Iterator[ContributionView]:
         """Every contribution, in log order."""
         return map(_contribution_view, self._contributions.values())

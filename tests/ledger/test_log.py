@@ -282,3 +282,35 @@ def test_a_failed_write_in_the_middle_of_a_batch_leaves_no_trace(
     results = ledger.append(joins)
     assert [appended(r).index for r in results] == list(range(1, 401))
     assert ledger.replayed_state().tree_size == 401
+
+
+def test_evaluations_changed_within_and_across_streamed_chunks_are_stored_as_they_end(
+    ledger: Ledger,
+) -> None:
+    # New evaluations go in as new rows and changed ones replace theirs; a batch of 700 is
+    # handed to the writing thread a few hundred entries at a time, so a change can meet its
+    # first evaluation in the same hand-off, in an earlier one, or in an earlier commit.
+    from ledger.check import check
+    from ledger.models import EvaluationRow
+
+    members = [Signer() for _ in range(100)]
+    ledger.append([m.join(f"m{i}") for i, m in enumerate(members)])
+    work = appended(ledger.append([members[0].submit("the guide")])[0]).id
+    appended(ledger.append([members[1].evaluate(work, 0)])[0])  # committed, changed below
+    batch = [m.evaluate(work, 1) for m in members[1:]]  # members[1] changes its vote
+    batch += [m.evaluate(work, 0) for m in members[1:100]]  # every vote changed, later chunks
+    batch += [m.evaluate(work, 1) for m in members[1:50]]  # and changed again
+    batch += [members[2].evaluate(work, 0), members[2].evaluate(work, 1)]  # twice in one chunk
+    assert len(batch) == 99 + 99 + 49 + 2
+    for result in ledger.append(batch):
+        appended(result)
+    with read_session(ledger.engine) as session:
+        rows = {
+            row.evaluator: (row.value, row.idx)
+            for row in session.query(EvaluationRow).filter_by(contribution=work)
+        }
+    contribution = ledger.replayed_state().contribution(work)
+    assert contribution is not None
+    assert rows == {evaluator: (value, index) for evaluator, value, index in contribution.evaluations}
+    assert rows[members[2].public][0] == 1 and rows[members[60].public][0] == 0
+    assert check(ledger.engine).evaluations == 99
