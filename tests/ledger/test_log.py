@@ -311,6 +311,8 @@ def test_evaluations_changed_within_and_across_streamed_chunks_are_stored_as_the
         }
     contribution = ledger.replayed_state().contribution(work)
     assert contribution is not None
-    assert rows == {evaluator: (value, index) for evaluator, value, index in contribution.evaluations}
+    assert rows == {
+        evaluator: (value, index) for evaluator, value, index in contribution.evaluations
+    }
     assert rows[members[2].public][0] == 1 and rows[members[60].public][0] == 0
     assert check(ledger.engine).evaluations == 99
