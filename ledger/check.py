@@ -14,8 +14,8 @@ the order a problem is reported:
    never decreases.
 3. Valuation replays the entry without refusal; the stored `postings` and `member_history` rows
    of its index are exactly what that step changed.
-4. The tree: every node the leaves complete (`merkle.append`, as the integrator computes them)
-   is stored with the same hash, and no node is stored beyond them.
+4. The tree: every node above the leaves that they complete (`merkle.append`, as the
+   integrator computes them) is stored with the same hash, and no node is stored beyond them.
 5. Every stored checkpoint, when the stream reaches its size: its note verifies with the
    genesis log key, its body names the origin, its size and root, and the root and the state
    digest equal the ones recomputed at that size. No checkpoint lies beyond the log, and the
@@ -123,7 +123,7 @@ class _Checker:
         self.state = valuation.new_state()
         self.frontier: merkle.Frontier = []
         self.done = 0  # leaves checked so far: the tree size reached
-        self.nodes = 0  # nodes the leaves complete
+        self.nodes = 0  # nodes above the leaves that they complete
         self.checkpoints = 0
         self.last_seq: dict[str, int] = {}
         self.last_logged_at: datetime | None = None
@@ -215,7 +215,7 @@ class _Checker:
             self._check_leaf(row, raw)
             self._replay(row, raw, postings.get(index, []), history.get(index, {}))
             self.frontier, nodes = merkle.append(self.frontier, index, [bytes(row.leaf_hash)])
-            completed.extend(nodes)
+            completed.extend(node for node in nodes if node[0])  # level 0 is the leaf_hash
             self.done += 1
         if self.done < end:
             raise IntegrityError(

@@ -34,7 +34,8 @@ class LeafRow(Base):
 
 
 class TreeNodeRow(Base):
-    """A completed subtree: covers leaves [idx * 2^level, (idx + 1) * 2^level)."""
+    """A completed subtree: covers leaves [idx * 2^level, (idx + 1) * 2^level). Level 1 and up:
+    a leaf's own hash (level 0) is its `leaves.leaf_hash`."""
 
     __tablename__ = "tree_nodes"
 

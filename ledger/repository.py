@@ -10,7 +10,7 @@ from functools import partial
 from types import TracebackType
 from typing import Any, cast
 
-from sqlalchemy import Connection, Select, Table, and_, func, or_, select, text
+from sqlalchemy import Connection, Select, Table, and_, func, literal, or_, select, text, union_all
 from sqlalchemy.orm import Session
 
 from ledger.models import (
@@ -121,23 +121,34 @@ def entry_index(session: Session, entry_id: str) -> int | None:
 
 
 def nodes(session: Session, ids: Iterable[NodeId]) -> dict[NodeId, bytes]:
-    """The stored hashes of these tree nodes, in one query.
+    """The stored hashes of these tree nodes, in one query: level 0 is each leaf's own
+    `leaf_hash`, the levels above are `tree_nodes`.
 
     Written as `(level = l AND idx IN (...)) OR ...` rather than a row-value IN, which SQLite
     answers with a scan of the whole table; this form is an index search per level on both."""
     by_level: dict[int, list[int]] = {}
     for level, idx in set(ids):
         by_level.setdefault(level, []).append(idx)
-    if not by_level:
-        return {}
-    query = select(TreeNodeRow.level, TreeNodeRow.idx, TreeNodeRow.hash).where(
-        or_(
-            *(
-                and_(TreeNodeRow.level == level, TreeNodeRow.idx.in_(sorted(idxs)))
-                for level, idxs in sorted(by_level.items())
+    parts: list[Select[Any]] = []
+    leaves = sorted(by_level.pop(0, ()))
+    if leaves:
+        parts.append(
+            select(literal(0), LeafRow.idx, LeafRow.leaf_hash).where(LeafRow.idx.in_(leaves))
+        )
+    if by_level:
+        parts.append(
+            select(TreeNodeRow.level, TreeNodeRow.idx, TreeNodeRow.hash).where(
+                or_(
+                    *(
+                        and_(TreeNodeRow.level == level, TreeNodeRow.idx.in_(sorted(idxs)))
+                        for level, idxs in sorted(by_level.items())
+                    )
+                )
             )
         )
-    )
+    if not parts:
+        return {}
+    query = parts[0] if len(parts) == 1 else union_all(*parts)
     return {(int(level), int(idx)): bytes(digest) for level, idx, digest in session.execute(query)}
 
 

@@ -178,6 +178,7 @@ def test_a_bad_signature_is_the_first_reason_even_for_another_network(ledger: Le
 
 
 def test_logged_rows_refuse_update_and_delete(ledger: Ledger, engine: Engine) -> None:
+    appended(ledger.append([Signer().join("Ann")])[0])  # two leaves: a node above them
     for statement in (
         "UPDATE leaves SET kind = 'x' WHERE idx = 0",
         "DELETE FROM leaves WHERE idx = 0",
@@ -187,7 +188,8 @@ def test_logged_rows_refuse_update_and_delete(ledger: Ledger, engine: Engine) ->
         with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
             conn.execute(text(statement))
     with read_session(engine) as session:
-        assert session.execute(text("SELECT count(*) FROM leaves")).scalar_one() == 1
+        assert session.execute(text("SELECT count(*) FROM leaves")).scalar_one() == 2
+        assert session.execute(text("SELECT count(*) FROM tree_nodes")).scalar_one() == 1
 
 
 def test_a_second_process_continues_the_same_log(

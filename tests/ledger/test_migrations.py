@@ -45,3 +45,37 @@ def test_a_log_from_the_first_schema_upgrades_and_reads_the_same(engine: Engine)
         assert repo.latest_checkpoint(session).total_reputation == (  # type: ignore[union-attr]
             again.replayed_state().total_reputation
         )
+
+
+def test_leaf_level_nodes_of_an_older_log_are_dropped_and_proofs_read_the_leaves(
+    engine: Engine,
+) -> None:
+    from ledger import merkle
+    from ledger.check import check
+
+    ledger = new_ledger(engine, SigningKey.generate())
+    members = [Signer() for _ in range(11)]
+    ledger.append([m.join(f"m{i}") for i, m in enumerate(members)])
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM tree_nodes WHERE level = 0")) == 0
+    _at(engine, "0003", downgrade=True)  # the schema that stored each leaf's hash twice
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM tree_nodes WHERE level = 0")) == 12
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM tree_nodes WHERE level = 0")) == 0
+        hashes = [bytes(h) for h in conn.scalars(text("SELECT leaf_hash FROM leaves ORDER BY idx"))]
+    # Still append-only, and whole: proofs of every size hold, and the check passes.
+    with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
+        conn.execute(text("DELETE FROM tree_nodes"))
+    again = Ledger(engine, ledger._log_key)
+    again.append([members[0].submit("more")])
+    hashes.append(merkle.leaf_hash(next(again.leaf_bytes(12, 1))))
+    for size in range(1, 14):
+        root = merkle.root(hashes[:size])
+        assert again.root_at(size) == root
+        for index in range(size):
+            merkle.verify_inclusion(
+                hashes[index], index, size, again.inclusion_proof(index, size), root
+            )
+    assert check(engine).nodes == 13 - (13).bit_count()

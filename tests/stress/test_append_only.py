@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 
 CHANGES = {
     "leaves": "UPDATE leaves SET kind = 'member.join' WHERE idx = 3",
-    "tree_nodes": "UPDATE tree_nodes SET hash = hash WHERE level = 0",
+    "tree_nodes": "UPDATE tree_nodes SET hash = hash WHERE level = 1",
     "checkpoints": "UPDATE checkpoints SET digest = 'f' WHERE tree_size = 3",
     "postings": "UPDATE postings SET amount = amount * 2",
     "member_history": "DELETE FROM member_history",
