@@ -215,7 +215,7 @@ class _Checker:
             self._check_leaf(row, raw)
             self._replay(row, raw, postings.get(index, []), history.get(index, {}))
             self.frontier, nodes = merkle.append(self.frontier, index, [bytes(row.leaf_hash)])
-            completed.extend(node for node in nodes if node[0])  # level 0 is the leaf_hash
+            completed.extend(repo.stored_nodes(nodes))
             self.done += 1
         if self.done < end:
             raise IntegrityError(

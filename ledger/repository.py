@@ -13,6 +13,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Select, Table, and_, func, literal, or_, select, text, union_all
 from sqlalchemy.orm import Session
 
+from ledger.merkle import NodeId, StoredNode
 from ledger.models import (
     Base,
     CheckpointRow,
@@ -24,8 +25,6 @@ from ledger.models import (
     PostingRow,
     TreeNodeRow,
 )
-
-NodeId = tuple[int, int]
 
 
 def _table(model: type[Base]) -> Table:
@@ -152,6 +151,12 @@ def nodes(session: Session, ids: Iterable[NodeId]) -> dict[NodeId, bytes]:
     return {(int(level), int(idx)): bytes(digest) for level, idx, digest in session.execute(query)}
 
 
+def stored_nodes(completed: Iterable[StoredNode]) -> list[StoredNode]:
+    """Of the nodes an append completes, those `tree_nodes` keeps: the ones above the leaves
+    (a leaf's own hash, level 0, is its `leaf_hash`; see `nodes`)."""
+    return [node for node in completed if node[0]]
+
+
 def latest_checkpoint(session: Session) -> CheckpointRow | None:
     query = select(CheckpointRow).order_by(CheckpointRow.tree_size.desc()).limit(1)
     return session.scalars(query).first()
@@ -266,23 +271,21 @@ class _Writer:
             return f"VALUES ({', '.join(f':{c}' for c in self.columns)})"
         # The rows as one JSON parameter: json.dumps writes it at C speed, where psycopg would
         # write a text array per column in Python (8 µs a row for a member's figures).
-        dialect = self.connection.dialect
-        columns = ", ".join(
-            f"{self.quote(c)} {self.model_table.c[c].type.compile(dialect=dialect)}"
-            for c in self.columns
-        )
+        columns = ", ".join(f"{self.quote(c)} {self.sql_type(c)}" for c in self.columns)
         return f"SELECT * FROM json_to_recordset(%s::json) AS x ({columns})"
+
+    def sql_type(self, column: str) -> str:
+        """The column's type as the dialect writes it, such as `VARCHAR(64)`."""
+        return str(self.model_table.c[column].type.compile(dialect=self.connection.dialect))
 
     def copy(self, rows: Sequence[Mapping[str, Any]] | Sequence[Sequence[Any]]) -> None:
         driver = self.connection.connection.driver_connection
         assert driver is not None
         columns = self.columns
-        dialect = self.connection.dialect
         # Binary: no text to write here, nor to parse there (a leaf's bytes would go as hex).
-        types = [self.model_table.c[c].type.compile(dialect=dialect) for c in columns]
         sql = f"COPY {self.table} ({self.column_list}) FROM STDIN (FORMAT BINARY)"
         with driver.cursor() as cursor, cursor.copy(sql) as copy:
-            copy.set_types([name.split("(")[0].lower() for name in types])
+            copy.set_types([self.sql_type(c).split("(")[0].lower() for c in columns])
             if self.positional:
                 for values in rows:
                     copy.write_row(values)
@@ -330,8 +333,17 @@ class RowStream:
     ) -> None:
         """`write_rows`, soon, after what was handed over before."""
         if rows:
-            job = partial(write_rows, self._connection, model, rows, columns=columns)
-            self._queue.put(partial(job, conflict=conflict, update=update))
+            self._queue.put(
+                partial(
+                    write_rows,
+                    self._connection,
+                    model,
+                    rows,
+                    columns=columns,
+                    conflict=conflict,
+                    update=update,
+                )
+            )
 
     def update(self, model: type[Base], rows: Sequence[Mapping[str, Any]], key: str) -> None:
         """`update_rows`, soon, after what was handed over before."""

@@ -637,9 +637,7 @@ class _BatchWriter:
         self.frontier, completed = merkle.append(self.frontier, self.size, self.leaf_hashes)
         self.size += len(self.leaf_hashes)
         stream.write(LeafRow, self.leaves, columns=_LEAF_COLUMNS)
-        # A leaf's own hash (level 0) is stored with its leaf: the nodes above it are stored here.
-        above = [node for node in completed if node[0]]
-        stream.write(TreeNodeRow, above, columns=("level", "idx", "hash"))
+        stream.write(TreeNodeRow, repo.stored_nodes(completed), columns=("level", "idx", "hash"))
         stream.write(PostingRow, self.postings, columns=_POSTING_COLUMNS)
         stream.write(MemberHistoryRow, self.history, columns=_HISTORY_COLUMNS)
         stream.write(EvaluationRow, self.new_evaluations, columns=_EVALUATION_COLUMNS)
