@@ -476,6 +476,6 @@ def export_and_verify(ledger: Ledger, out: Path) -> tuple[bool, str]:
     if report.ok:
         return True, (
             f"exported the audit bundle to {out} and verified it offline: {report.entries} "
-            f"signed entries, root {exported.root[:16]}…, state digest {report.digest[:16]}…"
+            f"signed entries, root {exported.root[:16]}…, state root {report.state_root[:16]}…"
         )
     return False, f"the audit bundle in {out} does NOT verify: {report.failure}"

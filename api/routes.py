@@ -220,7 +220,7 @@ def get_leaves(
     summary="The latest signed checkpoint (C2SP tlog-checkpoint in a signed note)",
 )
 def get_checkpoint(ledger: LedgerDep) -> PlainTextResponse:
-    _, note, _ = ledger.latest_checkpoint()
+    _, note = ledger.latest_checkpoint()
     return PlainTextResponse(note)
 
 
@@ -248,10 +248,40 @@ def get_consistency(ledger: LedgerDep, first: Size, second: Size) -> schemas.Con
     return schemas.ConsistencyProof(first=first, second=second, hashes=[h.hex() for h in hashes])
 
 
-@router.get("/state", response_model=schemas.StateDigest, responses=PROBLEMS)
-def get_state(ledger: LedgerDep, tree_size: Size | None = None) -> schemas.StateDigest:
-    size, digest = ledger.digest_at(tree_size)
-    return schemas.StateDigest(tree_size=size, digest=digest)
+@router.get(
+    "/state",
+    response_model=schemas.StateRoot,
+    responses=PROBLEMS,
+    summary="The state map's root at a checkpointed tree size",
+)
+def get_state(ledger: LedgerDep, tree_size: Size | None = None) -> schemas.StateRoot:
+    """The root the checkpoint of `tree_size` signs in its `state` line (default: the latest
+    checkpoint). Sizes without a checkpoint, or with one signed before the state map, are 404."""
+    size, root = ledger.state_root_at(tree_size)
+    return schemas.StateRoot(tree_size=size, root=root.hex())
+
+
+@router.get(
+    "/state/proof",
+    response_model=schemas.StateProofOut,
+    responses=PROBLEMS,
+    summary="Prove one record of the state map (a member's figures) against a checkpoint",
+)
+def get_state_proof(
+    ledger: LedgerDep,
+    key: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=1000,
+            description="the record's key, e.g. `member/<64 hex>`, `network`",
+        ),
+    ],
+    tree_size: Size | None = None,
+) -> schemas.StateProofOut:
+    """SPEC section 5's proof of `key` at a checkpointed `tree_size` (default: the latest):
+    the record's value and the siblings of its path, or a proof that it is absent."""
+    return schemas.StateProofOut.model_validate(ledger.state_proof(key, tree_size).to_json())
 
 
 # --- figures --------------------------------------------------------------------------------

@@ -80,9 +80,30 @@ class ConsistencyProof(BaseModel):
     hashes: list[str]
 
 
-class StateDigest(BaseModel):
+class StateRoot(BaseModel):
+    tree_size: int = Field(description="the checkpointed tree size the root is of")
+    root: str = Field(
+        description="the state map's root at that size (hex), as the "
+        "checkpoint's `state` line signs it in base64"
+    )
+
+
+class OtherRecord(BaseModel):
+    key: str = Field(description="the record that sits where the absent key would")
+    value_hash: str = Field(description="SHA-256 of that record's value (JCS), hex")
+
+
+class StateProofOut(BaseModel):
+    """SPEC section 5: fold the siblings from the terminal up and compare with the root."""
+
     tree_size: int
-    digest: str
+    key: str
+    value: dict[str, Any] | None = Field(description="the record's value, or null when absent")
+    siblings: list[str] = Field(description="hex hashes, from depth 0 down")
+    other: OtherRecord | None = Field(
+        description="for an absence proof: the one record whose path shares the first "
+        "len(siblings) bits with the key's"
+    )
 
 
 class MemberOut(BaseModel):
@@ -205,7 +226,10 @@ class StatsOut(BaseModel):
     members: int
     contributions: int
     total_reputation: str = Field(description="R: the reputation of all members")
-    digest: str = Field(description="the state digest at tree_size")
+    state_root: str | None = Field(
+        description="the state map's root at tree_size (hex); null on a checkpoint signed "
+        "before the state map"
+    )
 
     @classmethod
     def of(cls, s: NetworkStats) -> StatsOut:
@@ -214,7 +238,7 @@ class StatsOut(BaseModel):
             members=s.members,
             contributions=s.contributions,
             total_reputation=format_amount(s.total_reputation),
-            digest=s.digest,
+            state_root=s.state_root,
         )
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,6 +31,7 @@ from ledger import repository as repo
 from ledger.db import read_session, write_transaction
 from ledger.entries import LOG_KINDS, Entry, format_timestamp, parse_timestamp
 from ledger.errors import ConflictError, LedgerError, RefusedError
+from ledger.live_map import KEEP, LiveMap, RebuiltMaps
 from ledger.models import (
     ContributionRow,
     EvaluationRow,
@@ -43,9 +44,11 @@ from ledger.models import (
 from ledger.rowstream import RowStream
 from ledger.rules import Network
 from ledger.signatures import Unverified
+from valuation.statemap import StateProof
 
 MAX_CLOCK_SKEW = timedelta(seconds=300)
 _STREAM_EVERY = 200  # entries whose log rows are handed to the writing thread at once
+_REPLAY_CHUNK = 20_000  # leaves read in one transaction when an old state map is rebuilt
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +94,9 @@ class Appender:
         self._state: valuation.State | None = None
         # Each author's last seq in the log, kept with `_state` at the same tree size.
         self._seqs: dict[str, int] = {}
+        # The state map of `_state`, with the versions of the last checkpoints.
+        self._map: LiveMap | None = None
+        self._rebuilt = RebuiltMaps()
         self.network: Network | None = None  # the log's network, once known
 
     def precheck(
@@ -125,12 +131,15 @@ class Appender:
             except BaseException:
                 # The in-memory state may be ahead of what was committed: rebuild it.
                 self._state = None
+                self._map = None
                 raise
 
     def _append_locked(
         self, session: Session, prepared: Sequence[Unverified | LedgerError]
     ) -> list[Appended | LedgerError]:
         state = self.sync(session)
+        live = self._map
+        assert live is not None
         size = state.tree_size
         last = repo.last_leaf(session)
         floor = parse_timestamp(last.logged_at) if last is not None else None
@@ -168,6 +177,7 @@ class Appender:
                         changes = valuation.apply(state, event_of(item, size, logged_at))
                     except valuation.ValuationError as exc:
                         raise RefusedError(str(exc)) from None
+                    live.note(changes)
                 except LedgerError as exc:
                     results.append(exc)
                     continue
@@ -188,22 +198,26 @@ class Appender:
             batch.stream(stream)
             batch.write(stream)
             assert network is not None
-            self._checkpoint(stream, state, batch.frontier, network)
+            self._checkpoint(stream, state, live, batch.frontier, network)
         return results
 
     def _checkpoint(
-        self, stream: RowStream, state: valuation.State, frontier: list[bytes], network: Network
+        self,
+        stream: RowStream,
+        state: valuation.State,
+        live: LiveMap,
+        frontier: list[bytes],
+        network: Network,
     ) -> None:
-        """Seal the new tree: sign its checkpoint (while the last rows are being stored) and
-        store it with the state digest of `state`."""
+        """Seal the new tree and the state map (while the last rows are being stored): sign
+        the checkpoint with its `state` line and store it."""
         root = merkle.root_from_frontier(frontier)
-        note = cp.sign_checkpoint(
-            cp.Checkpoint(network.origin, state.tree_size, root), signing_key(self._log_key)
-        )
-        state_digest = valuation.digest(state)
+        state_root = live.seal(state)
+        checkpoint = cp.Checkpoint(network.origin, state.tree_size, root, state_root)
+        note = cp.sign_checkpoint(checkpoint, signing_key(self._log_key))
         with stream.session() as session:
             repo.add_checkpoint(
-                session, state.tree_size, root, note, state_digest, state.total_reputation
+                session, state.tree_size, root, note, state_root, state.total_reputation
             )
 
     def _frontier(self, session: Session, size: int) -> list[bytes]:
@@ -262,37 +276,86 @@ class Appender:
         return self.network
 
     def sync(self, session: Session) -> valuation.State:
-        """Bring the in-memory valuation state to the database's tree size."""
+        """Bring the in-memory valuation state, and its state map, to the database's tree size.
+
+        The map keeps the versions of the last `live_map.KEEP` checkpoints: a state rebuilt
+        from nothing is replayed without the map up to the first of those, where the map is
+        built from its records; from there each entry's changed records are noted and written
+        at each checkpoint's size."""
         size = repo.tree_size(session)
         state = self._state
         if state is None or state.tree_size > size:
             state = valuation.new_state()
             self._seqs = {}
+            self._map = None
         seqs = self._seqs
+        live = self._map
+        sealed = repo.checkpoint_sizes(session, state.tree_size + 1, size, last=KEEP)
+        build_at = sealed[0] if sealed else size
         # These leaves were checked when they were appended (and `multitude check` re-checks
         # them): catching up only needs their JSON, not their signatures or canonical form.
-        for index, entry_id, raw in repo.leaf_rows_between(session, state.tree_size, size):
-            leaf = json.loads(raw)
-            entry = leaf["entry"]
-            seqs[entry["author"]] = entry["seq"]
-            valuation.apply(
-                state,
-                valuation.Event(
-                    index=index,
-                    id=entry_id,
-                    kind=entry["kind"],
-                    author=entry["author"],
-                    logged_at=leaf["logged_at"],
-                    body=entry["body"],
-                ),
-            )
+        for event in _leaf_events(repo.leaf_rows_between(session, state.tree_size, size), seqs):
+            changes = valuation.apply(state, event)
+            if live is not None:
+                live.note(changes)
+                if state.tree_size in sealed:
+                    live.seal(state)
+            elif state.tree_size == build_at:
+                live = LiveMap(state)
+                live.seal(state)
+        if live is None:  # nothing to replay, or no checkpoint in reach
+            live = LiveMap(state)
+            live.seal(state)
         self._state = state
+        self._map = live
         return state
+
+    def state_proof(self, key: str, tree_size: int) -> StateProof:
+        """The proof of record `key` at the checkpointed `tree_size` (SPEC section 5): from
+        the map in memory when that version is kept, else by a replay up to that size."""
+        live = self._map
+        proof = None if live is None else live.proof(key, tree_size)
+        if proof is None and (live is None or tree_size > live.size):
+            # Entries appended by another worker: catch up, which keeps their versions.
+            with self._lock, read_session(self.engine) as session:
+                self.sync(session)
+                live = self._map
+            proof = None if live is None else live.proof(key, tree_size)
+        if proof is not None:
+            return proof
+
+        def events() -> Iterator[valuation.Event]:
+            for start in range(0, tree_size, _REPLAY_CHUNK):
+                with read_session(self.engine) as session:
+                    rows = repo.leaf_rows_between(
+                        session, start, min(tree_size, start + _REPLAY_CHUNK)
+                    )
+                yield from _leaf_events(rows, {})
+
+        return self._rebuilt.proof(key, tree_size, events())
 
     def replayed_state(self) -> valuation.State:
         """The valuation state at the current tree size (for reads that need the whole of it)."""
         with self._lock, read_session(self.engine) as session:
             return self.sync(session)
+
+
+def _leaf_events(
+    rows: Iterable[tuple[int, str, bytes]], seqs: dict[str, int]
+) -> Iterator[valuation.Event]:
+    """The events of logged leaves (index, entry id, leaf bytes), noting each author's seq."""
+    for index, entry_id, raw in rows:
+        leaf = json.loads(raw)
+        entry = leaf["entry"]
+        seqs[entry["author"]] = entry["seq"]
+        yield valuation.Event(
+            index=index,
+            id=entry_id,
+            kind=entry["kind"],
+            author=entry["author"],
+            logged_at=leaf["logged_at"],
+            body=entry["body"],
+        )
 
 
 def _check_network(entry: Entry, network: Network) -> None:

@@ -5,7 +5,7 @@ Pure: it reads the four files of a bundle and uses only `ledger.entries`, `ledge
 of the bundle: it returns an `AuditReport` whose `failure` names the file, the line, the check
 and why. The checks, in the order a failure is reported:
 
-1. The files: `leaves.jsonl`, `checkpoint`, `log.vkey` and `state.json` exist and are readable;
+1. The files: `leaves.jsonl`, `checkpoint`, `log.vkey` and `state.jsonl` exist and are readable;
    `log.vkey` is a verifier key.
 2. One streaming pass over `leaves.jsonl`, line by line, memory flat but for the valuation state:
    a. the line ends in "\\n" (a last line without one is a truncated file) and its bytes are
@@ -22,7 +22,8 @@ and why. The checks, in the order a failure is reported:
    f. when the tree reaches the `--since` checkpoint's size, its root equals that checkpoint's:
       the bundle extends it, computed from the leaves (`consistency`).
 3. The checkpoint: its size is the number of lines and its root the root of the leaves (`root`).
-4. `state.json`: its tree size, digest and every figure equal the replay (`state`).
+4. `state.jsonl`: its records equal the replayed ones, line by line (`state`), and they fold
+   to the state root the checkpoint's `state` line signs (`state`, reported on `checkpoint`).
 
 Duplicate entries are not looked up in a set of ids: an entry id is the hash of the whole signed
 entry, author and `seq` included, so a repeated entry repeats its author's `seq` and fails (d).
@@ -37,10 +38,9 @@ With `jobs` > 1, worker processes run (a) and (b) on chunks of lines, in order, 
 process reads the lines and runs (c) to (f); a failure it finds waits for the workers' verdict
 on the lines before it, so the report is the same as with one process.
 
-`state.json` is `valuation.state_json` of the replayed state plus a `digest` member, the state
-digest (hex SHA-256 of RFC 8785 of the document without `digest`), written in RFC 8785 form;
-it is hashed and compared a member at a time (`canonical_chunks`), and parsed whole only to
-name the first difference, or when it is not in canonical form.
+`state.jsonl` holds every record of the state map (SPEC section 5) at the bundle's size, one
+`{"key", "value"}` a line in RFC 8785 form, sorted by key (`state_lines`, which export writes
+with): it is compared a line at a time, and a line is parsed only to name what differs.
 """
 
 from __future__ import annotations
@@ -64,11 +64,12 @@ from ledger import checkpoint as cp
 from ledger import entries, merkle
 from ledger.errors import EntryError, LedgerError, SignatureError
 from ledger.processes import exit_with_parent
+from valuation import statemap
 
 LEAVES: Final = "leaves.jsonl"
 CHECKPOINT: Final = "checkpoint"
 LOG_VKEY: Final = "log.vkey"
-STATE: Final = "state.json"
+STATE: Final = "state.jsonl"
 BUNDLE_FILES: Final = (LEAVES, CHECKPOINT, LOG_VKEY, STATE)
 
 Progress = Callable[[int, int], None]
@@ -107,7 +108,7 @@ class AuditReport:
     """What `verify_bundle` found. `ok` is true exactly when `failure` is None.
 
     `entries` is the number of leaves that passed every line check (all of them when `ok`);
-    `root` and `digest` are hex, empty until computed.
+    `root` and `state_root` are hex, empty until computed.
     """
 
     ok: bool
@@ -117,7 +118,7 @@ class AuditReport:
     network: str
     origin: str
     root: str
-    digest: str
+    state_root: str
     since: int | None
     seconds: float
     failure: AuditFailure | None = None
@@ -443,7 +444,7 @@ class _Auditor:
         self.size = 0  # leaves checked so far
         self.tree = TreeBuilder()
         self.root = ""
-        self.digest = ""
+        self.state_root = ""
 
     def report(self, failure: AuditFailure | None, seconds: float) -> AuditReport:
         return AuditReport(
@@ -454,7 +455,7 @@ class _Auditor:
             network=self.network,
             origin=self.origin,
             root=self.root,
-            digest=self.digest,
+            state_root=self.state_root,
             since=None if self.since is None else self.since.size,
             seconds=round(seconds, 3),
             failure=failure,
@@ -482,7 +483,7 @@ class _Auditor:
         self.origin = self.verifier.name
         self._leaves()
         self._final_root()
-        self._state_json()
+        self._state_records()
 
     def _read_text(self, file: Path, name: str) -> str:
         try:
@@ -732,38 +733,83 @@ class _Auditor:
                 f"root {root.hex()}: a leaf was changed, dropped, inserted or reordered",
             )
 
-    # --- state.json ---------------------------------------------------------------------------
+    # --- state.jsonl --------------------------------------------------------------------------
 
-    def _state_json(self) -> None:
-        # Built a member and a contribution at a time, so memory stays that of the state itself.
-        replayed = valuation.state_json_lazy(self.state)
-        hasher = hashlib.sha256()
-        for chunk in canonical_chunks(replayed):
-            hasher.update(chunk)
-        self.digest = hasher.hexdigest()
+    def _state_records(self) -> None:
+        records = sorted_records(self.state)
+        self.state_root = statemap.StateMap.of(records).root.hex()
         try:
             with (self.path / STATE).open("rb") as handle:
-                if _same_bytes(canonical_chunks({**replayed, "digest": self.digest}), handle):
-                    return
-                # Not the canonical bytes: read it whole, as any JSON, to say what differs.
-                handle.seek(0)
-                raw = handle.read()
+                for number, (key, line) in enumerate(state_lines(records), start=1):
+                    found = handle.readline(MAX_LINE + 1)
+                    if found != line:
+                        raise _fail(STATE, "state", _record_difference(found, key, line), number)
+                extra = handle.readline(MAX_LINE + 1)
+                if extra:
+                    raise _fail(
+                        STATE,
+                        "state",
+                        f"{_record_key(extra)} is not a record of the replayed state",
+                        len(records) + 1,
+                    )
         except OSError as exc:
             raise _fail(STATE, "file", f"cannot be read: {exc.strerror or exc}") from None
-        try:
-            published = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise _fail(STATE, "state", f"is not JSON: {exc}") from None
-        if not isinstance(published, dict):
-            raise _fail(STATE, "state", "is not a JSON object")
-        expected = {**valuation.state_json(self.state), "digest": self.digest}
-        # The tree size and the digest first: they say the most in one line.
-        for key in ("tree_size", "digest"):
-            if published.get(key) != expected[key]:
-                raise _fail(STATE, "state", _difference(key, published.get(key), expected[key]))
-        found = _first_difference(published, expected, "")
-        if found is not None:
-            raise _fail(STATE, "state", found)
+        assert self.checkpoint is not None
+        signed = self.checkpoint.state_root
+        if signed is not None and signed.hex() != self.state_root:
+            raise _fail(
+                CHECKPOINT,
+                "state",
+                f"signs state root {signed.hex()}, but the replayed records fold to "
+                f"{self.state_root}",
+            )
+
+
+Record = tuple[str, Any]
+
+
+def sorted_records(state: valuation.State) -> list[Record]:
+    """Every record of the state map of `state`, sorted by key (the order of state.jsonl)."""
+    return sorted(valuation.iter_records(state), key=_record_sort_key)
+
+
+def _record_sort_key(record: Record) -> str:
+    return record[0]
+
+
+def state_lines(records: list[Record]) -> Iterator[tuple[str, bytes]]:
+    """Each record's line of state.jsonl: the RFC 8785 form of `{"key", "value"}` and "\n"."""
+    for key, value in records:
+        yield key, valuation.canonical_json({"key": key, "value": value}) + b"\n"
+
+
+def _record_key(line: bytes) -> str:
+    try:
+        record = json.loads(line)
+        return repr(record["key"]) if isinstance(record, dict) else "the line"
+    except (ValueError, KeyError, UnicodeDecodeError):
+        return "the line"
+
+
+def _record_difference(found: bytes, key: str, expected: bytes) -> str:
+    """Why a line of state.jsonl is not the replay's record `key`."""
+    if not found:
+        return f"the file ends here, but the replay has the record {key!r}"
+    try:
+        published = json.loads(found)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return f"is not a JSON line: {exc}"
+    if not isinstance(published, dict) or set(published) != {"key", "value"}:
+        return 'is not a record: each line is {"key", "value"}'
+    replayed = json.loads(expected)["value"]
+    if published["key"] != key:
+        if isinstance(published["key"], str) and published["key"] > key:
+            return f"the record {key!r} is missing, replay gives {_show(replayed)}"
+        return f"{_show(published['key'])} is not a record of the replayed state (or out of order)"
+    difference = _first_difference(published["value"], replayed, key)
+    if difference is not None:
+        return difference
+    return f"the record {key!r} is not written in RFC 8785 form"
 
 
 _encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode

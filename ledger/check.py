@@ -18,8 +18,9 @@ the order a problem is reported:
    integrator computes them) is stored with the same hash, and no node is stored beyond them.
 5. Every stored checkpoint, when the stream reaches its size: its note verifies with the
    genesis log key, its body names the origin, its size and root, and the root and the state
-   digest equal the ones recomputed at that size. No checkpoint lies beyond the log, and the
-   latest one covers every leaf (a leaf without a checkpoint is a half-written append).
+   root (its `state` line and the `state_root` column; the state digest on checkpoints signed
+   before the state map) equal the ones recomputed at that size. No checkpoint lies beyond the
+   log, and the latest one covers every leaf (a leaf without a checkpoint is a half-written append).
 6. The figure tables (`members`, `contributions`, `evaluations`) equal the replayed state.
 
 The first problem raises `IntegrityError` naming the table, the row and why; a database that
@@ -56,6 +57,7 @@ from ledger.models import (
     TreeNodeRow,
 )
 from ledger.service import event_of
+from valuation.statemap import StateMap
 
 Progress = Callable[[int, int], None]
 """Called as `progress(leaves_done, leaves_total)` while the leaves stream by."""
@@ -65,13 +67,13 @@ CHUNK = 1000  # leaves (and their postings, history, nodes, checkpoints) fetched
 
 @dataclass(frozen=True, slots=True)
 class CheckReport:
-    """What a passing check covered. `root` and `digest` are hex, at `tree_size`."""
+    """What a passing check covered. `root` and `state_root` are hex, at `tree_size`."""
 
     tree_size: int
     network: str
     origin: str
     root: str
-    digest: str
+    state_root: str
     checkpoints: int
     nodes: int
     authors: int
@@ -121,6 +123,9 @@ class _Checker:
         self.progress = progress
         self.size = repo.tree_size(session)
         self.state = valuation.new_state()
+        # The state map, brought up to date at each checkpoint with the records changed since.
+        self.map = StateMap()
+        self.changed: set[str] = set()
         self.frontier: merkle.Frontier = []
         self.done = 0  # leaves checked so far: the tree size reached
         self.nodes = 0  # nodes above the leaves that they complete
@@ -148,7 +153,7 @@ class _Checker:
             network=self.network,
             origin=self.origin,
             root=merkle.root_from_frontier(self.frontier).hex(),
-            digest=valuation.digest(self.state),
+            state_root=self._state_root().hex(),
             checkpoints=self.checkpoints,
             nodes=self.nodes,
             authors=len(self.last_seq),
@@ -302,6 +307,7 @@ class _Checker:
             changes = valuation.apply(self.state, event_of(leaf.entry, index, leaf.logged_at))
         except valuation.ValuationError as exc:
             raise IntegrityError(f"leaf {index}: valuation refuses it: {exc}") from None
+        self.changed.update(changes.records)
         expected = [
             (n, p.member, p.asset, p.amount, p.cause, p.contribution, p.evaluator)
             for n, p in enumerate(changes.postings)
@@ -359,12 +365,27 @@ class _Checker:
             )
         if bytes(row.root_hash) != root:
             raise IntegrityError(f"{where}: the root_hash column is not the root of the leaves")
-        digest = valuation.digest(self.state)
-        if row.digest != digest:
-            raise IntegrityError(
-                f"{where}: the state digest {_short(row.digest)} is not the replayed "
-                f"{_short(digest)}"
-            )
+        state_root = self._state_root()
+        for what, found in (
+            ("state line", signed.state_root),
+            ("state_root column", row.state_root),
+        ):
+            if found is not None and bytes(found) != state_root:
+                raise IntegrityError(
+                    f"{where}: the {what} {bytes(found).hex()[:16]}… is not the replayed "
+                    f"state root {state_root.hex()[:16]}…"
+                )
+        if (signed.state_root is None) != (row.state_root is None):
+            raise IntegrityError(f"{where}: the state line and the state_root column disagree")
+        if row.digest is not None:  # signed before the state map
+            digest = valuation.digest(self.state)
+            if row.digest != digest:
+                raise IntegrityError(
+                    f"{where}: the state digest {_short(row.digest)} is not the replayed "
+                    f"{_short(digest)}"
+                )
+        elif row.state_root is None:
+            raise IntegrityError(f"{where}: it carries neither a state root nor a digest")
         total = row.total_reputation
         if total is not None and total != self.state.total_reputation:
             raise IntegrityError(
@@ -372,6 +393,13 @@ class _Checker:
                 f"{self.state.total_reputation}"
             )
         self.checkpoints += 1
+
+    def _state_root(self) -> bytes:
+        """The state map's root at the size replayed so far."""
+        if self.changed:
+            self.map.update((key, valuation.record_value(self.state, key)) for key in self.changed)
+            self.changed = set()
+        return self.map.root
 
     def _check_nodes(self, completed: Sequence[merkle.StoredNode]) -> None:
         stored = repo.nodes(self.session, [(level, idx) for level, idx, _ in completed])

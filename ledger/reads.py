@@ -35,24 +35,32 @@ def network(session: Session) -> Network | None:
     return Network.of_genesis(parse_leaf(bytes(row.leaf), verify=False).entry)
 
 
-def latest_checkpoint(session: Session) -> tuple[int, str, str]:
-    """(tree size, signed note, state digest) of the latest checkpoint."""
+def latest_checkpoint(session: Session) -> tuple[int, str]:
+    """(tree size, signed note) of the latest checkpoint."""
     row = repo.latest_checkpoint(session)
     if row is None:
         raise NotFoundError("the log is empty: no checkpoint has been signed yet")
-    return int(row.tree_size), row.note, row.digest
+    return int(row.tree_size), row.note
 
 
-def digest_at(session: Session, size: int | None) -> tuple[int, str]:
-    """(tree size, state digest) at `size`, or at the latest checkpoint if None."""
+def state_root_at(session: Session, size: int | None) -> tuple[int, bytes]:
+    """(tree size, state root) of the checkpoint at `size`, or of the latest if None.
+
+    The state map answers checkpointed sizes only (SPEC section 6)."""
     row = repo.latest_checkpoint(session) if size is None else repo.checkpoint_at(session, size)
     if row is None:
+        if size is None:
+            raise NotFoundError("the log is empty: no checkpoint has been signed yet")
         raise NotFoundError(
-            "no state digest is published at that tree size"
-            if size is not None
-            else "the log is empty"
+            f"the log signed no checkpoint at tree size {size}: the state map answers "
+            "checkpointed sizes only (appends of one batch share a checkpoint)"
         )
-    return int(row.tree_size), row.digest
+    if row.state_root is None:
+        raise NotFoundError(
+            f"the checkpoint of tree size {row.tree_size} was signed before the state map "
+            "and carries no state root"
+        )
+    return int(row.tree_size), bytes(row.state_root)
 
 
 def inclusion_proof(session: Session, index: int, size: int) -> list[bytes]:
@@ -254,11 +262,11 @@ class NetworkStats:
     members: int
     contributions: int
     total_reputation: int
-    digest: str
+    state_root: str | None  # hex; None on a checkpoint signed before the state map
 
 
 def stats(session: Session) -> NetworkStats:
-    """The network's counts, all read from one state of the database, with its digest."""
+    """The network's counts, all read from one state of the database, with its state root."""
     repo.snapshot(session)
     checkpoint = repo.latest_checkpoint(session)
     if checkpoint is None:
@@ -268,7 +276,7 @@ def stats(session: Session) -> NetworkStats:
         members=repo.member_count(session),
         contributions=repo.contribution_count(session),
         total_reputation=repo.total_reputation(session),
-        digest=checkpoint.digest,
+        state_root=None if checkpoint.state_root is None else bytes(checkpoint.state_root).hex(),
     )
 
 

@@ -153,17 +153,28 @@ def checkpoint_at(session: Session, size: int) -> CheckpointRow | None:
 
 
 def add_checkpoint(
-    session: Session, size: int, root: bytes, note: str, digest: str, total_reputation: int
+    session: Session, size: int, root: bytes, note: str, state_root: bytes, total_reputation: int
 ) -> None:
     session.add(
         CheckpointRow(
             tree_size=size,
             root_hash=root,
             note=note,
-            digest=digest,
+            state_root=state_root,
             total_reputation=total_reputation,
         )
     )
+
+
+def checkpoint_sizes(session: Session, low: int, high: int, last: int) -> list[int]:
+    """The last `last` tree sizes in [low, high] that have a checkpoint, ascending."""
+    query = (
+        select(CheckpointRow.tree_size)
+        .where(CheckpointRow.tree_size >= low, CheckpointRow.tree_size <= high)
+        .order_by(CheckpointRow.tree_size.desc())
+        .limit(last)
+    )
+    return sorted(int(size) for size in session.scalars(query))
 
 
 # --- figures ------------------------------------------------------------------------------

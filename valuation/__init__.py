@@ -26,6 +26,7 @@ from valuation.model import (
     State,
 )
 from valuation.params import ALGORITHM, ContributionType, Params
+from valuation.records import iter_records, record_value
 
 __all__ = [
     "ALGORITHM",
@@ -49,8 +50,10 @@ __all__ = [
     "contribution_figures",
     "digest",
     "format_amount",
+    "iter_records",
     "new_state",
     "parse_amount",
+    "record_value",
     "replay",
     "resolve_params",
     "state_json",

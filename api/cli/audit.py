@@ -62,8 +62,8 @@ def export(
     ledger.engine.dispose()
     signed = "; its checkpoint was signed now with the log key" if result.signed_now else ""
     typer.echo(f"exported tree size {result.tree_size} to {result.directory}{signed}")
-    typer.echo(f"root   {result.root}")
-    typer.echo(f"digest {result.digest}")
+    typer.echo(f"root  {result.root}")
+    typer.echo(f"state {result.state_root}")
 
 
 def verify(
@@ -112,8 +112,8 @@ def _summary(report: AuditReport) -> None:
         f"OK: {report.entries} entries, {report.members} members, {report.contributions} "
         f"contributions of network {report.network!r} ({report.origin}) in {report.seconds:.2f} s"
     )
-    typer.echo(f"root   {report.root}")
-    typer.echo(f"digest {report.digest}")
+    typer.echo(f"root  {report.root}")
+    typer.echo(f"state {report.state_root}")
     if report.since is not None:
         typer.echo(f"extends the checkpoint of tree size {report.since}")
 

@@ -75,7 +75,7 @@ def summary(report: CheckReport) -> str:
         f"{_count(report.checkpoints, 'signed checkpoint')}; {_count(report.members, 'member')}, "
         f"{_count(report.contributions, 'contribution')} and "
         f"{_count(report.evaluations, 'evaluation')} equal a replay; root {report.root}, "
-        f"state digest {report.digest} ({report.seconds:.1f} s)"
+        f"state root {report.state_root} ({report.seconds:.1f} s)"
     )
 
 

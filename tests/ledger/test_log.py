@@ -48,7 +48,7 @@ def test_appends_get_dense_indexes_and_a_signed_checkpoint_of_the_true_root(ledg
 
     leaves = all_leaves(ledger)
     assert len(leaves) == 5
-    size, note, _ = ledger.latest_checkpoint()
+    size, note = ledger.latest_checkpoint()
     checkpoint = cp.open_checkpoint(note, verifier(ledger))
     assert checkpoint.size == size == 5
     assert checkpoint.origin == "example.org/demo"
@@ -224,7 +224,7 @@ def test_concurrent_appends_share_commits_and_keep_every_acknowledged_entry(ledg
     for entry_id, index in told:
         assert parse_leaf(leaves[index]).entry.id == entry_id
     assert sorted(index for _, index in told) == list(range(17, 97))
-    _, note, _ = ledger.latest_checkpoint()
+    _, note = ledger.latest_checkpoint()
     assert cp.open_checkpoint(note, verifier(ledger)).root_hash == merkle.root(
         [merkle.leaf_hash(leaf) for leaf in leaves]
     )
@@ -248,7 +248,7 @@ def test_duplicates_are_found_while_a_large_batch_is_being_written(ledger: Ledge
     assert [r.index for r in good] == list(range(2, 2 + 599))
     leaves = all_leaves(ledger)
     assert len(leaves) == 601
-    _, note, _ = ledger.latest_checkpoint()
+    _, note = ledger.latest_checkpoint()
     assert cp.open_checkpoint(note, verifier(ledger)).root_hash == merkle.root(
         [merkle.leaf_hash(leaf) for leaf in leaves]
     )
