@@ -12,12 +12,13 @@ and why. The checks, in the order a failure is reported:
       their own RFC 8785 form: a leaf `{"entry", "logged_at"}` of the exact shape of SPEC
       section 2 (`leaf`);
    b. the entry's signature by its author (`signature`);
-   c. line 1 is the `network.genesis`, signed by the key of `log.vkey`, naming that key as its
-      `log_key` and its name as `origin` (`genesis`); once line 1 holds, the `checkpoint` and the
-      `--since` checkpoint are opened with that key (`checkpoint`, `since`);
-   d. every later entry is of the genesis network (`network`), a `network.params` is signed by
-      the log key (`params`), each author's `seq` is 1, then +1 (`seq`), `logged_at` never
-      decreases (`logged_at`);
+   c. line 1 is the `network.genesis` naming the key of `log.vkey` as its `log_key` (`genesis`);
+   d. the log's rules (`ledger.rules`): the genesis is signed by its `log_key`, named after its
+      `origin` (`genesis`); every later entry is of the genesis network (`network`), each
+      author's `seq` is 1, then +1 (`seq`), a `network.params` is signed by the log key and
+      there is no second genesis (`params`, `genesis`), `logged_at` never decreases
+      (`logged_at`); once line 1 holds, the `checkpoint` and the `--since` checkpoint are
+      opened with the log key (`checkpoint`, `since`);
    e. valuation applies the entry without refusal (`valuation`);
    f. when the tree reaches the `--since` checkpoint's size, its root equals that checkpoint's:
       the bundle extends it, computed from the leaves (`consistency`).
@@ -61,8 +62,8 @@ from typing import Any, BinaryIO, Final
 
 import valuation
 from ledger import checkpoint as cp
-from ledger import entries, merkle
-from ledger.errors import EntryError, LedgerError, SignatureError
+from ledger import entries, merkle, rules
+from ledger.errors import EntryError, LedgerError, LogRuleError, SignatureError
 from ledger.processes import exit_with_parent
 
 LEAVES: Final = "leaves.jsonl"
@@ -436,7 +437,6 @@ class _Auditor:
         self.vkey_text = ""
         self.network = ""
         self.origin = ""
-        self.log_author = ""
         self.checkpoint: cp.Checkpoint | None = None
         self.since: cp.Checkpoint | None = None
         self.state = valuation.new_state()
@@ -478,7 +478,6 @@ class _Auditor:
             self.verifier = cp.parse_verifier_key(self.vkey_text)
         except LedgerError as exc:
             raise _fail(LOG_VKEY, "file", f"not a verifier key: {exc}") from None
-        self.log_author = self.verifier.public_key.hex()
         self.origin = self.verifier.name
         self._leaves()
         self._final_root()
@@ -592,6 +591,7 @@ class _Auditor:
         `yield`, valuation has accepted it."""
         seqs: dict[str, int] = {}
         floor: datetime | None = None
+        network: rules.Network | None = None
         parallel = self.workers.enabled
         for raw in self._lines():
             line = self.size + 1
@@ -609,35 +609,21 @@ class _Auditor:
             entry = leaf.entry
             if line == 1:
                 self._genesis(entry)
+            try:
+                network = rules.check_entry(entry, network, seqs.get(entry.author, 0))
+                rules.check_logged_at(leaf.logged_at, leaf.moment, floor)
+            except LogRuleError as exc:
+                raise _fail(LEAVES, exc.rule, str(exc), line) from None
+            if line == 1:
+                self.network = network.name
                 self._open_checkpoints()
-            else:
-                self._later(entry, line)
-            author = entry.author
-            expected = seqs.get(author, 0) + 1
-            if entry.seq != expected:
-                what = "repeats an earlier seq" if entry.seq < expected else "skips a seq"
-                raise _fail(
-                    LEAVES,
-                    "seq",
-                    f"seq {entry.seq} by {short(author)} {what}: expected {expected}",
-                    line,
-                )
-            seqs[author] = expected
-            moment = leaf.moment
-            if floor is not None and moment < floor:
-                raise _fail(
-                    LEAVES,
-                    "logged_at",
-                    f"logged_at {leaf.logged_at} is earlier than the line before: the log's "
-                    "clock never goes back",
-                    line,
-                )
-            floor = moment
+            seqs[entry.author] = entry.seq
+            floor = leaf.moment
             yield valuation.Event(
                 index=line - 1,
                 id=entry.id,
                 kind=entry.kind,
-                author=author,
+                author=entry.author,
                 logged_at=leaf.logged_at,
                 body=entry.body,
             )
@@ -655,52 +641,15 @@ class _Auditor:
                 )
 
     def _genesis(self, entry: entries.Entry) -> None:
-        if entry.kind != "network.genesis":
-            raise _fail(
-                LEAVES, "genesis", f"the first entry is a {entry.kind}, not the network.genesis", 1
-            )
-        body = entry.body
-        if body["log_key"] != self.vkey_text:
+        """The genesis of the bundle's own log: the one whose key `log.vkey` holds."""
+        if entry.kind == rules.GENESIS and entry.body["log_key"] != self.vkey_text:
             raise _fail(
                 LEAVES,
                 "genesis",
-                f"the genesis names the log key {body['log_key']!r}, but {LOG_VKEY} holds "
+                f"the genesis names the log key {entry.body['log_key']!r}, but {LOG_VKEY} holds "
                 f"{self.vkey_text!r}: the bundle mixes two logs",
                 1,
             )
-        if entry.author != self.log_author:
-            raise _fail(
-                LEAVES,
-                "genesis",
-                f"the genesis is signed by {short(entry.author)}, not by the log key of {LOG_VKEY}",
-                1,
-            )
-        if body["origin"] != self.origin:
-            raise _fail(
-                LEAVES,
-                "genesis",
-                f"the genesis origin {body['origin']!r} is not the log key's name {self.origin!r}",
-                1,
-            )
-        self.network = entry.network
-
-    def _later(self, entry: entries.Entry, line: int) -> None:
-        if entry.network != self.network:
-            raise _fail(
-                LEAVES,
-                "network",
-                f"the entry is for network {entry.network!r}, this log is {self.network!r}",
-                line,
-            )
-        if entry.kind in entries.LOG_KINDS and (
-            entry.kind == "network.genesis" or entry.author != self.log_author
-        ):
-            what = (
-                "a second network.genesis"
-                if entry.kind == "network.genesis"
-                else f"a network.params signed by {short(entry.author)}, not by the log key"
-            )
-            raise _fail(LEAVES, "params", f"{what}", line)
 
     def _compare_since(self, root: bytes) -> None:
         assert self.since is not None

@@ -63,6 +63,19 @@ class ConflictError(RefusedError):
     """An entry that conflicts with the log: a repeated or skipped `seq`, a duplicate entry."""
 
 
+class LogRuleError(RefusedError):
+    """An entry that breaks a rule of the log (`ledger.rules`): the network, who signs network
+    entries, the genesis, `logged_at` order. `rule` names it as `multitude verify` reports it."""
+
+    def __init__(self, message: str, rule: str = "") -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
+class SeqError(LogRuleError, ConflictError):
+    """An entry whose `seq` is not its author's last + 1: a repeated or skipped `seq`."""
+
+
 class NotFoundError(LedgerError):
     """What was asked for (an entry, a member, a tree size) is not in the log."""
 

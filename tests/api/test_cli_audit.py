@@ -107,7 +107,7 @@ def test_a_changed_title(bundle: Path) -> None:
 def test_a_dropped_line(bundle: Path) -> None:
     copy = copy_of(bundle)
     edit_lines(copy, lambda lines: lines.__delitem__(6))
-    fails(copy, "leaves.jsonl line 11: seq 4 by ")
+    fails(copy, "leaves.jsonl line 11: seq 4 skips ahead")
 
 
 def test_two_swapped_lines(bundle: Path) -> None:
@@ -123,7 +123,7 @@ def test_two_swapped_lines(bundle: Path) -> None:
 def test_an_inserted_line(bundle: Path) -> None:
     copy = copy_of(bundle)
     edit_lines(copy, lambda lines: lines.insert(9, lines[5]))
-    fails(copy, "leaves.jsonl line 10: seq 2 by ")
+    fails(copy, "leaves.jsonl line 10: seq 2 repeats an earlier seq")
 
 
 def test_an_edited_figure_in_state_json(bundle: Path) -> None:
