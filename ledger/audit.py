@@ -54,7 +54,7 @@ import multiprocessing.pool
 import os
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -65,6 +65,8 @@ from ledger import checkpoint as cp
 from ledger import entries, merkle, rules
 from ledger.errors import EntryError, LedgerError, LogRuleError, SignatureError
 from ledger.processes import exit_with_parent
+from valuation import jcs
+from valuation.jcs import canonical_chunks
 
 LEAVES: Final = "leaves.jsonl"
 CHECKPOINT: Final = "checkpoint"
@@ -172,7 +174,7 @@ def _fast_value(raw: bytes) -> dict[str, Any] | None:
         # Floats and NaN are refused here; integers are range-checked by `check_shape`, as
         # every integer of a member's entry is one of its fields (`v`, `seq`, `value`).
         value = json.loads(text, parse_float=_refuse, parse_constant=_refuse)
-        again = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        again = jcs.dumps_plain(value)
     except (ValueError, RecursionError):
         return None
     if again != text or type(value) is not dict or len(value) != 2:
@@ -180,8 +182,9 @@ def _fast_value(raw: bytes) -> dict[str, Any] | None:
     entry, logged_at = value.get("entry"), value.get("logged_at")
     if type(entry) is not dict or type(logged_at) is not str:
         return None
-    # Objects of SPEC section 2 have ASCII keys, for which sorted JSON is RFC 8785. Only the
-    # valuation params of the log's own entries are open objects: those take the slow path.
+    # Objects of SPEC section 2 have ASCII keys, for which sorted JSON is RFC 8785
+    # (`jcs.is_plain`: `check_shape` then fixes the rest). Only the valuation params of the
+    # log's own entries are open objects: those take the slow path.
     if entry.get("kind") in entries.LOG_KINDS:
         return None
     return value
@@ -713,24 +716,6 @@ class _Auditor:
         found = _first_difference(published, expected, "")
         if found is not None:
             raise _fail(STATE, "state", found)
-
-
-_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
-
-
-def canonical_chunks(value: Any, depth: int = 2) -> Iterator[bytes]:
-    """`valuation.canonical_json(value)` in pieces: the members of objects down to `depth` one
-    by one, so that the JCS bytes of a large state are hashed, written or compared without
-    ever being held whole. For the JSON valuation builds (ASCII keys, no floats), sorted
-    compact JSON is RFC 8785, as `valuation.canonical_json` says."""
-    if depth == 0 or not isinstance(value, Mapping):
-        yield _encode(value).encode("utf-8")
-        return
-    yield b"{"
-    for number, key in enumerate(sorted(value)):
-        yield (b"," if number else b"") + _encode(key).encode("utf-8") + b":"
-        yield from canonical_chunks(value[key], depth - 1)
-    yield b"}"
 
 
 def _same_bytes(chunks: Iterator[bytes], handle: BinaryIO) -> bool:

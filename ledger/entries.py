@@ -8,7 +8,6 @@ names the field and the reason.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,13 +15,13 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Final
 
-import rfc8785
 from nacl.bindings import crypto_sign_open
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey
 
 from ledger import jsonstrict
 from ledger.errors import EntryError, SignatureError
+from valuation import jcs
 
 ENTRY_DOMAIN: Final = b"multitude/entry/v1\n"
 VERSION: Final = 1
@@ -43,53 +42,12 @@ _DECIMAL = re.compile(r"(0|[1-9][0-9]*)(\.[0-9]{1,9})?")
 
 
 def canonical(value: Any) -> bytes:
-    """RFC 8785 (JCS) bytes of a JSON value.
-
-    Where the standard library's sorted, compact, non-ASCII-escaping encoder writes exactly
-    what JCS writes (see `_plain`), it does the work, several times faster than the `rfc8785`
-    package; anything else (floats, keys whose UTF-16 order differs from their code-point
-    order, integers beyond ±(2^53 - 1)) goes to `rfc8785` itself.
-    """
-    if _plain(value, 0):
-        try:
-            return _dumps(value).encode("utf-8")
-        except (UnicodeEncodeError, RecursionError, ValueError):
-            pass  # lone surrogates and absurd nesting: let rfc8785 say what is wrong
+    """RFC 8785 (JCS) bytes of a JSON value (`valuation.jcs`), or the `EntryError` of a value
+    that has none."""
     try:
-        return bytes(rfc8785.dumps(value))
-    except (rfc8785.CanonicalizationError, TypeError, ValueError, RecursionError) as exc:
+        return jcs.canonical(value)
+    except jcs.CanonicalError as exc:
         raise EntryError(f"value has no canonical JSON form: {exc}") from None
-
-
-_dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
-
-
-def _plain(value: Any, depth: int) -> bool:
-    """Whether `json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`
-    writes the JCS bytes of `value`.
-
-    Strings are escaped alike by both (the short escapes, other controls as lowercase
-    `\\u00xx`, nothing else); integers within ±(2^53 - 1) are written alike. Keys must be
-    strings whose code-point order is JCS's UTF-16 order, which holds unless a key mixes
-    characters from U+E000-U+FFFF and beyond U+FFFF: keys below U+E000 are enough.
-    """
-    kind = type(value)
-    if kind is str or kind is bool or value is None:
-        return True
-    if kind is int:
-        return bool(-jsonstrict.MAX_SAFE_INTEGER <= value <= jsonstrict.MAX_SAFE_INTEGER)
-    if depth > jsonstrict.MAX_DEPTH:
-        return False
-    if kind is dict:
-        if not all(type(key) is str for key in value):
-            return False
-        keys = "".join(value)
-        if not keys.isascii() and max(keys) >= "\ue000":
-            return False
-        return all(_plain(item, depth + 1) for item in value.values())
-    if kind is list:
-        return all(_plain(item, depth + 1) for item in value)
-    return False
 
 
 def sha256_hex(data: bytes) -> str:
@@ -360,10 +318,10 @@ def _signed_forms(data: Mapping[str, Any]) -> tuple[bytes, bytes]:
     if data["kind"] in LOG_KINDS:
         unsigned = canonical(unsigned_entry)  # valuation params: open objects
     else:
-        # `check_shape` has fixed everything of a member's entry to what `_plain` accepts
+        # `check_shape` has fixed everything of a member's entry to what `jcs.is_plain` accepts
         # (ASCII keys, strings, ints within ±(2^53 - 1), lists of strings): no need to walk it.
         try:
-            unsigned = _dumps(unsigned_entry).encode("utf-8")
+            unsigned = jcs.dumps_plain(unsigned_entry).encode("utf-8")
         except UnicodeEncodeError:
             unsigned = canonical(unsigned_entry)  # a lone surrogate: let rfc8785 refuse it
     at = unsigned.rindex(b',"ts":')

@@ -39,12 +39,12 @@ from ledger.audit import (
     LOG_VKEY,
     STATE,
     TreeBuilder,
-    canonical_chunks,
     read_leaf,
 )
 from ledger.db import read_session
 from ledger.errors import IntegrityError, LedgerError, NotFoundError
 from ledger.service import Ledger, event_of
+from valuation.jcs import canonical_chunks
 
 Progress = Callable[[int, int], None]
 """Called as `progress(leaves_written, leaves_total)`."""

@@ -21,6 +21,7 @@ from ledger.errors import EntryError, LedgerError, SignatureError
 from ledger.export import ExportError, export_bundle
 from ledger.service import Appended, Ledger
 from tests.helpers import Signer
+from valuation import jcs
 
 
 def appended(result: Appended | LedgerError) -> Appended:
@@ -529,7 +530,7 @@ def test_canonical_chunks_are_the_state_digest_bytes(
 ) -> None:
     state = ledger.replayed_state()
     document = valuation.state_json(state)
-    assert b"".join(audit.canonical_chunks(document)) == valuation.canonical_json(document)
-    assert hashlib.sha256(b"".join(audit.canonical_chunks(document))).hexdigest() == (
+    assert b"".join(jcs.canonical_chunks(document)) == valuation.canonical_json(document)
+    assert hashlib.sha256(b"".join(jcs.canonical_chunks(document))).hexdigest() == (
         valuation.digest(state)
     )
