@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ledger import repository as repo
 from ledger.db import read_session
+from ledger.entries import stored_leaf
 from ledger.errors import LedgerError
 from ledger.service import Ledger
 from valuation import format_amount
@@ -88,7 +89,7 @@ class EventHub:
         out: list[tuple[int, str]] = []
         with read_session(self.ledger.engine) as session:
             for row in repo.leaves(session, start, end - start):
-                entry = json.loads(bytes(row.leaf))["entry"]
+                entry, _ = stored_leaf(bytes(row.leaf))
                 members = [
                     {
                         "member": h.member,

@@ -16,6 +16,7 @@ from api.problems import ProblemError, problem_of
 from ledger import jsonstrict, reads
 from ledger import repository as repo
 from ledger.db import read_session
+from ledger.entries import stored_leaf
 from ledger.errors import LedgerError, MalformedJSONError, NotFoundError
 from ledger.service import MAX_BATCH, Appended, Ledger
 from valuation import format_amount
@@ -173,13 +174,12 @@ def _batch_result(result: Appended | LedgerError) -> dict[str, Any]:
 
 
 def _item(row: Any) -> schemas.EntryItem:
-    leaf = json.loads(bytes(row.leaf))
     return schemas.EntryItem(
         index=row.idx,
         id=row.entry_id,
         logged_at=row.logged_at,
         leaf_hash=bytes(row.leaf_hash).hex(),
-        entry=leaf["entry"],
+        entry=stored_leaf(bytes(row.leaf))[0],
     )
 
 

@@ -13,7 +13,6 @@ twice and always extend the same state.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,7 +28,14 @@ from ledger import checkpoint as cp
 from ledger import merkle, reads, rules
 from ledger import repository as repo
 from ledger.db import read_session, write_transaction
-from ledger.entries import Entry, format_timestamp, parse_timestamp
+from ledger.entries import (
+    Entry,
+    event,
+    event_of,
+    format_timestamp,
+    parse_timestamp,
+    stored_leaf,
+)
 from ledger.errors import ConflictError, LedgerError, RefusedError, SeqError
 from ledger.models import (
     ContributionRow,
@@ -54,17 +60,6 @@ class Appended:
     index: int
     logged_at: str
     leaf_hash: str
-
-
-def event_of(entry: Entry, index: int, logged_at: str) -> valuation.Event:
-    return valuation.Event(
-        index=index,
-        id=entry.id,
-        kind=entry.kind,
-        author=entry.author,
-        logged_at=logged_at,
-        body=entry.body,
-    )
 
 
 def public_key(key: SigningKey) -> str:
@@ -257,20 +252,9 @@ class Appender:
         # These leaves were checked when they were appended (and `multitude check` re-checks
         # them): catching up only needs their JSON, not their signatures or canonical form.
         for index, entry_id, raw in repo.leaf_rows_between(session, state.tree_size, size):
-            leaf = json.loads(raw)
-            entry = leaf["entry"]
-            seqs[entry["author"]] = entry["seq"]
-            valuation.apply(
-                state,
-                valuation.Event(
-                    index=index,
-                    id=entry_id,
-                    kind=entry["kind"],
-                    author=entry["author"],
-                    logged_at=leaf["logged_at"],
-                    body=entry["body"],
-                ),
-            )
+            data, logged_at = stored_leaf(raw)
+            seqs[data["author"]] = data["seq"]
+            valuation.apply(state, event(index, entry_id, data, logged_at))
         self._state = state
         return state
 

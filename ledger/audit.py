@@ -622,14 +622,7 @@ class _Auditor:
                 self._open_checkpoints()
             seqs[entry.author] = entry.seq
             floor = leaf.moment
-            yield valuation.Event(
-                index=line - 1,
-                id=entry.id,
-                kind=entry.kind,
-                author=entry.author,
-                logged_at=leaf.logged_at,
-                body=entry.body,
-            )
+            yield entries.event_of(entry, line - 1, leaf.logged_at)
             self.tree.add(raw)
             self.size = line
             if self.since is not None and line == self.since.size:

@@ -43,7 +43,7 @@ from ledger import checkpoint as cp
 from ledger import merkle, rules
 from ledger import repository as repo
 from ledger.db import unavailable_on_outage
-from ledger.entries import parse_leaf, parse_timestamp
+from ledger.entries import event_of, parse_leaf, parse_timestamp
 from ledger.errors import IntegrityError, LedgerError
 from ledger.models import (
     CheckpointRow,
@@ -56,7 +56,6 @@ from ledger.models import (
     TreeNodeRow,
 )
 from ledger.rules import Network
-from ledger.service import event_of
 
 Progress = Callable[[int, int], None]
 """Called as `progress(leaves_done, leaves_total)` while the leaves stream by."""

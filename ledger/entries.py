@@ -8,6 +8,7 @@ names the field and the reason.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from nacl.bindings import crypto_sign_open
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey
 
+import valuation
 from ledger import jsonstrict
 from ledger.errors import EntryError, SignatureError
 from valuation import jcs
@@ -397,6 +399,32 @@ def parse_leaf(raw: bytes, *, verify: bool = True) -> Leaf:
         raise EntryError("leaf bytes are not in canonical (RFC 8785) form")
     entry = parse_entry(value["entry"]) if verify else _unverified(value["entry"])
     return Leaf(entry=entry, logged_at=value["logged_at"])
+
+
+def stored_leaf(raw: bytes) -> tuple[dict[str, Any], str]:
+    """The signed entry and `logged_at` of leaf bytes the log itself stored: just their JSON.
+
+    The log checked them when it appended them (and `multitude check` checks them again), so
+    reading them back needs neither their signature nor their canonical form: `parse_leaf` is
+    for bytes from elsewhere."""
+    leaf = json.loads(raw)
+    return leaf["entry"], leaf["logged_at"]
+
+
+def event(index: int, entry_id: str, data: Mapping[str, Any], logged_at: str) -> valuation.Event:
+    """What valuation sees of the signed entry `data`, whose id is `entry_id`, at `index`."""
+    return valuation.Event(
+        index=index,
+        id=entry_id,
+        kind=data["kind"],
+        author=data["author"],
+        logged_at=logged_at,
+        body=data["body"],
+    )
+
+
+def event_of(entry: Entry, index: int, logged_at: str) -> valuation.Event:
+    return event(index, entry.id, entry.data, logged_at)
 
 
 def _unverified(data: Any) -> Entry:

@@ -42,8 +42,9 @@ from ledger.audit import (
     read_leaf,
 )
 from ledger.db import read_session
+from ledger.entries import event_of
 from ledger.errors import IntegrityError, LedgerError, NotFoundError
-from ledger.service import Ledger, event_of
+from ledger.service import Ledger
 from valuation.jcs import canonical_chunks
 
 Progress = Callable[[int, int], None]

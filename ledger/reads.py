@@ -7,7 +7,6 @@ figures, with `valuation`'s own formulas.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +17,7 @@ from sqlalchemy.orm import Session
 from ledger import merkle
 from ledger import repository as repo
 from ledger.db import read_session
-from ledger.entries import parse_leaf, parse_timestamp
+from ledger.entries import parse_leaf, parse_timestamp, stored_leaf
 from ledger.errors import NotFoundError
 from ledger.models import ContributionRow, MemberRow, PostingRow
 from ledger.rules import Network
@@ -331,11 +330,10 @@ class _Cast:
 def _casts(session: Session, row: ContributionRow) -> list[_Cast]:
     casts = []
     for index, author, raw in repo.evaluation_leaves(session, row.id, row.idx):
-        leaf = json.loads(raw)
-        entry = leaf["entry"]
-        body = entry["body"]
-        if entry["kind"] == "evaluation.cast" and body["contribution"] == row.id:
-            casts.append(_Cast(index, author, int(body["value"]), str(leaf["logged_at"])))
+        data, logged_at = stored_leaf(raw)
+        body = data["body"]
+        if data["kind"] == "evaluation.cast" and body["contribution"] == row.id:
+            casts.append(_Cast(index, author, int(body["value"]), logged_at))
     return casts
 
 
