@@ -80,6 +80,19 @@ class NotFoundError(LedgerError):
     """What was asked for (an entry, a member, a tree size) is not in the log."""
 
 
+class NotAMemberError(NotFoundError):
+    """A key that has not joined the network; `next_seq` is the seq it signs next (its first
+    entry, a member.join, unless it signed network entries before)."""
+
+    def __init__(self, key: str, next_seq: int) -> None:
+        super().__init__(f"{key[:16]}… has not joined this network; its next seq is {next_seq}")
+        self.key = key
+        self.next_seq = next_seq
+
+    def __reduce__(self) -> tuple[type[NotAMemberError], tuple[str, int]]:
+        return (NotAMemberError, (self.key, self.next_seq))
+
+
 class UnavailableError(LedgerError):
     """The database cannot be reached or written; the request may be retried later."""
 

@@ -216,6 +216,11 @@ def test_unknown_member_is_a_problem_that_tells_the_next_seq(client_ledger: Test
     key = Signer().public
     response = client_ledger.get(f"/v1/members/{key}")
     assert response.status_code == 404 and response.json()["next_seq"] == 1
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == "/problems/not-a-member"
+    assert (
+        response.json()["detail"] == f"{key[:16]}… has not joined this network; its next seq is 1"
+    )
     assert client_ledger.get("/v1/members/nothex").status_code == 400
     assert client_ledger.get(f"/v1/contributions/{'0' * 64}").status_code == 404
 
