@@ -109,7 +109,7 @@ def _closed(obj: Any, path: str, required: Collection[str], optional: Collection
     if not isinstance(obj, dict):
         raise _fail(path, "must be a JSON object")
     if obj.keys() == required:
-        return  # the usual case, at a tenth of the cost of the set algebra below
+        return  # the usual case, checked without the set algebra below
     unknown = sorted(set(obj) - set(required) - set(optional))
     if unknown:
         raise _fail(f"{path}.{unknown[0]}", "unknown field (entries are closed objects)")

@@ -17,8 +17,7 @@ from api.cli import app
 from ledger import checkpoint as cp
 from ledger import entries, keys
 from ledger.service import Ledger
-from tests.helpers import Signer, run_cli
-from tests.ledger.test_audit import build_history
+from tests.helpers import Signer, build_history, run_cli
 
 runner = CliRunner()
 

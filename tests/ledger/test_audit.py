@@ -19,31 +19,9 @@ from ledger import checkpoint as cp
 from ledger.audit import AuditReport, read_leaf, verify_bundle
 from ledger.errors import EntryError, LedgerError, SignatureError
 from ledger.export import ExportError, export_bundle
-from ledger.service import Appended, Ledger
-from tests.helpers import Signer
+from ledger.service import Ledger
+from tests.helpers import Signer, build_history
 from valuation import jcs
-
-
-def appended(result: Appended | LedgerError) -> Appended:
-    assert isinstance(result, Appended), result
-    return result
-
-
-def build_history(ledger: Ledger) -> dict[str, Any]:
-    """Joins (one referred), contributions, evaluations and a changed vote, in separate appends
-    so that every leaf has its own logged_at and the log has checkpoints at several sizes."""
-    ann, bob, cy = Signer(), Signer(), Signer()
-    appended(ledger.append([ann.join("Ann")])[0])  # line 2
-    appended(ledger.append([bob.join("Bob", referrer=ann.public)])[0])  # line 3
-    appended(ledger.append([cy.join("Cy")])[0])  # line 4
-    guide = appended(ledger.append([ann.submit("Translate the onboarding guide")])[0])  # line 5
-    note = appended(ledger.append([bob.submit("Übersetzung — notes «FR»", type="comment")])[0])
-    appended(ledger.append([bob.evaluate(guide.id, 1)])[0])  # line 7
-    appended(ledger.append([cy.evaluate(guide.id, 0)])[0])  # line 8
-    appended(ledger.append([ann.evaluate(note.id, 1)])[0])  # line 9
-    appended(ledger.append([cy.evaluate(guide.id, 1)])[0])  # line 10: a changed vote
-    appended(ledger.append([ann.evaluate(guide.id, 1), bob.evaluate(note.id, 1)])[0])  # 11, 12
-    return {"ann": ann, "bob": bob, "cy": cy, "guide": guide.id}
 
 
 @pytest.fixture
