@@ -1,9 +1,9 @@
 """The offline auditor: verify an audit bundle (SPEC section 7) with no server and no database.
 
-Pure: it reads the four files of a bundle and uses only `ledger.entries`, `ledger.merkle`,
-`ledger.checkpoint`, `ledger.errors` and `valuation`. `verify_bundle` never raises for a problem
-of the bundle: it returns an `AuditReport` whose `failure` names the file, the line, the check
-and why. The checks, in the order a failure is reported:
+Pure: it reads the four files of a bundle and uses only `ledger.entries`, `ledger.rules`,
+`ledger.merkle`, `ledger.checkpoint`, `ledger.errors` and `valuation`. `verify_bundle` never
+raises for a problem of the bundle: it returns an `AuditReport` whose `failure` names the file,
+the line, the check and why. The checks, in the order a failure is reported:
 
 1. The files: `leaves.jsonl`, `checkpoint`, `log.vkey` and `state.json` exist and are readable;
    `log.vkey` is a verifier key.
@@ -40,7 +40,7 @@ on the lines before it, so the report is the same as with one process.
 
 `state.json` is `valuation.state_json` of the replayed state plus a `digest` member, the state
 digest (hex SHA-256 of RFC 8785 of the document without `digest`), written in RFC 8785 form;
-it is hashed and compared a member at a time (`canonical_chunks`), and parsed whole only to
+it is hashed and compared a member at a time (`jcs.canonical_chunks`), and parsed whole only to
 name the first difference, or when it is not in canonical form.
 """
 
@@ -66,7 +66,6 @@ from ledger import entries, merkle, rules
 from ledger.errors import EntryError, LedgerError, LogRuleError, SignatureError
 from ledger.processes import exit_with_parent
 from valuation import jcs
-from valuation.jcs import canonical_chunks
 
 LEAVES: Final = "leaves.jsonl"
 CHECKPOINT: Final = "checkpoint"
@@ -683,12 +682,12 @@ class _Auditor:
         # Built a member and a contribution at a time, so memory stays that of the state itself.
         replayed = valuation.state_json_lazy(self.state)
         hasher = hashlib.sha256()
-        for chunk in canonical_chunks(replayed):
+        for chunk in jcs.canonical_chunks(replayed):
             hasher.update(chunk)
         self.digest = hasher.hexdigest()
         try:
             with (self.path / STATE).open("rb") as handle:
-                if _same_bytes(canonical_chunks({**replayed, "digest": self.digest}), handle):
+                if _same_bytes(jcs.canonical_chunks({**replayed, "digest": self.digest}), handle):
                     return
                 # Not the canonical bytes: read it whole, as any JSON, to say what differs.
                 handle.seek(0)

@@ -1,8 +1,10 @@
-"""Entries: the exact JSON a member signs (SPEC section 2), its canonical bytes, signature and id.
+"""Entries: the exact JSON a member signs (SPEC section 2), its canonical bytes, signature and id;
+and leaves (SPEC section 3), the entries as the log stores them, and what valuation sees of them.
 
-Pure: JSON values in, typed `Entry` or `EntryError` out. Every object is closed (an unknown
-field anywhere is refused, so that no byte escapes the signature's meaning) and every error
-names the field and the reason.
+Pure: JSON values and bytes in, typed `Entry`, `Leaf` or `EntryError` out, no I/O (where a
+batch's signatures are checked is `ledger.signatures`'s business). Every object is closed (an
+unknown field anywhere is refused, so that no byte escapes the signature's meaning) and every
+error names the field and the reason.
 """
 
 from __future__ import annotations

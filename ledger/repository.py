@@ -1,4 +1,10 @@
-"""Every query Multitude makes, and nothing else: services ask, this module speaks SQL."""
+"""The queries of the log, its figures and the dashboards' reads: services ask, this module
+speaks SQL, and does nothing else.
+
+Two kinds of SQL live elsewhere, on purpose: the bulk writes of an append, which take the
+dialect's fastest path (`ledger.rowstream`), and `multitude check`, which streams every table
+against a replay in its own order (`ledger.check`).
+"""
 
 from __future__ import annotations
 
