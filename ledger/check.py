@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 import valuation
 from ledger import checkpoint as cp
-from ledger import merkle, rules
+from ledger import merkle, reads, rules
 from ledger import repository as repo
 from ledger.db import unavailable_on_outage
 from ledger.entries import event_of, parse_leaf, parse_timestamp
@@ -177,13 +177,13 @@ class _Checker:
         rows = session.scalars(
             select(LeafRow).where(LeafRow.idx >= start, LeafRow.idx < end).order_by(LeafRow.idx)
         ).all()
-        postings: dict[int, list[PostingRow]] = {}
-        for posting in session.scalars(
-            select(PostingRow)
-            .where(PostingRow.idx >= start, PostingRow.idx < end)
-            .order_by(PostingRow.idx, PostingRow.n)
-        ):
-            postings.setdefault(posting.idx, []).append(posting)
+        postings = reads.by_index(
+            session.scalars(
+                select(PostingRow)
+                .where(PostingRow.idx >= start, PostingRow.idx < end)
+                .order_by(PostingRow.idx, PostingRow.n)
+            )
+        )
         history: dict[int, dict[str, MemberHistoryRow]] = {}
         for change in session.scalars(
             select(MemberHistoryRow).where(
