@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ledger import repository as repo
 from ledger.db import read_session
+from ledger.entries import stored_leaf
 from ledger.errors import LedgerError
 from ledger.service import Ledger
 from valuation import format_amount
@@ -87,16 +88,18 @@ class EventHub:
     def _events(self, start: int, end: int) -> list[tuple[int, str]]:
         out: list[tuple[int, str]] = []
         with read_session(self.ledger.engine) as session:
-            for row in repo.leaves(session, start, end - start):
-                entry = json.loads(bytes(row.leaf))["entry"]
-                members = [
+            changed: dict[int, list[dict[str, str]]] = {}
+            for h in repo.history_of_leaves(session, start, end):
+                changed.setdefault(h.idx, []).append(
                     {
                         "member": h.member,
                         "reputation": format_amount(h.reputation),
                         "tokens": format_amount(h.tokens),
                     }
-                    for h in repo.history_at(session, row.idx)
-                ]
+                )
+            for row in repo.leaves(session, start, end - start):
+                entry, _ = stored_leaf(bytes(row.leaf))
+                members = changed.get(row.idx, [])
                 data: dict[str, Any] = {
                     "index": row.idx,
                     "id": row.entry_id,

@@ -27,6 +27,7 @@ _MAPPING: list[tuple[type[Exception], int, str, str]] = [
     (errors.ConflictError, 409, "conflict", "Conflicts with the log"),
     (errors.RefusedError, 422, "refused", "Entry refused"),
     (valuation.ValuationError, 422, "refused", "Entry refused"),
+    (errors.NotAMemberError, 404, "not-a-member", "Not a member"),
     (errors.NotFoundError, 404, "not-found", "Not found"),
     (errors.UnavailableError, 503, "unavailable", "Service unavailable"),
 ]
@@ -60,8 +61,15 @@ def problem_of(exc: Exception) -> dict[str, Any]:
         return problem_body(exc.status, exc.slug, exc.title, exc.detail, **exc.extra)
     for cls, status, slug, title in _MAPPING:
         if isinstance(exc, cls):
-            return problem_body(status, slug, title, str(exc) or title)
+            return problem_body(status, slug, title, str(exc) or title, **_members(exc))
     return problem_body(500, "internal", "Internal error", "the server failed; this is our bug")
+
+
+def _members(exc: Exception) -> dict[str, Any]:
+    """The members a problem adds to carry its error's own figures (RFC 9457 extensions)."""
+    if isinstance(exc, errors.NotAMemberError):
+        return {"next_seq": exc.next_seq}
+    return {}
 
 
 def response(problem: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:

@@ -16,9 +16,9 @@ from api.problems import ProblemError, problem_of
 from ledger import jsonstrict, reads
 from ledger import repository as repo
 from ledger.db import read_session
+from ledger.entries import stored_leaf
 from ledger.errors import LedgerError, MalformedJSONError, NotFoundError
 from ledger.service import MAX_BATCH, Appended, Ledger
-from valuation import format_amount
 
 router = APIRouter(prefix="/v1")
 
@@ -173,13 +173,12 @@ def _batch_result(result: Appended | LedgerError) -> dict[str, Any]:
 
 
 def _item(row: Any) -> schemas.EntryItem:
-    leaf = json.loads(bytes(row.leaf))
     return schemas.EntryItem(
         index=row.idx,
         id=row.entry_id,
         logged_at=row.logged_at,
         leaf_hash=bytes(row.leaf_hash).hex(),
-        entry=leaf["entry"],
+        entry=stored_leaf(bytes(row.leaf))[0],
     )
 
 
@@ -298,21 +297,7 @@ def list_members(
 
 
 @router.get("/members/{key}", response_model=schemas.MemberOut, responses=PROBLEMS)
-def get_member(session: SessionDep, key: Key) -> schemas.MemberOut | Response:
-    row = repo.member(session, key)
-    if row is None:
-        from api.problems import problem_body, response
-
-        return response(
-            problem_body(
-                404,
-                "not-a-member",
-                "Not a member",
-                f"{key[:16]}… has not joined this network; its next seq is "
-                f"{repo.last_seq(session, key) + 1}",
-                next_seq=repo.last_seq(session, key) + 1,
-            )
-        )
+def get_member(session: SessionDep, key: Key) -> schemas.MemberOut:
     return schemas.MemberOut.of(reads.member(session, key))
 
 
@@ -320,33 +305,9 @@ def get_member(session: SessionDep, key: Key) -> schemas.MemberOut | Response:
 def get_history(
     session: SessionDep, key: Key, start: Start = 0, limit: Limit = 100
 ) -> schemas.HistoryPage:
-    if repo.member(session, key) is None:
-        raise NotFoundError(f"{key[:16]}… is not a member of this network")
-    rows = repo.history(session, key, start, limit + 1)
-    page = rows[:limit]
-    end = page[-1].idx + 1 if page else start
-    postings: dict[int, list[schemas.Posting]] = {}
-    for p in repo.postings(session, key, start, end):
-        postings.setdefault(p.idx, []).append(
-            schemas.Posting(
-                asset=p.asset,
-                amount=format_amount(p.amount),
-                cause=p.cause,
-                contribution=p.contribution,
-                evaluator=p.evaluator,
-            )
-        )
-    items = [
-        schemas.HistoryItem(
-            index=row.idx,
-            reputation=format_amount(row.reputation),
-            tokens=format_amount(row.tokens),
-            postings=postings.get(row.idx, []),
-        )
-        for row in page
-    ]
+    steps, following = reads.history(session, key, start, limit)
     return schemas.HistoryPage(
-        member=key, items=items, next=rows[limit].idx if len(rows) > limit else None
+        member=key, items=[schemas.HistoryItem.of(step) for step in steps], next=following
     )
 
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from ledger.reads import (
     ContributionFigures,
     ContributionPoint,
+    HistoryStep,
     MemberFigures,
     NetworkStats,
 )
@@ -151,6 +152,24 @@ class HistoryItem(BaseModel):
     reputation: str
     tokens: str
     postings: list[Posting] = Field(description="why the figures changed at this index")
+
+    @classmethod
+    def of(cls, step: HistoryStep) -> HistoryItem:
+        return cls(
+            index=step.index,
+            reputation=format_amount(step.reputation),
+            tokens=format_amount(step.tokens),
+            postings=[
+                Posting(
+                    asset=p.asset,
+                    amount=format_amount(p.amount),
+                    cause=p.cause,
+                    contribution=p.contribution,
+                    evaluator=p.evaluator,
+                )
+                for p in step.postings
+            ],
+        )
 
 
 class HistoryPage(BaseModel):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ledger.db import DEFAULT_URL
+from ledger.db import DEFAULT_URL, sqlite_file
 
 
 class Settings(BaseSettings):
@@ -21,7 +21,7 @@ class Settings(BaseSettings):
 
 def default_log_key_path(db_url: str) -> Path:
     """SPEC section 8: `multitude-log.key` beside the SQLite file, else in the working directory."""
-    prefix = "sqlite:///"
-    if db_url.startswith(prefix) and db_url[len(prefix) :] not in ("", ":memory:"):
-        return Path(db_url[len(prefix) :]).expanduser().resolve().parent / "multitude-log.key"
+    file = sqlite_file(db_url)
+    if file is not None:
+        return file.resolve().parent / "multitude-log.key"
     return Path("multitude-log.key").resolve()

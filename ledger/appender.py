@@ -13,7 +13,6 @@ twice and always extend the same state.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,11 +25,18 @@ from sqlalchemy.orm import Session
 
 import valuation
 from ledger import checkpoint as cp
-from ledger import merkle, reads
+from ledger import merkle, reads, rules
 from ledger import repository as repo
 from ledger.db import read_session, write_transaction
-from ledger.entries import LOG_KINDS, Entry, format_timestamp, parse_timestamp
-from ledger.errors import ConflictError, LedgerError, RefusedError
+from ledger.entries import (
+    Entry,
+    event,
+    event_of,
+    format_timestamp,
+    parse_timestamp,
+    stored_leaf,
+)
+from ledger.errors import ConflictError, LedgerError, RefusedError, SeqError
 from ledger.live_map import KEEP, LiveMap, RebuiltMaps
 from ledger.models import (
     ContributionRow,
@@ -57,17 +63,6 @@ class Appended:
     index: int
     logged_at: str
     leaf_hash: str
-
-
-def event_of(entry: Entry, index: int, logged_at: str) -> valuation.Event:
-    return valuation.Event(
-        index=index,
-        id=entry.id,
-        kind=entry.kind,
-        author=entry.author,
-        logged_at=logged_at,
-        body=entry.body,
-    )
 
 
 def public_key(key: SigningKey) -> str:
@@ -109,7 +104,7 @@ class Appender:
         entry = checked.entry
         try:
             if self.network is not None:
-                _check_network(entry, self.network)
+                rules.check_network(entry, self.network)
             skew = parse_timestamp(entry.ts) - now
             if abs(skew) > MAX_CLOCK_SKEW:
                 raise RefusedError(
@@ -164,10 +159,8 @@ class Appender:
                     results.append(item)
                     continue
                 try:
-                    self._check_against_log(item, network, size, seqs, logged_index)
-                    moment = self._clock()
-                    if floor is not None and moment < floor:
-                        moment = floor  # logged_at never decreases along the log
+                    entry_network = self._check_against_log(item, network, seqs, logged_index)
+                    moment = rules.next_logged_at(self._clock(), floor)
                     logged_at = format_timestamp(moment)
                     # Whether the evaluation replaces one in the log (known only before it does).
                     again = item.kind == "evaluation.cast" and state.has_evaluated(
@@ -188,8 +181,7 @@ class Appender:
                 seqs[item.author] = item.seq
                 logged[item.id] = size
                 results.append(Appended(item.id, size, logged_at, digest.hex()))
-                if item.kind == "network.genesis":
-                    network = Network.of_genesis(item)
+                network = entry_network
                 size += 1
                 if len(batch.leaves) == _STREAM_EVERY:
                     batch.stream(stream)
@@ -230,44 +222,32 @@ class Appender:
         self,
         entry: Entry,
         network: Network | None,
-        size: int,
         seqs: Mapping[str, int],
         logged_index: Callable[[str], int | None],
-    ) -> None:
-        """The checks that need the log: network, duplicates, seq, who signs network entries.
+    ) -> Network:
+        """The log's rules (`ledger.rules`), an entry already in the log named as such, and a
+        genesis signed by this log's key; the log's network with the entry.
 
         `seqs` holds each author's last seq in the log (this transaction's entries included),
         and `logged_index` finds where an entry id is in it."""
-        if network is not None:
-            _check_network(entry, network)
-        expected = seqs.get(entry.author, 0) + 1
-        if entry.seq != expected:
+        try:
+            network = rules.check_entry(entry, network, seqs.get(entry.author, 0))
+        except SeqError:
             # The id covers author and seq, so an entry already in the log has a seq at most
             # its author's last: only an entry out of sequence needs looking up.
             at = logged_index(entry.id)
             if at is not None:
-                raise ConflictError(f"duplicate entry: {entry.id[:12]}… is already at index {at}")
-            what = "repeats an earlier seq" if entry.seq < expected else "skips ahead"
-            raise ConflictError(
-                f"seq {entry.seq} {what}: the next seq of {entry.author[:8]}… is {expected}"
-            )
-        if entry.kind in LOG_KINDS:
-            log_author = network.log_public_key if network is not None else None
-            if entry.kind == "network.genesis":
-                if size != 0:
-                    raise RefusedError("the log already has its genesis entry")
-                self._check_genesis(entry)
-            elif entry.author != log_author:
-                raise RefusedError(f"{entry.kind} may only be signed by the log's key")
-
-    def _check_genesis(self, entry: Entry) -> None:
-        verifier = cp.parse_verifier_key(str(entry.body["log_key"]))
-        if verifier.name != entry.body["origin"]:
-            raise RefusedError("genesis log_key must be named after the origin")
-        if verifier.public_key.hex() != entry.author:
-            raise RefusedError("genesis must be signed by the key in its log_key")
-        if self._log_key is not None and public_key(self._log_key) != entry.author:
+                raise ConflictError(
+                    f"duplicate entry: {entry.id[:12]}… is already at index {at}"
+                ) from None
+            raise
+        if (
+            entry.kind == rules.GENESIS
+            and self._log_key is not None
+            and public_key(self._log_key) != entry.author
+        ):
             raise RefusedError("genesis is not signed by this log's key")
+        return network
 
     def network_or_none(self, session: Session) -> Network | None:
         """The log's network, read from its genesis entry the first time (None if empty)."""
@@ -294,8 +274,10 @@ class Appender:
         build_at = sealed[0] if sealed else size
         # These leaves were checked when they were appended (and `multitude check` re-checks
         # them): catching up only needs their JSON, not their signatures or canonical form.
-        for event in _leaf_events(repo.leaf_rows_between(session, state.tree_size, size), seqs):
-            changes = valuation.apply(state, event)
+        for leaf_event in _leaf_events(
+            repo.leaf_rows_between(session, state.tree_size, size), seqs
+        ):
+            changes = valuation.apply(state, leaf_event)
             if live is not None:
                 live.note(changes)
                 if state.tree_size in sealed:
@@ -345,25 +327,9 @@ def _leaf_events(
 ) -> Iterator[valuation.Event]:
     """The events of logged leaves (index, entry id, leaf bytes), noting each author's seq."""
     for index, entry_id, raw in rows:
-        leaf = json.loads(raw)
-        entry = leaf["entry"]
-        seqs[entry["author"]] = entry["seq"]
-        yield valuation.Event(
-            index=index,
-            id=entry_id,
-            kind=entry["kind"],
-            author=entry["author"],
-            logged_at=leaf["logged_at"],
-            body=entry["body"],
-        )
-
-
-def _check_network(entry: Entry, network: Network) -> None:
-    if entry.network != network.name:
-        raise RefusedError(
-            f"entry is for network {entry.network!r}, this log is {network.name!r}: "
-            "entries cannot be replayed across networks"
-        )
+        data, logged_at = stored_leaf(raw)
+        seqs[data["author"]] = data["seq"]
+        yield event(index, entry_id, data, logged_at)
 
 
 _LEAF_COLUMNS = ("idx", "entry_id", "leaf_hash", "leaf", "author", "seq", "kind", "logged_at")

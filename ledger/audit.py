@@ -1,9 +1,9 @@
 """The offline auditor: verify an audit bundle (SPEC section 7) with no server and no database.
 
-Pure: it reads the four files of a bundle and uses only `ledger.entries`, `ledger.merkle`,
-`ledger.checkpoint`, `ledger.errors` and `valuation`. `verify_bundle` never raises for a problem
-of the bundle: it returns an `AuditReport` whose `failure` names the file, the line, the check
-and why. The checks, in the order a failure is reported:
+Pure: it reads the four files of a bundle and uses only `ledger.entries`, `ledger.rules`,
+`ledger.merkle`, `ledger.checkpoint`, `ledger.errors` and `valuation`. `verify_bundle` never
+raises for a problem of the bundle: it returns an `AuditReport` whose `failure` names the file,
+the line, the check and why. The checks, in the order a failure is reported:
 
 1. The files: `leaves.jsonl`, `checkpoint`, `log.vkey` and `state.jsonl` exist and are readable;
    `log.vkey` is a verifier key.
@@ -12,12 +12,13 @@ and why. The checks, in the order a failure is reported:
       their own RFC 8785 form: a leaf `{"entry", "logged_at"}` of the exact shape of SPEC
       section 2 (`leaf`);
    b. the entry's signature by its author (`signature`);
-   c. line 1 is the `network.genesis`, signed by the key of `log.vkey`, naming that key as its
-      `log_key` and its name as `origin` (`genesis`); once line 1 holds, the `checkpoint` and the
-      `--since` checkpoint are opened with that key (`checkpoint`, `since`);
-   d. every later entry is of the genesis network (`network`), a `network.params` is signed by
-      the log key (`params`), each author's `seq` is 1, then +1 (`seq`), `logged_at` never
-      decreases (`logged_at`);
+   c. line 1 is the `network.genesis` naming the key of `log.vkey` as its `log_key` (`genesis`);
+   d. the log's rules (`ledger.rules`): the genesis is signed by its `log_key`, named after its
+      `origin` (`genesis`); every later entry is of the genesis network (`network`), each
+      author's `seq` is 1, then +1 (`seq`), a `network.params` is signed by the log key and
+      there is no second genesis (`params`, `genesis`), `logged_at` never decreases
+      (`logged_at`); once line 1 holds, the `checkpoint` and the `--since` checkpoint are
+      opened with the log key (`checkpoint`, `since`);
    e. valuation applies the entry without refusal (`valuation`);
    f. when the tree reaches the `--since` checkpoint's size, its root equals that checkpoint's:
       the bundle extends it, computed from the leaves (`consistency`).
@@ -53,7 +54,7 @@ import multiprocessing.pool
 import os
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -61,10 +62,10 @@ from typing import Any, BinaryIO, Final
 
 import valuation
 from ledger import checkpoint as cp
-from ledger import entries, merkle
-from ledger.errors import EntryError, LedgerError, SignatureError
+from ledger import entries, merkle, rules
+from ledger.errors import EntryError, LedgerError, LogRuleError, SignatureError
 from ledger.processes import exit_with_parent
-from valuation import statemap
+from valuation import jcs, statemap
 
 LEAVES: Final = "leaves.jsonl"
 CHECKPOINT: Final = "checkpoint"
@@ -172,7 +173,7 @@ def _fast_value(raw: bytes) -> dict[str, Any] | None:
         # Floats and NaN are refused here; integers are range-checked by `check_shape`, as
         # every integer of a member's entry is one of its fields (`v`, `seq`, `value`).
         value = json.loads(text, parse_float=_refuse, parse_constant=_refuse)
-        again = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        again = jcs.dumps_plain(value)
     except (ValueError, RecursionError):
         return None
     if again != text or type(value) is not dict or len(value) != 2:
@@ -180,8 +181,9 @@ def _fast_value(raw: bytes) -> dict[str, Any] | None:
     entry, logged_at = value.get("entry"), value.get("logged_at")
     if type(entry) is not dict or type(logged_at) is not str:
         return None
-    # Objects of SPEC section 2 have ASCII keys, for which sorted JSON is RFC 8785. Only the
-    # valuation params of the log's own entries are open objects: those take the slow path.
+    # Objects of SPEC section 2 have ASCII keys, for which sorted JSON is RFC 8785
+    # (`jcs.is_plain`: `check_shape` then fixes the rest). Only the valuation params of the
+    # log's own entries are open objects: those take the slow path.
     if entry.get("kind") in entries.LOG_KINDS:
         return None
     return value
@@ -437,7 +439,6 @@ class _Auditor:
         self.vkey_text = ""
         self.network = ""
         self.origin = ""
-        self.log_author = ""
         self.checkpoint: cp.Checkpoint | None = None
         self.since: cp.Checkpoint | None = None
         self.state = valuation.new_state()
@@ -479,7 +480,6 @@ class _Auditor:
             self.verifier = cp.parse_verifier_key(self.vkey_text)
         except LedgerError as exc:
             raise _fail(LOG_VKEY, "file", f"not a verifier key: {exc}") from None
-        self.log_author = self.verifier.public_key.hex()
         self.origin = self.verifier.name
         self._leaves()
         self._final_root()
@@ -593,6 +593,7 @@ class _Auditor:
         `yield`, valuation has accepted it."""
         seqs: dict[str, int] = {}
         floor: datetime | None = None
+        network: rules.Network | None = None
         parallel = self.workers.enabled
         for raw in self._lines():
             line = self.size + 1
@@ -610,38 +611,17 @@ class _Auditor:
             entry = leaf.entry
             if line == 1:
                 self._genesis(entry)
+            try:
+                network = rules.check_entry(entry, network, seqs.get(entry.author, 0))
+                rules.check_logged_at(leaf.logged_at, leaf.moment, floor)
+            except LogRuleError as exc:
+                raise _fail(LEAVES, exc.rule, str(exc), line) from None
+            if line == 1:
+                self.network = network.name
                 self._open_checkpoints()
-            else:
-                self._later(entry, line)
-            author = entry.author
-            expected = seqs.get(author, 0) + 1
-            if entry.seq != expected:
-                what = "repeats an earlier seq" if entry.seq < expected else "skips a seq"
-                raise _fail(
-                    LEAVES,
-                    "seq",
-                    f"seq {entry.seq} by {short(author)} {what}: expected {expected}",
-                    line,
-                )
-            seqs[author] = expected
-            moment = leaf.moment
-            if floor is not None and moment < floor:
-                raise _fail(
-                    LEAVES,
-                    "logged_at",
-                    f"logged_at {leaf.logged_at} is earlier than the line before: the log's "
-                    "clock never goes back",
-                    line,
-                )
-            floor = moment
-            yield valuation.Event(
-                index=line - 1,
-                id=entry.id,
-                kind=entry.kind,
-                author=author,
-                logged_at=leaf.logged_at,
-                body=entry.body,
-            )
+            seqs[entry.author] = entry.seq
+            floor = leaf.moment
+            yield entries.event_of(entry, line - 1, leaf.logged_at)
             self.tree.add(raw)
             self.size = line
             if self.since is not None and line == self.since.size:
@@ -656,52 +636,15 @@ class _Auditor:
                 )
 
     def _genesis(self, entry: entries.Entry) -> None:
-        if entry.kind != "network.genesis":
-            raise _fail(
-                LEAVES, "genesis", f"the first entry is a {entry.kind}, not the network.genesis", 1
-            )
-        body = entry.body
-        if body["log_key"] != self.vkey_text:
+        """The genesis of the bundle's own log: the one whose key `log.vkey` holds."""
+        if entry.kind == rules.GENESIS and entry.body["log_key"] != self.vkey_text:
             raise _fail(
                 LEAVES,
                 "genesis",
-                f"the genesis names the log key {body['log_key']!r}, but {LOG_VKEY} holds "
+                f"the genesis names the log key {entry.body['log_key']!r}, but {LOG_VKEY} holds "
                 f"{self.vkey_text!r}: the bundle mixes two logs",
                 1,
             )
-        if entry.author != self.log_author:
-            raise _fail(
-                LEAVES,
-                "genesis",
-                f"the genesis is signed by {short(entry.author)}, not by the log key of {LOG_VKEY}",
-                1,
-            )
-        if body["origin"] != self.origin:
-            raise _fail(
-                LEAVES,
-                "genesis",
-                f"the genesis origin {body['origin']!r} is not the log key's name {self.origin!r}",
-                1,
-            )
-        self.network = entry.network
-
-    def _later(self, entry: entries.Entry, line: int) -> None:
-        if entry.network != self.network:
-            raise _fail(
-                LEAVES,
-                "network",
-                f"the entry is for network {entry.network!r}, this log is {self.network!r}",
-                line,
-            )
-        if entry.kind in entries.LOG_KINDS and (
-            entry.kind == "network.genesis" or entry.author != self.log_author
-        ):
-            what = (
-                "a second network.genesis"
-                if entry.kind == "network.genesis"
-                else f"a network.params signed by {short(entry.author)}, not by the log key"
-            )
-            raise _fail(LEAVES, "params", f"{what}", line)
 
     def _compare_since(self, root: bytes) -> None:
         assert self.since is not None
@@ -780,7 +723,7 @@ def _record_sort_key(record: Record) -> str:
 def state_lines(records: list[Record]) -> Iterator[tuple[str, bytes]]:
     """Each record's line of state.jsonl: the RFC 8785 form of `{"key", "value"}` and "\n"."""
     for key, value in records:
-        yield key, valuation.canonical_json({"key": key, "value": value}) + b"\n"
+        yield key, jcs.canonical({"key": key, "value": value}) + b"\n"
 
 
 def _record_key(line: bytes) -> str:
@@ -810,24 +753,6 @@ def _record_difference(found: bytes, key: str, expected: bytes) -> str:
     if difference is not None:
         return difference
     return f"the record {key!r} is not written in RFC 8785 form"
-
-
-_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
-
-
-def canonical_chunks(value: Any, depth: int = 2) -> Iterator[bytes]:
-    """`valuation.canonical_json(value)` in pieces: the members of objects down to `depth` one
-    by one, so that the JCS bytes of a large state are hashed, written or compared without
-    ever being held whole. For the JSON valuation builds (ASCII keys, no floats), sorted
-    compact JSON is RFC 8785, as `valuation.canonical_json` says."""
-    if depth == 0 or not isinstance(value, Mapping):
-        yield _encode(value).encode("utf-8")
-        return
-    yield b"{"
-    for number, key in enumerate(sorted(value)):
-        yield (b"," if number else b"") + _encode(key).encode("utf-8") + b":"
-        yield from canonical_chunks(value[key], depth - 1)
-    yield b"}"
 
 
 def _same_bytes(chunks: Iterator[bytes], handle: BinaryIO) -> bool:

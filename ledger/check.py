@@ -9,9 +9,9 @@ the order a problem is reported:
    `log_key` names.
 2. For each leaf: its bytes are a canonical leaf with a well-signed entry (`parse_leaf`); they
    hash to the stored `leaf_hash`, the entry to the stored `entry_id`; the stored `author`,
-   `seq`, `kind` and `logged_at` columns say what the bytes say; the entry is of the genesis
-   network; log kinds are signed by the log key; each author's `seq` is 1, then +1; `logged_at`
-   never decreases.
+   `seq`, `kind` and `logged_at` columns say what the bytes say; the entry keeps the log's
+   rules (`ledger.rules`: the genesis network, each author's `seq` 1 then +1, log kinds signed
+   by the log key, `logged_at` never decreasing).
 3. Valuation replays the entry without refusal; the stored `postings` and `member_history` rows
    of its index are exactly what that step changed.
 4. The tree: every node above the leaves that they complete (`merkle.append`, as the
@@ -41,10 +41,10 @@ from sqlalchemy.orm import Session
 
 import valuation
 from ledger import checkpoint as cp
-from ledger import merkle
+from ledger import merkle, reads, rules
 from ledger import repository as repo
 from ledger.db import unavailable_on_outage
-from ledger.entries import LOG_KINDS, Entry, parse_leaf, parse_timestamp
+from ledger.entries import event_of, parse_leaf, parse_timestamp
 from ledger.errors import IntegrityError, LedgerError
 from ledger.models import (
     CheckpointRow,
@@ -56,7 +56,7 @@ from ledger.models import (
     PostingRow,
     TreeNodeRow,
 )
-from ledger.service import event_of
+from ledger.rules import Network
 from valuation.statemap import StateMap
 
 Progress = Callable[[int, int], None]
@@ -134,9 +134,7 @@ class _Checker:
         self.last_logged_at: datetime | None = None
         self.joined: dict[str, int] = {}  # member -> first index that changed it
         self.submitted: dict[str, tuple[str, str]] = {}  # contribution -> (title, logged_at)
-        self.network = ""
-        self.origin = ""
-        self.log_author = ""
+        self.network: Network | None = None  # once leaf 0 is checked
         self.verifier: cp.Verifier | None = None
 
     def run(self) -> CheckReport:
@@ -150,8 +148,8 @@ class _Checker:
         members, contributions, evaluations = self._check_figures()
         return CheckReport(
             tree_size=self.size,
-            network=self.network,
-            origin=self.origin,
+            network="" if self.network is None else self.network.name,
+            origin="" if self.network is None else self.network.origin,
             root=merkle.root_from_frontier(self.frontier).hex(),
             state_root=self._state_root().hex(),
             checkpoints=self.checkpoints,
@@ -184,13 +182,13 @@ class _Checker:
         rows = session.scalars(
             select(LeafRow).where(LeafRow.idx >= start, LeafRow.idx < end).order_by(LeafRow.idx)
         ).all()
-        postings: dict[int, list[PostingRow]] = {}
-        for posting in session.scalars(
-            select(PostingRow)
-            .where(PostingRow.idx >= start, PostingRow.idx < end)
-            .order_by(PostingRow.idx, PostingRow.n)
-        ):
-            postings.setdefault(posting.idx, []).append(posting)
+        postings = reads.by_index(
+            session.scalars(
+                select(PostingRow)
+                .where(PostingRow.idx >= start, PostingRow.idx < end)
+                .order_by(PostingRow.idx, PostingRow.n)
+            )
+        )
         history: dict[int, dict[str, MemberHistoryRow]] = {}
         for change in session.scalars(
             select(MemberHistoryRow).where(
@@ -255,44 +253,17 @@ class _Checker:
                 raise IntegrityError(
                     f"{where}: the {column} column says {stored!r}, the leaf's bytes {actual!r}"
                 )
-        if index == 0:
-            self._check_genesis(entry)
-        elif entry.kind == "network.genesis":
-            raise IntegrityError(f"{where}: a second network.genesis; only leaf 0 may be one")
-        if entry.network != self.network:
-            raise IntegrityError(
-                f"{where}: the entry is for network {entry.network!r}, the log is {self.network!r}"
-            )
-        if entry.kind in LOG_KINDS and entry.author != self.log_author:
-            raise IntegrityError(f"{where}: {entry.kind} is not signed by the log key")
-        expected = self.last_seq.get(entry.author, 0) + 1
-        if entry.seq != expected:
-            raise IntegrityError(
-                f"{where}: seq {entry.seq} of {entry.author[:8]}…, expected {expected}"
-            )
-        self.last_seq[entry.author] = entry.seq
-        logged_at = parse_timestamp(leaf.logged_at)
-        if self.last_logged_at is not None and logged_at < self.last_logged_at:
-            raise IntegrityError(
-                f"{where}: logged_at {leaf.logged_at} is earlier than the leaf before it"
-            )
-        self.last_logged_at = logged_at
-
-    def _check_genesis(self, entry: Entry) -> None:
-        if entry.kind != "network.genesis":
-            raise IntegrityError(f"leaf 0: is a {entry.kind}, not the network.genesis")
         try:
-            verifier = cp.parse_verifier_key(str(entry.body["log_key"]))
+            network = rules.check_entry(entry, self.network, self.last_seq.get(entry.author, 0))
+            logged_at = parse_timestamp(leaf.logged_at)
+            rules.check_logged_at(leaf.logged_at, logged_at, self.last_logged_at)
         except LedgerError as exc:
-            raise IntegrityError(f"leaf 0: the genesis log_key is unusable: {exc}") from None
-        if verifier.public_key.hex() != entry.author:
-            raise IntegrityError("leaf 0: the genesis is not signed by the key of its log_key")
-        if verifier.name != entry.body["origin"]:
-            raise IntegrityError("leaf 0: the genesis log_key is not named after its origin")
-        self.network = entry.network
-        self.origin = str(entry.body["origin"])
-        self.log_author = entry.author
-        self.verifier = verifier
+            raise IntegrityError(f"{where}: {exc}") from None
+        if self.network is None:
+            self.network = network
+            self.verifier = cp.parse_verifier_key(network.verifier_key)
+        self.last_seq[entry.author] = entry.seq
+        self.last_logged_at = logged_at
 
     def _replay(
         self,
@@ -345,15 +316,15 @@ class _Checker:
     def _check_checkpoint(self, row: CheckpointRow) -> None:
         size = row.tree_size
         where = f"checkpoint at tree size {size}"
-        if self.verifier is None:
+        if self.verifier is None or self.network is None:
             raise IntegrityError(f"{where}: no leaf 0 (genesis) precedes it")
         try:
             signed = cp.open_checkpoint(row.note, self.verifier)
         except LedgerError as exc:
             raise IntegrityError(f"{where}: its note does not verify: {exc}") from None
-        if signed.origin != self.origin:
+        if signed.origin != self.network.origin:
             raise IntegrityError(
-                f"{where}: the note's origin is {signed.origin!r}, not {self.origin!r}"
+                f"{where}: the note's origin is {signed.origin!r}, not {self.network.origin!r}"
             )
         if signed.size != size:
             raise IntegrityError(f"{where}: the signed note is for tree size {signed.size}")

@@ -41,8 +41,9 @@ from ledger.audit import (
     state_lines,
 )
 from ledger.db import read_session
+from ledger.entries import event_of
 from ledger.errors import IntegrityError, LedgerError, NotFoundError
-from ledger.service import Ledger, event_of
+from ledger.service import Ledger
 from valuation import statemap
 
 Progress = Callable[[int, int], None]

@@ -7,8 +7,7 @@ figures, with `valuation`'s own formulas.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -18,8 +17,8 @@ from sqlalchemy.orm import Session
 from ledger import merkle
 from ledger import repository as repo
 from ledger.db import read_session
-from ledger.entries import parse_leaf, parse_timestamp
-from ledger.errors import NotFoundError
+from ledger.entries import parse_leaf, parse_timestamp, stored_leaf
+from ledger.errors import NotAMemberError, NotFoundError
 from ledger.models import ContributionRow, MemberRow, PostingRow
 from ledger.rules import Network
 from valuation.reading import feed_score, quality, ratio
@@ -164,8 +163,44 @@ def member_figures(
 def member(session: Session, key: str) -> MemberFigures:
     row = repo.member(session, key)
     if row is None:
-        raise NotFoundError(f"{key[:16]}… is not a member of this network")
+        raise NotAMemberError(key, repo.last_seq(session, key) + 1)
     return member_figures(session, row, repo.total_reputation(session))
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryStep:
+    """A member's figures just after an entry that changed them, and the postings that did."""
+
+    index: int
+    reputation: int
+    tokens: int
+    postings: tuple[PostingRow, ...]
+
+
+def history(
+    session: Session, key: str, start: int, limit: int
+) -> tuple[list[HistoryStep], int | None]:
+    """The steps of a member's history at indexes >= start (at most `limit`), and the index of
+    the next step, if any."""
+    if repo.member(session, key) is None:
+        raise NotFoundError(f"{key[:16]}… is not a member of this network")
+    rows = repo.history(session, key, start, limit + 1)
+    page = rows[:limit]
+    end = page[-1].idx + 1 if page else start
+    postings = by_index(repo.postings(session, key, start, end))
+    steps = [
+        HistoryStep(row.idx, row.reputation, row.tokens, tuple(postings.get(row.idx, ())))
+        for row in page
+    ]
+    return steps, rows[limit].idx if len(rows) > limit else None
+
+
+def by_index(postings: Iterable[PostingRow]) -> dict[int, list[PostingRow]]:
+    """Postings grouped by the index of the entry that made them, in the order given."""
+    grouped: dict[int, list[PostingRow]] = {}
+    for posting in postings:
+        grouped.setdefault(posting.idx, []).append(posting)
+    return grouped
 
 
 def leaderboard(session: Session, by: str, offset: int, limit: int) -> list[MemberFigures]:
@@ -339,11 +374,10 @@ class _Cast:
 def _casts(session: Session, row: ContributionRow) -> list[_Cast]:
     casts = []
     for index, author, raw in repo.evaluation_leaves(session, row.id, row.idx):
-        leaf = json.loads(raw)
-        entry = leaf["entry"]
-        body = entry["body"]
-        if entry["kind"] == "evaluation.cast" and body["contribution"] == row.id:
-            casts.append(_Cast(index, author, int(body["value"]), str(leaf["logged_at"])))
+        data, logged_at = stored_leaf(raw)
+        body = data["body"]
+        if data["kind"] == "evaluation.cast" and body["contribution"] == row.id:
+            casts.append(_Cast(index, author, int(body["value"]), logged_at))
     return casts
 
 
@@ -387,10 +421,7 @@ def contribution_history(
     reputation = repo.reputations_before(session, keys, submitted + 1)
     history = list(repo.history_between(session, keys, submitted + 1, end))
     shown = set(page)
-    postings: dict[int, list[PostingRow]] = {}
-    for posting in repo.postings_at(session, page):
-        if posting.contribution == cid:
-            postings.setdefault(posting.idx, []).append(posting)
+    postings = by_index(p for p in repo.postings_at(session, page) if p.contribution == cid)
 
     points = []
     if submitted in shown:

@@ -22,9 +22,9 @@ import valuation
 from ledger import checkpoint as cp
 from ledger import reads
 from ledger import repository as repo
-from ledger.appender import Appended, Appender, event_of, public_key, signing_key
+from ledger.appender import Appended, Appender, public_key, signing_key
 from ledger.db import read_session
-from ledger.entries import sign_entry
+from ledger.entries import event_of, sign_entry
 from ledger.errors import EntryError, LedgerError, NotFoundError, RefusedError
 from ledger.rules import Network
 from ledger.sequencer import Sequencer

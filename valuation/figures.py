@@ -16,10 +16,9 @@ from decimal import Decimal
 from itertools import islice
 from typing import Any
 
-import rfc8785
-
 from valuation.amounts import UNIT, format_amount
 from valuation.arithmetic import CONTEXT, div, round_units
+from valuation.jcs import canonical as canonical_json
 from valuation.model import ContributionRecord, MemberRecord, State
 
 __all__ = [
@@ -251,22 +250,6 @@ def _member_bytes(member: MemberRecord) -> bytes:
         ).encode()
         member.json_of = figures
     return member.json
-
-
-def canonical_json(obj: Any) -> bytes:
-    """RFC 8785 (JCS) bytes of `obj`.
-
-    For the JSON valuation builds (ASCII keys, no floats, integers well inside 2^53, strings
-    that are valid Unicode), the standard library's sorted, compact, non-ASCII-escaping encoder
-    writes exactly the JCS bytes, several times faster than the `rfc8785` package; anything
-    else goes to `rfc8785` itself.
-    """
-    try:
-        text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return text.encode("utf-8")
-    except (TypeError, ValueError):
-        result: bytes = rfc8785.dumps(obj)
-        return result
 
 
 def _weights(record: ContributionRecord, values: Iterable[int]) -> tuple[dict[int, int], int]:

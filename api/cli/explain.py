@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from api.cli.common import HEX64, CommandError, DbOption, complete_id, db_url
+from ledger import reads
 from ledger import repository as repo
 from ledger.db import make_engine, read_session, sqlite_file
 from ledger.errors import LedgerError
@@ -133,19 +134,21 @@ def from_database(url: str, key: str) -> Explanation:
             member = repo.member(session, key)
             if member is None:
                 raise CommandError(f"{key[:16]}… is not a member of this network")
-            history = repo.history(session, key, 0, 2**53)
-            by_index: dict[int, list[Change]] = {}
-            end = history[-1].idx + 1 if history else 0
-            for p in repo.postings(session, key, 0, end):
-                by_index.setdefault(p.idx, []).append(
-                    _change(p.asset, p.amount, p.cause, p.contribution, p.evaluator)
-                )
+            steps, _ = reads.history(session, key, 0, 2**53)
             explanation = Explanation(
                 member=key,
                 name=member.name,
                 steps=[
-                    Step(h.idx, h.reputation, h.tokens, tuple(by_index.get(h.idx, [])))
-                    for h in history
+                    Step(
+                        step.index,
+                        step.reputation,
+                        step.tokens,
+                        tuple(
+                            _change(p.asset, p.amount, p.cause, p.contribution, p.evaluator)
+                            for p in step.postings
+                        ),
+                    )
+                    for step in steps
                 ],
             )
             for k in _evaluators(explanation):

@@ -17,8 +17,7 @@ from api.cli import app
 from ledger import checkpoint as cp
 from ledger import entries, keys
 from ledger.service import Ledger
-from tests.helpers import Signer, run_cli
-from tests.ledger.test_audit import build_history
+from tests.helpers import Signer, build_history, run_cli
 
 runner = CliRunner()
 
@@ -103,7 +102,7 @@ def test_a_changed_title(bundle: Path) -> None:
 def test_a_dropped_line(bundle: Path) -> None:
     copy = copy_of(bundle)
     edit_lines(copy, lambda lines: lines.__delitem__(6))
-    fails(copy, "leaves.jsonl line 11: seq 4 by ")
+    fails(copy, "leaves.jsonl line 11: seq 4 skips ahead")
 
 
 def test_two_swapped_lines(bundle: Path) -> None:
@@ -119,7 +118,7 @@ def test_two_swapped_lines(bundle: Path) -> None:
 def test_an_inserted_line(bundle: Path) -> None:
     copy = copy_of(bundle)
     edit_lines(copy, lambda lines: lines.insert(9, lines[5]))
-    fails(copy, "leaves.jsonl line 10: seq 2 by ")
+    fails(copy, "leaves.jsonl line 10: seq 2 repeats an earlier seq")
 
 
 def test_an_edited_figure_in_state_json(bundle: Path) -> None:

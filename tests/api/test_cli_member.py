@@ -15,8 +15,7 @@ from nacl.signing import SigningKey
 from api import cli
 from ledger import keys
 from ledger.service import Ledger
-from tests.api.test_client import LiveServer, free_port
-from tests.helpers import Run, run_cli
+from tests.helpers import LiveServer, Run, free_port, run_cli
 
 # The `multitude` command as a fresh process runs it.
 ENTRY = "import sys; from api import cli; sys.argv[0] = 'multitude'; cli.main()"

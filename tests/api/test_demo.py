@@ -18,7 +18,7 @@ from ledger.audit import verify_bundle
 from ledger.db import make_engine, read_session, upgrade
 from ledger.reads import leaderboard
 from ledger.service import Ledger
-from tests.api.test_cli_member import run
+from tests.helpers import run_cli as run
 from valuation import format_amount
 
 

@@ -16,7 +16,7 @@ from api.settings import Settings
 from ledger import checkpoint as cp
 from ledger import merkle
 from ledger.service import Ledger
-from tests.helpers import Signer
+from tests.helpers import Signer, assert_problem
 
 
 @pytest.fixture
@@ -31,16 +31,6 @@ def post(client: TestClient, entry: dict[str, Any]) -> dict[str, Any]:
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
-
-
-def assert_problem(response: Any, status: int, *words: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    problem: dict[str, Any] = response.json()
-    assert problem["status"] == status and problem["detail"]
-    for word in words:
-        assert word in problem["detail"], problem["detail"]
-    return problem
 
 
 def tree_size(client: TestClient) -> int:

@@ -19,7 +19,7 @@ from api.settings import Settings
 from ledger.entries import parse_leaf
 from ledger.service import Ledger
 from tests.dashboard.community import Community, build
-from tests.helpers import Signer
+from tests.helpers import Signer, assert_problem
 
 UNKNOWN = "ab" * 32
 
@@ -60,11 +60,7 @@ def all_contributions(client: TestClient) -> list[Any]:
 
 
 def assert_not_found(client: TestClient, path: str) -> None:
-    response = client.get(path)
-    assert response.status_code == 404, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    problem = response.json()
-    assert problem["status"] == 404 and problem["detail"]
+    assert_problem(client.get(path), 404)
 
 
 # --- /v1/stats ------------------------------------------------------------------------------
@@ -173,9 +169,7 @@ def test_bad_keys_and_pages_are_400_problems(client: TestClient) -> None:
         f"/v1/members/{UNKNOWN}/contributions?limit=0",
         f"/v1/contributions/{UNKNOWN}/history?start=-1",
     ):
-        response = client.get(path)
-        assert response.status_code == 400, (path, response.text)
-        assert response.headers["content-type"].startswith("application/problem+json")
+        assert_problem(client.get(path), 400)
 
 
 # --- /v1/contributions/{id}/history ---------------------------------------------------------

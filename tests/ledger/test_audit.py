@@ -18,31 +18,9 @@ from ledger import checkpoint as cp
 from ledger.audit import AuditReport, read_leaf, verify_bundle
 from ledger.errors import EntryError, LedgerError, SignatureError
 from ledger.export import ExportError, export_bundle
-from ledger.service import Appended, Ledger
-from tests.helpers import Signer
+from ledger.service import Ledger
+from tests.helpers import Signer, build_history
 from valuation import statemap
-
-
-def appended(result: Appended | LedgerError) -> Appended:
-    assert isinstance(result, Appended), result
-    return result
-
-
-def build_history(ledger: Ledger) -> dict[str, Any]:
-    """Joins (one referred), contributions, evaluations and a changed vote, in separate appends
-    so that every leaf has its own logged_at and the log has checkpoints at several sizes."""
-    ann, bob, cy = Signer(), Signer(), Signer()
-    appended(ledger.append([ann.join("Ann")])[0])  # line 2
-    appended(ledger.append([bob.join("Bob", referrer=ann.public)])[0])  # line 3
-    appended(ledger.append([cy.join("Cy")])[0])  # line 4
-    guide = appended(ledger.append([ann.submit("Translate the onboarding guide")])[0])  # line 5
-    note = appended(ledger.append([bob.submit("Übersetzung — notes «FR»", type="comment")])[0])
-    appended(ledger.append([bob.evaluate(guide.id, 1)])[0])  # line 7
-    appended(ledger.append([cy.evaluate(guide.id, 0)])[0])  # line 8
-    appended(ledger.append([ann.evaluate(note.id, 1)])[0])  # line 9
-    appended(ledger.append([cy.evaluate(guide.id, 1)])[0])  # line 10: a changed vote
-    appended(ledger.append([ann.evaluate(guide.id, 1), bob.evaluate(note.id, 1)])[0])  # 11, 12
-    return {"ann": ann, "bob": bob, "cy": cy, "guide": guide.id}
 
 
 @pytest.fixture
@@ -197,7 +175,7 @@ def test_a_dropped_line_breaks_its_authors_seq_at_that_line(bundle: Path) -> Non
     del new[6]  # bob's evaluation (line 7); bob's next entry is line 12, now 11
     write_lines(copy, new)
     message = failed(verify_bundle(copy), "leaves.jsonl", 11, "seq")
-    assert "skips a seq" in message
+    assert "skips ahead" in message
 
 
 def test_a_dropped_join_is_found_where_the_member_first_acts(bundle: Path) -> None:
@@ -229,7 +207,7 @@ def test_two_swapped_lines_of_two_authors_fail_the_clock(bundle: Path) -> None:
     new[6], new[7] = new[7], new[6]  # bob's and cy's evaluations, logged apart
     write_lines(copy, new)
     message = failed(verify_bundle(copy), "leaves.jsonl", 8, "logged_at")
-    assert "earlier than the line before" in message
+    assert "earlier than the entry before it" in message
 
 
 def test_a_repeated_line_is_a_repeated_seq(bundle: Path) -> None:
@@ -266,7 +244,7 @@ def test_network_params_by_a_member_fail(bundle: Path, history: dict[str, Any]) 
     params = ann.sign("network.params", {"valuation": {"algorithm": "backfeed/1", "params": {}}})
     copy = with_entry_appended(bundle, params)
     message = failed(verify_bundle(copy), "leaves.jsonl", 13, "params")
-    assert "not by the log key" in message
+    assert "may only be signed by the log's key" in message
 
 
 def test_a_line_not_in_canonical_form_fails_its_shape(bundle: Path) -> None:

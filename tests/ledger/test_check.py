@@ -23,15 +23,10 @@ from ledger import checkpoint as cp
 from ledger import repository as repo
 from ledger.check import CheckReport, check
 from ledger.db import read_session
-from ledger.errors import IntegrityError, LedgerError
+from ledger.errors import IntegrityError
 from ledger.models import APPEND_ONLY_TABLES
-from ledger.service import Appended, Ledger
-from tests.helpers import Signer
-
-
-def appended(result: Appended | LedgerError) -> Appended:
-    assert isinstance(result, Appended), result
-    return result
+from ledger.service import Ledger
+from tests.helpers import Signer, appended
 
 
 @pytest.fixture

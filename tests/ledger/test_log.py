@@ -14,13 +14,8 @@ from ledger import merkle
 from ledger.db import read_session
 from ledger.entries import parse_leaf, parse_timestamp
 from ledger.errors import ConflictError, LedgerError, RefusedError, SignatureError
-from ledger.service import Appended, Ledger
-from tests.helpers import Signer
-
-
-def appended(result: Appended | LedgerError) -> Appended:
-    assert isinstance(result, Appended), result
-    return result
+from ledger.service import Ledger
+from tests.helpers import Signer, appended
 
 
 def refused(ledger: Ledger, entry: dict[str, Any]) -> LedgerError:

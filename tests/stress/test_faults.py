@@ -34,9 +34,9 @@ from ledger.check import check
 from ledger.db import make_engine, upgrade
 from ledger.entries import sign_entry
 from ledger.service import Ledger
-from tests.helpers import new_ledger
+from tests.helpers import assert_problem, free_port, new_ledger
 from tests.stress.clients import Outcome, audit, read_log, write_until
-from tests.stress.conftest import HOST, Server, free_port, run_check, sqlite_url
+from tests.stress.conftest import HOST, Server, run_check, sqlite_url
 
 pytestmark = pytest.mark.slow
 
@@ -109,12 +109,8 @@ def member_entry() -> dict[str, Any]:
 
 
 def assert_unavailable(response: httpx.Response) -> dict[str, Any]:
-    assert response.status_code == 503, (response.status_code, response.text[:300])
-    assert response.headers["content-type"].startswith("application/problem+json")
     assert response.headers.get("retry-after")
-    problem: dict[str, Any] = response.json()
-    assert problem["status"] == 503 and "database" in problem["detail"]
-    return problem
+    return assert_problem(response, 503, "database")
 
 
 def test_postgresql_outage_is_503_and_the_api_recovers_by_itself(

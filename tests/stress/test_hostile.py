@@ -28,7 +28,7 @@ import httpx
 import pytest
 
 from ledger.entries import format_timestamp
-from tests.helpers import Signer
+from tests.helpers import Signer, assert_problem
 from tests.stress.conftest import Server, sqlite_url
 
 pytestmark = pytest.mark.slow
@@ -70,16 +70,6 @@ def raw_post(server: Server, path: str, body: bytes, **headers: str) -> httpx.Re
         headers={"content-type": "application/json", **headers},
         timeout=60,
     )
-
-
-def refused(response: httpx.Response, status: int, *words: str) -> dict[str, Any]:
-    assert response.status_code == status, (response.status_code, response.text[:500])
-    assert response.headers["content-type"].startswith("application/problem+json")
-    problem: dict[str, Any] = response.json()
-    assert problem["status"] == status and problem["detail"]
-    for word in words:
-        assert word.lower() in problem["detail"].lower(), problem
-    return problem
 
 
 @pytest.fixture
@@ -175,7 +165,7 @@ def test_malformed_and_ambiguous_entries_are_4xx_and_leave_no_trace(
                 result = response.json()["results"][0]
                 status, detail = result["status"], result.get("detail", "")
             else:
-                refused(response, response.status_code)
+                assert_problem(response, response.status_code)
                 status, detail = response.status_code, response.json()["detail"]
             if not 400 <= status < 500 or word.lower() not in detail.lower():
                 failures.append(f"{name}: {status} {detail!r}")
@@ -183,51 +173,51 @@ def test_malformed_and_ambiguous_entries_are_4xx_and_leave_no_trace(
 
 
 @pytest.mark.parametrize("depth", [33, 1000, 100_000])
-def test_deep_nesting_is_refused(server: Server, no_trace: None, depth: int) -> None:
+def test_deep_nesting_is_assert_problem(server: Server, no_trace: None, depth: int) -> None:
     body = b'{"title":' + b"[" * depth + b"]" * depth + b"}"
     for response in both(server, body):
         assert 400 <= response.status_code < 500, response.text[:300]
 
 
-def test_a_float_where_an_integer_belongs_in_a_body_is_refused(
+def test_a_float_where_an_integer_belongs_in_a_body_is_assert_problem(
     server: Server, no_trace: None
 ) -> None:
     member = Member()
     entry = member.sign("evaluation.cast", {"contribution": "a" * 64, "value": 1})
     body = text_of(entry).replace('"value":1', '"value":1.0').encode()
-    refused(raw_post(server, "/v1/entries", body), 400, "integer")
+    assert_problem(raw_post(server, "/v1/entries", body), 400, "integer")
 
 
 def test_a_10_mb_body_is_refused_early(server: Server, no_trace: None) -> None:
     body = b'{"entries":["' + b"x" * (10 * 2**20) + b'"]}'
     started = time.monotonic()
     for path in ("/v1/entries", "/v1/entries/batch"):
-        refused(raw_post(server, path, body), 413)
+        assert_problem(raw_post(server, path, body), 413)
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: refused while it streams in
         for _ in range(10):
             yield b"x" * 2**20
 
     response = httpx.post(f"{server.base}/v1/entries/batch", content=chunks(), timeout=60)
-    refused(response, 413)
+    assert_problem(response, 413)
     assert time.monotonic() - started < 30
 
 
-def test_an_entry_for_another_network_is_refused(server: Server, no_trace: None) -> None:
+def test_an_entry_for_another_network_is_assert_problem(server: Server, no_trace: None) -> None:
     member = Member()
     response = httpx.post(
         f"{server.base}/v1/entries", json=member.sign("member.join", {"name": "x"}, network="demo")
     )
-    refused(response, 422, "network")
+    assert_problem(response, 422, "network")
 
 
-def test_an_entry_far_from_the_log_clock_is_refused(server: Server, no_trace: None) -> None:
+def test_an_entry_far_from_the_log_clock_is_assert_problem(server: Server, no_trace: None) -> None:
     member = Member()
     stale = format_timestamp(datetime.now(UTC) - timedelta(hours=1))
     response = httpx.post(
         f"{server.base}/v1/entries", json=member.sign("member.join", {"name": "x"}, ts=stale)
     )
-    refused(response, 422, "clock")
+    assert_problem(response, 422, "clock")
 
 
 def test_a_replayed_entry_is_refused_and_changes_nothing(server: Server) -> None:
@@ -240,7 +230,7 @@ def test_a_replayed_entry_is_refused_and_changes_nothing(server: Server) -> None
         if response.status_code == 200:
             assert response.json()["results"][0]["status"] == 409
         else:
-            refused(response, 409, "duplicate")
+            assert_problem(response, 409, "duplicate")
     assert state(server) == before
 
 
@@ -283,7 +273,7 @@ def test_a_batch_with_a_bad_entry_in_the_middle_says_which(server: Server) -> No
 def test_bad_envelopes_are_4xx(server: Server, no_trace: None, path: str, body: bytes) -> None:
     response = raw_post(server, path, body)
     assert 400 <= response.status_code < 500, response.text[:300]
-    refused(response, response.status_code)
+    assert_problem(response, response.status_code)
 
 
 @pytest.mark.parametrize(
@@ -306,7 +296,7 @@ def test_bad_envelopes_are_4xx(server: Server, no_trace: None, path: str, body: 
 def test_bad_queries_are_4xx(server: Server, query: str) -> None:
     response = httpx.get(f"{server.base}{query}", timeout=10)
     assert 400 <= response.status_code < 500, (query, response.status_code, response.text[:300])
-    refused(response, response.status_code)
+    assert_problem(response, response.status_code)
 
 
 # --- schemathesis ---------------------------------------------------------------------------
