@@ -13,7 +13,6 @@ import sys
 
 import typer
 
-import valuation
 from api.cli.common import CommandError, err
 from ledger.errors import LedgerError
 
@@ -23,6 +22,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
 )
 
 # In the order `multitude --help` lists them.
@@ -35,11 +35,24 @@ for _name in COMMAND_MODULES:
 def main() -> None:
     try:
         app()
-    except (CommandError, LedgerError, valuation.ValuationError) as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
-        sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
     except OSError as exc:
         err.print(f"[red]error:[/] {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}")
         sys.exit(1)
+    except Exception as exc:
+        if not _one_sentence(exc):
+            raise
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        sys.exit(1)
+
+
+def _one_sentence(exc: Exception) -> bool:
+    """Whether `exc` is a refusal to print as one sentence rather than a bug to show in full.
+
+    `valuation` is imported only by the commands that value; when it was never imported, none
+    of its errors can have been raised."""
+    if isinstance(exc, CommandError | LedgerError):
+        return True
+    errors = sys.modules.get("valuation.errors")
+    return errors is not None and isinstance(exc, errors.ValuationError)

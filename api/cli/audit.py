@@ -14,22 +14,15 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 
 from api.cli.common import DbOption, LogKeyOption, db_url, log_key_path, open_ledger
-from ledger.audit import LEAVES, AuditReport, verify_bundle
+
+if TYPE_CHECKING:
+    from ledger.audit import AuditReport
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -83,6 +76,8 @@ def verify(
     ] = 1,
 ) -> None:
     """Verify an audit bundle offline: signatures, seqs, order, root, valuation, state.json."""
+    from ledger.audit import verify_bundle
+
     with _progress("verifying", unit="bytes", enabled=not as_json) as progress:
         report = verify_bundle(directory, since=since, progress=progress, jobs=jobs)
     if as_json:
@@ -100,6 +95,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _summary(report: AuditReport) -> None:
+    from ledger.audit import LEAVES
+
     if report.failure is not None:
         failure = report.failure
         typer.echo(f"FAILED ({failure.check}): {failure}")
@@ -123,6 +120,16 @@ def _progress(
     description: str, *, unit: str, enabled: bool = True
 ) -> Iterator[ProgressCallback | None]:
     """A rich progress bar on a terminal; no bar (None) when stdout is not one."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     if not enabled or not sys.stdout.isatty():
         yield None
         return

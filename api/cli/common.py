@@ -1,6 +1,9 @@
 """What every `multitude` command shares: the `--db` and `--log-key` options, the consoles,
 `CommandError` and opening the ledger. It imports none of the command modules, so each of them
-imports this and nothing of its siblings."""
+imports this and nothing of its siblings.
+
+`multitude --help` and the member's commands must start quickly (issue 17): the database, the
+migrations and the server stack are imported inside the functions that use them, never here."""
 
 from __future__ import annotations
 
@@ -8,15 +11,13 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from api.settings import default_log_key_path
-from ledger import keys
-from ledger.db import DEFAULT_URL, make_engine, sqlite_file, unavailable_on_outage, upgrade
-from ledger.service import Appended, Ledger, NetworkConfig
+if TYPE_CHECKING:
+    from ledger.service import Appended, Ledger, NetworkConfig
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -45,10 +46,14 @@ LogKeyOption = Annotated[
 
 
 def db_url(db: str | None) -> str:
+    from ledger.db import DEFAULT_URL
+
     return db or os.environ.get("MULTITUDE_DB") or DEFAULT_URL
 
 
 def log_key_path(db: str, log_key: Path | None) -> Path:
+    from api.settings import default_log_key_path
+
     return log_key or default_log_key_path(db)
 
 
@@ -57,6 +62,10 @@ def open_ledger(
 ) -> Ledger:
     """Open (and migrate) the database; load the log key, creating it when asked. With
     `existing`, a SQLite file that is not there is an error rather than a new database."""
+    from ledger import keys
+    from ledger.db import make_engine, sqlite_file, unavailable_on_outage, upgrade
+    from ledger.service import Ledger
+
     file = sqlite_file(db)
     if existing and file is not None and not file.exists():
         raise CommandError(f"there is no database at {file}: give --db, or create one with init")
@@ -80,6 +89,9 @@ def new_network(ledger: Ledger, key_path: Path, config: NetworkConfig) -> tuple[
 
     A new key file is written first (so a network never exists without its key) and removed
     again if the genesis is refused, so a failed `init` leaves nothing behind to trip over."""
+    from ledger import keys
+    from ledger.service import Ledger
+
     created = not key_path.exists()
     if created:
         key = keys.generate()

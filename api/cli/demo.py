@@ -13,8 +13,6 @@ import typer
 from rich.console import Console
 
 from api.cli.common import CommandError, open_ledger
-from api.demo import export_and_verify, run
-from ledger.db import unavailable_on_outage
 
 
 def _default_place(db: str | None) -> tuple[str, Path]:
@@ -41,6 +39,9 @@ def demo(
     ] = None,
 ) -> None:
     """A simulated community, live: members sign, the log values, the audit verifies."""
+    from api.demo import export_and_verify, run
+    from ledger.db import unavailable_on_outage
+
     console = Console(highlight=False, soft_wrap=True)
     url, bundle = _default_place(db)
     bundle = out or bundle

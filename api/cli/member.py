@@ -13,27 +13,20 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from api.cli.common import PREFIX, CommandError, complete_id
-from api.client import (
-    DEFAULT_API,
-    Client,
-    ClientError,
-    Contribution,
-    EntryRefused,
-    Member,
-    NotFound,
-    Receipt,
-    as_json,
-)
-from ledger import checkpoint as cp
-from ledger import keys
 from ledger.errors import LedgerError
+
+if TYPE_CHECKING:
+    from api.client import Client, Contribution, Member, Receipt
+
+# api.client's, written here so that `--help` need not import the HTTP client to show it.
+DEFAULT_API = "http://127.0.0.1:8000"
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -54,6 +47,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="print JSON, for script
 @contextmanager
 def _reporting() -> Iterator[None]:
     """Turn the client's and the key file's errors into one sentence for the terminal."""
+    from api.client import ClientError, EntryRefused
+
     try:
         yield
     except EntryRefused as exc:
@@ -65,11 +60,16 @@ def _reporting() -> Iterator[None]:
 
 
 def _client(api: str, key_file: Path | None = None) -> Client:
+    from api.client import Client
+    from ledger import keys
+
     key = keys.read_key(key_file) if key_file is not None else None
     return Client(api, key)
 
 
 def _print_json(value: Any) -> None:
+    from api.client import as_json
+
     print(json.dumps(as_json(value), indent=2, ensure_ascii=False))
 
 
@@ -115,6 +115,8 @@ def keygen(
     out: Annotated[Path, typer.Option("--out", help="where to write the secret key (mode 0600)")],
 ) -> None:
     """Make a member's key pair: write the secret key file, print the public key."""
+    from ledger import keys
+
     key = keys.generate()
     keys.write_key(out, key)
     console.print(keys.public_hex(key))
@@ -185,6 +187,8 @@ def evaluate(
     json_out: JsonOption = False,
 ) -> None:
     """Evaluate a contribution, signed with your key. Evaluating again replaces your vote."""
+    from api.client import NotFound
+
     with _reporting(), _client(api, key) as client:
         cid = _resolve(client, contribution_id, members=False)
         try:
@@ -329,6 +333,8 @@ def show(
     json_out: JsonOption = False,
 ) -> None:
     """Show one contribution (with its evaluations), or one member given a public key."""
+    from api.client import Member, NotFound
+
     with _reporting(), _client(api) as client:
         full = _resolve(client, ident)
         try:
@@ -359,6 +365,8 @@ def checkpoint(
     json_out: JsonOption = False,
 ) -> None:
     """The log's latest signed checkpoint: origin, tree size and root hash."""
+    from ledger import checkpoint as cp
+
     with _reporting(), _client(api) as client:
         note = client.checkpoint()
         if verifier is not None:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-import valuation
 from api.cli.common import (
     CommandError,
     DbOption,
@@ -21,12 +20,16 @@ from api.cli.common import (
     new_network,
     open_ledger,
 )
-from ledger.db import sqlite_file
-from ledger.service import DEFAULT_NETWORK, DEFAULT_ORIGIN, NetworkConfig
+
+if TYPE_CHECKING:
+    from ledger.service import NetworkConfig
 
 
 def network_config(data: Any) -> NetworkConfig:
     """Read `multitude init --config`: a preset name or explicit params, and founders."""
+    import valuation
+    from ledger.service import DEFAULT_NETWORK, DEFAULT_ORIGIN, NetworkConfig
+
     if not isinstance(data, dict):
         raise CommandError("the config must be a JSON object")
     unknown = set(data) - {"network", "origin", "valuation", "founders"}
@@ -54,6 +57,8 @@ def network_config(data: Any) -> NetworkConfig:
 
 def _founder_amounts(founder: dict[str, Any]) -> dict[str, Any]:
     """The config is typed by people: accept 10 or 99.5 where the genesis wants "10", "99.5"."""
+    import valuation
+
     out = dict(founder)
     for field in ("reputation", "tokens"):
         value = out.get(field)
@@ -75,6 +80,8 @@ def init(
     log_key: LogKeyOption = None,
 ) -> None:
     """Create a network: sign its genesis entry with the log key (created if missing)."""
+    from ledger.db import sqlite_file
+
     url = db_url(db)
     try:
         data = json.loads(config.read_text(encoding="utf-8"))
@@ -112,6 +119,9 @@ def serve(
 ) -> None:
     """Serve the REST API (docs at /docs); on an empty database, create the default network."""
     import uvicorn
+
+    import valuation
+    from ledger.service import DEFAULT_NETWORK, DEFAULT_ORIGIN, NetworkConfig
 
     url = db_url(db)
     ledger = open_ledger(url, log_key)
