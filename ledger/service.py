@@ -62,8 +62,6 @@ from ledger.models import (
 MAX_CLOCK_SKEW = timedelta(seconds=300)
 MAX_BATCH = 1000
 _STREAM_EVERY = 200  # entries whose log rows are handed to the writing thread at once
-DEFAULT_NETWORK = "multitude"
-DEFAULT_ORIGIN = "localhost/multitude"
 
 
 @dataclass(frozen=True, slots=True)

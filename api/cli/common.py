@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -17,6 +17,8 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
+    from nacl.signing import VerifyKey
+
     from ledger.service import Appended, Ledger, NetworkConfig
 
 console = Console(soft_wrap=True)
@@ -84,21 +86,26 @@ def open_ledger(
     return Ledger(engine, key)
 
 
-def new_network(ledger: Ledger, key_path: Path, config: NetworkConfig) -> tuple[Ledger, Appended]:
+def new_network(
+    ledger: Ledger, key_path: Path, config: Callable[[VerifyKey], NetworkConfig]
+) -> tuple[Ledger, Appended]:
     """Sign the genesis of an empty log, creating the log key file if there is none yet.
 
-    A new key file is written first (so a network never exists without its key) and removed
-    again if the genesis is refused, so a failed `init` leaves nothing behind to trip over."""
+    `config` is given the log's public key, from which a default network name is made (SPEC
+    section 2), and may refuse with a `CommandError` before anything is written. A new key file
+    is written before the genesis (so a network never exists without its key) and removed again
+    if the genesis is refused, so a failed `init` leaves nothing behind to trip over."""
     from ledger import keys
     from ledger.service import Ledger
 
     created = not key_path.exists()
+    key = keys.generate() if created else keys.read_key(key_path)
+    settings = config(key.verify_key)
     if created:
-        key = keys.generate()
         keys.write_key(key_path, key)
-        ledger = Ledger(ledger.engine, key)
+    ledger = Ledger(ledger.engine, key)
     try:
-        appended = ledger.create_network(config)
+        appended = ledger.create_network(settings)
     except BaseException:
         if created:
             key_path.unlink(missing_ok=True)

@@ -358,15 +358,35 @@ def checkpoint(
     verifier: Annotated[
         str | None,
         typer.Option(
-            "--verifier", help="the log's verifier key, to check the checkpoint's signature"
+            "--verifier",
+            metavar="KEY",
+            help="the log's verifier key, to check the checkpoint's signature",
         ),
     ] = None,
+    verifier_key: Annotated[
+        bool,
+        typer.Option(
+            "--verifier-key",
+            help="print only the verifier key the server publishes, for --verifier (compare it "
+            "with the one `multitude serve` printed: a server could publish another)",
+        ),
+    ] = False,
     api: ApiOption = DEFAULT_API,
     json_out: JsonOption = False,
 ) -> None:
-    """The log's latest signed checkpoint: origin, tree size and root hash."""
+    """The log's latest signed checkpoint, or its verifier key.
+
+    Shows the origin, tree size and root hash; with --verifier, checks the signature."""
     from ledger import checkpoint as cp
 
+    if verifier_key:
+        with _reporting(), _client(api) as client:
+            key = client.log_key()
+        if json_out:
+            _print_json({"verifier_key": key})
+        else:
+            print(key)
+        return
     with _reporting(), _client(api) as client:
         note = client.checkpoint()
         if verifier is not None:
@@ -398,7 +418,12 @@ def prove(
     entry_id: Annotated[str, typer.Argument(help="the id of an entry (e.g. a contribution)")],
     verifier: Annotated[
         str | None,
-        typer.Option("--verifier", help="the log's verifier key (as `multitude serve` printed)"),
+        typer.Option(
+            "--verifier",
+            metavar="KEY",
+            help="the log's verifier key, as `multitude serve` and `init` print it "
+            "(`multitude checkpoint --verifier-key` shows the one the server publishes)",
+        ),
     ] = None,
     trust_server_key: Annotated[
         bool,
@@ -412,8 +437,9 @@ def prove(
     """Prove an entry is in the log: its Merkle proof against a checkpoint signed by the log."""
     if verifier is None and not trust_server_key:
         raise CommandError(
-            "give the log's verifier key with --verifier "
-            "(or --trust-server-key to trust the server's own)"
+            "give the log's verifier key with --verifier (`multitude serve` prints it; "
+            "`multitude checkpoint --verifier-key` shows the server's), "
+            "or --trust-server-key to trust the server's own"
         )
     with _reporting(), _client(api) as client:
         full = _resolve(client, entry_id, members=False)

@@ -100,6 +100,9 @@ def test_a_member_tour_join_contribute_evaluate_and_read(
     assert json.loads(result.out)["tree_size"] == 5
     result = run(capsys, "prove", cid, "--verifier", verifier)
     assert result.code == 0 and "proven" in result.out
+    result = run(capsys, "checkpoint", "--verifier-key")
+    assert result.code == 0 and result.out.strip() == verifier
+    assert "checkpoint --verifier-key" in " ".join(run(capsys, "prove", "--help").out.split())
 
 
 def test_server_down_is_one_sentence_in_a_fresh_process(tmp_path: Path) -> None:
@@ -113,14 +116,21 @@ def test_server_down_is_one_sentence_in_a_fresh_process(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("content", "words"),
-    [(None, ["does not exist"]), ("not a key\n", ["is not a key file"])],
+    [
+        (None, ["does not exist"]),
+        ("not a key\n", ["is not a key file (64 hex characters expected"]),
+        ("# README — with “quotes”\n", ["is not a key file (64 hex characters expected"]),
+        ("DIRECTORY", ["is a directory, not a key file (64 hex characters expected"]),
+    ],
 )
 def test_a_bad_key_file_is_one_sentence(
     tmp_path: Path, content: str | None, words: list[str]
 ) -> None:
     path = tmp_path / "member.key"
-    if content is not None:
-        path.write_text(content)
+    if content == "DIRECTORY":
+        path.mkdir()
+    elif content is not None:
+        path.write_text(content, encoding="utf-8")
     result = run_process("contribute", "--key", str(path), "A title", "--api", "http://x")
     assert_one_sentence(result, str(path), *words)
 
