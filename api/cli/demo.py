@@ -38,30 +38,38 @@ def demo(
         Path | None, typer.Option("--out", help="where to write the audit bundle")
     ] = None,
 ) -> None:
-    """A simulated community, live: members sign, the log values, the audit verifies."""
-    from api.demo import export_and_verify, run
+    """Fill a database with a simulated community, live.
+
+    Members sign, the log values, the audit verifies. On a database that already holds the
+    demo's community it does nothing, so that `multitude demo --db URL && multitude serve` can
+    be run again."""
+    from api.demo import NETWORK, export_and_verify, run
     from ledger.db import unavailable_on_outage
 
     console = Console(highlight=False, soft_wrap=True)
     url, bundle = _default_place(db)
     bundle = out or bundle
-    if bundle.exists() and any(bundle.iterdir()):
-        raise CommandError(f"{bundle} is not empty: give another --out")
     if members > entries:
         raise CommandError("give more entries than members: every member signs a join")
     with unavailable_on_outage():
         probe = open_ledger(url, None)
-        empty = probe.is_empty()
+        held = None if probe.is_empty() else probe.network().name
         probe.engine.dispose()
-    if not empty:
+    if held == NETWORK:
+        console.print(f"{url} already holds the demo's community: skipped the demo")
+        return
+    if held is not None:
         raise CommandError(f"{url} already holds a network: the demo needs an empty database")
+    if bundle.exists() and any(bundle.iterdir()):
+        raise CommandError(f"{bundle} is not empty: give another --out")
     ledger = open_ledger(url, None, create_key=True)
     started = time.monotonic()
     outcome = run(ledger, seed=seed, members=members, entries=entries, console=console)
     elapsed = time.monotonic() - started
     console.print(
-        f"\n{outcome.appended} signed entries appended in {elapsed:.1f} s "
-        f"({outcome.refused} refused by the log), seed {seed}, database {url}"
+        f"\n{outcome.appended + 1} signed entries in the log, the genesis and {outcome.appended} "
+        f"by members, appended in {elapsed:.1f} s ({outcome.refused} refused by the log), "
+        f"seed {seed}, database {url}"
     )
     if bundle.exists() and not any(bundle.iterdir()):
         shutil.rmtree(bundle)

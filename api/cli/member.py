@@ -9,6 +9,7 @@ Tables are for people, `--json` is for scripts. Every failure becomes one senten
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
@@ -24,6 +25,8 @@ from ledger.errors import LedgerError
 
 if TYPE_CHECKING:
     from api.client import Client, Contribution, Member, Receipt
+
+_NOT_JOINED = re.compile(r"author \S+ is not a member")
 
 # api.client's, written here so that `--help` need not import the HTTP client to show it.
 DEFAULT_API = "http://127.0.0.1:8000"
@@ -52,7 +55,8 @@ def _reporting() -> Iterator[None]:
     try:
         yield
     except EntryRefused as exc:
-        raise CommandError(f"the server refused the entry: {exc.detail}") from None
+        hint = ": run `multitude join` first" if _NOT_JOINED.search(exc.detail) else ""
+        raise CommandError(f"the server refused the entry: {exc.detail}{hint}") from None
     except ClientError as exc:
         raise CommandError(str(exc)) from None
     except LedgerError as exc:
@@ -61,10 +65,8 @@ def _reporting() -> Iterator[None]:
 
 def _client(api: str, key_file: Path | None = None) -> Client:
     from api.client import Client
-    from ledger import keys
 
-    key = keys.read_key(key_file) if key_file is not None else None
-    return Client(api, key)
+    return Client(api, key_file)
 
 
 def _print_json(value: Any) -> None:
@@ -182,7 +184,14 @@ def evaluate(
     contribution_id: Annotated[
         str, typer.Argument(help="the contribution's id (or a unique prefix of it)")
     ],
-    value: Annotated[int, typer.Argument(help="your evaluation, e.g. 1 (good) or 0 (not good)")],
+    value: Annotated[
+        int,
+        typer.Argument(
+            metavar="VALUE",
+            help="your evaluation, one of the values the contribution's type allows, "
+            "e.g. 1 (good) or 0 (not good); negative values too, such as -1",
+        ),
+    ],
     api: ApiOption = DEFAULT_API,
     json_out: JsonOption = False,
 ) -> None:
@@ -192,11 +201,35 @@ def evaluate(
     with _reporting(), _client(api, key) as client:
         cid = _resolve(client, contribution_id, members=False)
         try:
-            title = client.contribution(cid).title
+            contribution = client.contribution(cid)
         except NotFound:
             raise CommandError(f"no contribution has id {cid}") from None
+        title = contribution.title
+        allowed = _evaluation_values(client, contribution.type)
+        if allowed is not None and value not in allowed:
+            raise CommandError(
+                f"{value} is not a value for a contribution of type {contribution.type!r}: "
+                f"give one of {', '.join(str(v) for v in sorted(allowed))}"
+            )
         receipt = client.evaluate(cid, value)
         _receipt(f"evaluated {title!r} with {value}", receipt, json_out)
+
+
+def _evaluation_values(client: Client, contribution_type: str) -> tuple[int, ...] | None:
+    """The values the params in force allow for `contribution_type`, so that a value out of
+    range is caught here; None when this cannot be told (the log changed its params since its
+    genesis, or they are not understood here), and the server alone checks."""
+    import valuation
+
+    if client.params_changed():
+        return None
+    try:
+        params = valuation.resolve_params(client.genesis()["body"]["valuation"])
+    except (valuation.ValuationError, KeyError, TypeError):
+        return None
+    ctype = params.contribution_types.get(contribution_type)
+    values = getattr(ctype, "evaluation_values", None)
+    return tuple(values) if values is not None else None
 
 
 # --- reads ----------------------------------------------------------------------------------
@@ -470,7 +503,11 @@ COMMANDS: dict[str, Callable[..., None]] = {
 }
 
 
+# `evaluate KEY ID -1`: a negative value is a value, not an unknown option.
+_SETTINGS: dict[str, dict[str, Any]] = {"evaluate": {"ignore_unknown_options": True}}
+
+
 def register(app: typer.Typer) -> None:
     """Add the member's commands to `app`."""
     for name, function in COMMANDS.items():
-        app.command(name=name)(function)
+        app.command(name=name, context_settings=_SETTINGS.get(name))(function)

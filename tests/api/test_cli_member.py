@@ -140,7 +140,7 @@ def test_a_refused_entry_names_the_servers_reason(
 ) -> None:
     ann, _ = key_file(tmp_path, "ann")
     result = run(capsys, "contribute", "--key", str(ann), "Before joining")
-    assert_one_sentence(result, "refused", "is not a member")
+    assert_one_sentence(result, "refused", "is not a member", "run `multitude join` first")
     assert run(capsys, "join", "--key", str(ann), "--name", "Ann").code == 0
     result = run(capsys, "join", "--key", str(ann), "--name", "Ann again")
     assert_one_sentence(result, "refused", "already a member")
@@ -198,3 +198,26 @@ def test_each_command_module_imports_on_its_own(module: str) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_a_negative_value_is_a_value_and_one_out_of_range_is_caught_before_signing(
+    api: str, ledger: Ledger, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ann, _ = key_file(tmp_path, "ann")
+    bob, _ = key_file(tmp_path, "bob")
+    assert run(capsys, "join", "--key", str(ann), "--name", "Ann").code == 0
+    assert run(capsys, "join", "--key", str(bob), "--name", "Bob").code == 0
+    result = run(capsys, "contribute", "--key", str(ann), "A guide", "--json")
+    cid = json.loads(result.out)["id"]
+    size = len(list(ledger.leaf_bytes(0, 100)))
+    for value in ("-1", "7"):
+        result = run(capsys, "evaluate", "--key", str(bob), cid, value)
+        assert_one_sentence(result, f"{value} is not a value", "give one of 0, 1")
+    assert len(list(ledger.leaf_bytes(0, 100))) == size, "nothing was submitted"
+    assert run(capsys, "evaluate", "--key", str(bob), cid, "1").code == 0
+
+
+def test_the_api_address_may_end_in_v1(api: str, capsys: pytest.CaptureFixture[str]) -> None:
+    for address in (f"{api}/v1", f"{api}/v1/"):
+        result = run(capsys, "members", "--api", address)
+        assert result.code == 0, result.err
