@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import typer
 from rich.console import Console
 
-from api.cli.common import DbOption, db_url
-from ledger.errors import IntegrityError, LedgerError
+from api.cli.common import CommandError, DbOption, db_url, no_database
+from ledger.errors import LedgerError
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 
 
 def check_command(db: DbOption = None) -> None:
-    """Check the database: leaves, tree nodes, checkpoints, seq chains, figures against a replay."""
+    """Check the database against itself.
+
+    Leaves, tree nodes, checkpoints, seq chains, and the figures against a replay."""
     from ledger.db import make_engine
 
     out = Console(soft_wrap=True)
@@ -35,7 +37,7 @@ def check_command(db: DbOption = None) -> None:
         finally:
             engine.dispose()
     except LedgerError as exc:
-        err.print(f"[red]check failed:[/] {exc}", highlight=False)
+        err.print(f"[red]error:[/] check failed: {exc}", highlight=False)
         raise typer.Exit(1) from None
     out.print(summary(report), highlight=False)
 
@@ -46,7 +48,7 @@ def _must_exist(engine: Engine) -> None:
 
     path = sqlite_file(engine.url.render_as_string(hide_password=False))
     if path is not None and not path.exists():
-        raise IntegrityError(f"there is no database at {path}")
+        raise CommandError(no_database(engine.url.render_as_string(hide_password=False), path))
 
 
 def _run(engine: Engine, err: Console) -> CheckReport:

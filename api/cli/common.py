@@ -35,14 +35,19 @@ class CommandError(Exception):
 DbOption = Annotated[
     str | None,
     typer.Option(
-        "--db", help="SQLAlchemy database URL [default: $MULTITUDE_DB, else sqlite:///multitude.db]"
+        "--db",
+        metavar="URL",
+        help="SQLAlchemy database URL",
+        show_default="$MULTITUDE_DB, else sqlite:///multitude.db in the working directory",
     ),
 ]
 LogKeyOption = Annotated[
     Path | None,
     typer.Option(
         "--log-key",
-        help="the log's signing key file [default: multitude-log.key beside the database]",
+        metavar="FILE",
+        help="the log's signing key file",
+        show_default="multitude-log.key beside the database",
     ),
 ]
 
@@ -59,6 +64,12 @@ def log_key_path(db: str, log_key: Path | None) -> Path:
     return log_key or default_log_key_path(db)
 
 
+def no_database(url: str, file: Path) -> str:
+    """Where a command looked for a SQLite database that is not there, in words."""
+    given = "" if url.endswith(str(file)) and file.is_absolute() else f" (from {url})"
+    return f"there is no database at {file.resolve()}{given}"
+
+
 def open_ledger(
     db: str, log_key: Path | None, *, create_key: bool = False, existing: bool = False
 ) -> Ledger:
@@ -70,7 +81,7 @@ def open_ledger(
 
     file = sqlite_file(db)
     if existing and file is not None and not file.exists():
-        raise CommandError(f"there is no database at {file}: give --db, or create one with init")
+        raise CommandError(f"{no_database(db, file)}: give --db, or create one with init")
     engine = make_engine(db)
     with unavailable_on_outage():
         upgrade(engine)

@@ -29,13 +29,20 @@ def _default_place(db: str | None) -> tuple[str, Path]:
 def demo(
     db: Annotated[
         str | None,
-        typer.Option("--db", help="an empty database to fill [default: a new temporary SQLite]"),
+        typer.Option(
+            "--db",
+            metavar="URL",
+            help="an empty database to fill [default: a new temporary SQLite]",
+        ),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="the same seed gives the same figures")] = 1,
-    members: Annotated[int, typer.Option("--members", min=6, max=1000)] = 30,
-    entries: Annotated[int, typer.Option("--entries", min=10, max=20_000)] = 400,
+    seed: Annotated[
+        int, typer.Option("--seed", metavar="N", help="the same seed gives the same figures")
+    ] = 1,
+    members: Annotated[int, typer.Option("--members", metavar="N", min=6, max=1000)] = 30,
+    entries: Annotated[int, typer.Option("--entries", metavar="N", min=10, max=20_000)] = 400,
     out: Annotated[
-        Path | None, typer.Option("--out", help="where to write the audit bundle")
+        Path | None,
+        typer.Option("--out", metavar="DIRECTORY", help="where to write the audit bundle"),
     ] = None,
 ) -> None:
     """Fill a database with a simulated community, live.

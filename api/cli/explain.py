@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from api.cli.common import HEX64, CommandError, DbOption, complete_id, db_url
+from api.cli.common import HEX64, CommandError, DbOption, complete_id, db_url, no_database
 from ledger.errors import LedgerError
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ def from_database(url: str, key: str) -> Explanation:
 
     file = sqlite_file(url)
     if file is not None and not file.exists():
-        raise CommandError(f"there is no database at {url}: give --db or --api")
+        raise CommandError(f"{no_database(url, file)}: give --db or --api")
     engine = make_engine(url)
     try:
         with read_session(engine) as session:
@@ -325,14 +325,20 @@ def table(explanation: Explanation) -> Table:
 
 
 def explain(
-    key: Annotated[str, typer.Argument(help="the member's public key (or its first hex digits)")],
+    key: Annotated[
+        str, typer.Argument(metavar="KEY", help="the member's public key (or its first hex digits)")
+    ],
     db: DbOption = None,
     api: Annotated[
         str | None,
-        typer.Option("--api", help="read from this Multitude API instead of the database"),
+        typer.Option(
+            "--api", metavar="URL", help="read from this Multitude API instead of the database"
+        ),
     ] = None,
 ) -> None:
-    """Why a member's reputation and tokens are what they are: every change, with its cause."""
+    """Why a member's reputation and tokens are what they are.
+
+    Every change, with its cause."""
     from valuation import format_amount
 
     if db is not None and api is not None:

@@ -35,11 +35,16 @@ console = Console(highlight=False, soft_wrap=True)
 
 
 KeyOption = Annotated[
-    Path, typer.Option("--key", help="your secret key file (make one with `multitude keygen`)")
+    Path,
+    typer.Option(
+        "--key", metavar="FILE", help="your secret key file (make one with `multitude keygen`)"
+    ),
 ]
 ApiOption = Annotated[
     str,
-    typer.Option("--api", envvar="MULTITUDE_API", help="the Multitude API to talk to"),
+    typer.Option(
+        "--api", metavar="URL", envvar="MULTITUDE_API", help="the Multitude API to talk to"
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="print JSON, for scripts")]
 
@@ -85,9 +90,12 @@ def _amount(text: str | None, places: int = 3) -> str:
         return text
 
 
-def _percent(text: str) -> str:
+def _percent(text: str | None, places: int = 1) -> str:
+    """A fraction as the dashboard shows it: 0.0246 is 2.46 %."""
+    if text is None:
+        return "-"
     try:
-        return f"{Decimal(text) * 100:.1f} %"
+        return f"{Decimal(text) * 100:.{places}f} %"
     except InvalidOperation:
         return text
 
@@ -114,9 +122,14 @@ def _resolve(client: Client, ident: str, *, members: bool = True) -> str:
 
 
 def keygen(
-    out: Annotated[Path, typer.Option("--out", help="where to write the secret key (mode 0600)")],
+    out: Annotated[
+        Path,
+        typer.Option("--out", metavar="FILE", help="where to write the secret key (mode 0600)"),
+    ],
 ) -> None:
-    """Make a member's key pair: write the secret key file, print the public key."""
+    """Make a member's key pair.
+
+    Writes the secret key file (mode 0600) and prints the public key."""
     from ledger import keys
 
     key = keys.generate()
@@ -129,14 +142,21 @@ def keygen(
 
 def join(
     key: KeyOption,
-    name: Annotated[str, typer.Option("--name", help="the name others see (1 to 80 characters)")],
+    name: Annotated[
+        str, typer.Option("--name", metavar="NAME", help="the name others see (1 to 80 characters)")
+    ],
     referrer: Annotated[
-        str | None, typer.Option("--referrer", help="the public key of the member who invited you")
+        str | None,
+        typer.Option(
+            "--referrer", metavar="KEY", help="the public key of the member who invited you"
+        ),
     ] = None,
     api: ApiOption = DEFAULT_API,
     json_out: JsonOption = False,
 ) -> None:
-    """Join the network: sign a member.join with your key and submit it."""
+    """Join the network, signed with your key.
+
+    Signs a member.join with your key and submits it."""
     with _reporting(), _client(api, key) as client:
         receipt = client.join(name, referrer=referrer)
         if json_out:
@@ -151,19 +171,32 @@ def join(
 
 def contribute(
     key: KeyOption,
-    title: Annotated[str, typer.Argument(help="what you contributed, 1 to 200 characters")],
+    title: Annotated[
+        str, typer.Argument(metavar="TITLE", help="what you contributed, 1 to 200 characters")
+    ],
     type: Annotated[
-        str | None, typer.Option("--type", help="a contribution type of the network, e.g. article")
+        str | None,
+        typer.Option(
+            "--type", metavar="TYPE", help="a contribution type of the network, e.g. article"
+        ),
     ] = None,
-    uri: Annotated[str | None, typer.Option("--uri", help="where the work can be seen")] = None,
+    uri: Annotated[
+        str | None, typer.Option("--uri", metavar="URI", help="where the work can be seen")
+    ] = None,
     content: Annotated[
         Path | None,
-        typer.Option("--content", help="a local file: only its SHA-256 is signed and sent"),
+        typer.Option(
+            "--content", metavar="FILE", help="a local file: only its SHA-256 is signed and sent"
+        ),
     ] = None,
-    tag: Annotated[list[str] | None, typer.Option("--tag", help="a tag (repeatable)")] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", metavar="TAG", help="a tag (repeatable)")
+    ] = None,
     ref: Annotated[
         list[str] | None,
-        typer.Option("--ref", help="id of an earlier contribution this builds on (repeatable)"),
+        typer.Option(
+            "--ref", metavar="ID", help="id of an earlier contribution this builds on (repeatable)"
+        ),
     ] = None,
     api: ApiOption = DEFAULT_API,
     json_out: JsonOption = False,
@@ -182,7 +215,7 @@ def contribute(
 def evaluate(
     key: KeyOption,
     contribution_id: Annotated[
-        str, typer.Argument(help="the contribution's id (or a unique prefix of it)")
+        str, typer.Argument(metavar="ID", help="the contribution's id (or a unique prefix of it)")
     ],
     value: Annotated[
         int,
@@ -235,7 +268,14 @@ def _evaluation_values(client: Client, contribution_type: str) -> tuple[int, ...
 # --- reads ----------------------------------------------------------------------------------
 
 
-def _member_table(title: str, rows: Sequence[Member], by: str = "reputation") -> Table:
+def _member_table(
+    title: str,
+    rows: Sequence[Member],
+    by: str = "reputation",
+    you: str | None = None,
+    top: int | None = None,
+) -> Table:
+    """Members as a table; `you` is marked; rows after the first `top` are not of the top."""
     table = Table(title=title, title_justify="left")
     table.add_column("rank" if by == "reputation" else "#", justify="right")
     table.add_column("name")
@@ -245,8 +285,8 @@ def _member_table(title: str, rows: Sequence[Member], by: str = "reputation") ->
     table.add_column("member")
     for i, m in enumerate(rows, start=1):
         table.add_row(
-            str(m.rank if by == "reputation" else i),
-            m.name,
+            str(m.rank) if by == "reputation" else str(i) if top is None or i <= top else "…",
+            f"{m.name} (you)" if m.member == you else m.name,
             _amount(m.reputation),
             _amount(m.tokens),
             _percent(m.influence),
@@ -267,26 +307,48 @@ def members(api: ApiOption = DEFAULT_API, json_out: JsonOption = False) -> None:
 
 def leaderboard(
     by: Annotated[
-        Literal["reputation", "tokens"], typer.Option("--by", help="reputation or tokens")
+        Literal["reputation", "tokens"],
+        typer.Option("--by", metavar="[reputation|tokens]", help="reputation or tokens"),
     ] = "reputation",
-    limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 20,
+    limit: Annotated[int, typer.Option("--limit", metavar="N", min=1, max=1000)] = 20,
+    key: Annotated[
+        Path | None,
+        typer.Option(
+            "--key",
+            metavar="FILE",
+            help="your key file: marks you, and adds your own row when you are not in the top",
+        ),
+    ] = None,
     api: ApiOption = DEFAULT_API,
     json_out: JsonOption = False,
 ) -> None:
     """The top members by reputation (or tokens)."""
-    with _reporting(), _client(api) as client:
+    from api.client import NotFound
+
+    with _reporting(), _client(api, key) as client:
         rows = client.leaderboard(by=by, limit=limit)
+        you = client.public_key if key is not None else None
+        if you is not None and all(m.member != you for m in rows):
+            try:
+                rows.append(client.member(you))
+            except NotFound:
+                raise CommandError("you are not a member yet: run `multitude join` first") from None
     if json_out:
         _print_json(rows)
         return
-    console.print(_member_table(f"leaderboard by {by}", rows, by))
+    top = min(limit, len(rows) - 1) if you is not None and len(rows) > limit else None
+    table = _member_table(f"leaderboard by {by}", rows, by, you, top)
+    if top is not None:  # your own row, below the top
+        table.rows[top - 1].end_section = True
+    console.print(table)
 
 
 def contributions(
     order_by: Annotated[
-        Literal["score", "time"], typer.Option("--order-by", help="score (feed) or time")
+        Literal["score", "time"],
+        typer.Option("--order-by", metavar="[score|time]", help="score (feed) or time"),
     ] = "score",
-    limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 20,
+    limit: Annotated[int, typer.Option("--limit", metavar="N", min=1, max=1000)] = 20,
     api: ApiOption = DEFAULT_API,
     json_out: JsonOption = False,
 ) -> None:
@@ -314,8 +376,8 @@ def contributions(
             c.title,
             names.get(c.author, _short(c.author)),
             c.type,
-            _amount(c.score, 4),
-            _amount(c.quality, 4),
+            _percent(c.score, 2),
+            _percent(c.quality, 2),
             str(len(c.evaluations)),
         )
     console.print(table)
@@ -325,8 +387,8 @@ def _show_contribution(c: Contribution, names: dict[str, str]) -> None:
     console.print(f"[bold]{c.title}[/]  ({c.type}, by {names.get(c.author, c.author)})")
     console.print(f"id {c.id}, index {c.index}, logged at {c.logged_at}")
     console.print(
-        f"score {_amount(c.score, 4)} · quality {_amount(c.quality, 4)} · "
-        f"max score {_amount(c.max_score, 4)} · engaged reputation "
+        f"score {_percent(c.score, 2)} · quality {_percent(c.quality, 2)} · "
+        f"max score {_percent(c.max_score, 2)} · engaged reputation "
         f"{_amount(c.engaged_reputation)} ({_percent(c.engaged_fraction)}) · "
         f"evaluator fund {_amount(c.fund)} tokens"
     )
@@ -365,7 +427,9 @@ def show(
     api: ApiOption = DEFAULT_API,
     json_out: JsonOption = False,
 ) -> None:
-    """Show one contribution (with its evaluations), or one member given a public key."""
+    """Show one contribution, or one member.
+
+    A contribution is shown with its evaluations; a public key shows that member."""
     from api.client import Member, NotFound
 
     with _reporting(), _client(api) as client:
@@ -448,7 +512,9 @@ def checkpoint(
 
 
 def prove(
-    entry_id: Annotated[str, typer.Argument(help="the id of an entry (e.g. a contribution)")],
+    entry_id: Annotated[
+        str, typer.Argument(metavar="ID", help="the id of an entry (e.g. a contribution)")
+    ],
     verifier: Annotated[
         str | None,
         typer.Option(
@@ -467,7 +533,9 @@ def prove(
     api: ApiOption = DEFAULT_API,
     json_out: JsonOption = False,
 ) -> None:
-    """Prove an entry is in the log: its Merkle proof against a checkpoint signed by the log."""
+    """Prove an entry is in the log.
+
+    Checks its Merkle proof against a checkpoint signed by the log's key."""
     if verifier is None and not trust_server_key:
         raise CommandError(
             "give the log's verifier key with --verifier (`multitude serve` prints it; "

@@ -134,9 +134,9 @@ def init(
 
 def serve(
     db: DbOption = None,
-    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
-    workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+    host: Annotated[str, typer.Option(metavar="HOST", help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(metavar="N", help="worker processes")] = 1,
     log_key: LogKeyOption = None,
 ) -> None:
     """Serve the REST API and the dashboard (API docs at /docs).

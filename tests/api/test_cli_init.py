@@ -214,3 +214,24 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+@pytest.mark.parametrize("command", [["check"], ["explain", "abcd"], ["export", "bundle"]])
+def test_a_missing_local_database_names_where_the_command_looked(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    command: list[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MULTITUDE_DB", raising=False)
+    result = run_cli(capsys, *command)
+    assert result.code == 1
+    assert result.err.startswith(
+        f"error: there is no database at {tmp_path / 'multitude.db'} (from sqlite:///multitude.db)"
+    ), result.err
+    assert not (tmp_path / "multitude.db").exists()
+    shown = " ".join(run_cli(capsys, command[0], "--help").out.split())
+    assert (
+        "[default: ($MULTITUDE_DB, else sqlite:///multitude.db in the working directory)]" in shown
+    )

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -221,3 +222,57 @@ def test_the_api_address_may_end_in_v1(api: str, capsys: pytest.CaptureFixture[s
     for address in (f"{api}/v1", f"{api}/v1/"):
         result = run(capsys, "members", "--api", address)
         assert result.code == 0, result.err
+
+
+def test_leaderboard_marks_you_and_adds_your_row_below_the_top(
+    api: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ann, _ = key_file(tmp_path, "ann")
+    bob, _ = key_file(tmp_path, "bob")
+    assert run(capsys, "join", "--key", str(ann), "--name", "Ann").code == 0
+    assert run(capsys, "join", "--key", str(bob), "--name", "Bob").code == 0
+    assert run(capsys, "contribute", "--key", str(ann), "A guide").code == 0  # Ann pays a fee
+    result = run(capsys, "leaderboard", "--by", "tokens", "--limit", "1", "--key", str(ann))
+    assert result.code == 0, result.err
+    lines = [line for line in result.out.splitlines() if "Ann" in line or "Bob" in line]
+    assert len(lines) == 2 and "Bob" in lines[0] and "Ann (you)" in lines[1]
+    assert "…" in lines[1], "below the top, your place by tokens is not a rank"
+    result = run(capsys, "leaderboard", "--key", str(bob))
+    assert "Bob (you)" in result.out and "Ann (you)" not in result.out
+
+
+def test_scores_and_qualities_are_percentages_as_on_the_dashboard(
+    api: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ann, _ = key_file(tmp_path, "ann")
+    assert run(capsys, "join", "--key", str(ann), "--name", "Ann").code == 0
+    result = run(capsys, "contribute", "--key", str(ann), "A guide", "--json")
+    cid = json.loads(result.out)["id"]
+    score = json.loads(run(capsys, "show", cid, "--json").out)["score"]
+    shown = f"{Decimal(score) * 100:.2f} %"
+    assert shown in run(capsys, "contributions").out
+    assert f"score {shown}" in run(capsys, "show", cid).out
+
+
+def test_a_command_line_that_does_not_parse_is_one_line_naming_the_help(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for args, words in (
+        (["evaluate", "--key", "k"], "Missing argument 'ID'"),
+        (["leaderboard", "--by", "x"], "'--by'"),
+        (["nosuch"], "No such command 'nosuch'"),
+    ):
+        result = run(capsys, *args)
+        assert result.code == 2, result
+        lines = result.err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], lines
+        assert lines[0].endswith("--help`)")
+
+
+def test_help_has_readable_placeholders(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in ["", *(info.name or "" for info in cli.app.registered_commands)]:
+        result = run(capsys, *([command] if command else []), "--help")
+        assert result.code == 0, command
+        for placeholder in ("<bool>", "<list[str]>", "<str>  ", "<path>  ", "<int range>"):
+            options = [line for line in result.out.splitlines() if line.strip().startswith("--")]
+            assert not any(placeholder in line for line in options), (command, placeholder)
