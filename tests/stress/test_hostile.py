@@ -40,7 +40,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server = Server(sqlite_url(workdir), workdir, workers=1)
     server.start()
     # The default network `serve` creates is named from its log key (SPEC section 2).
-    Member.network_name = server.get("/v1/entries/0")["entry"]["network"]
+    genesis = server.get("/v1/entries", start=0, limit=1)["items"][0]["entry"]
+    Member.network_name = genesis["network"]
     yield server
     server.stop()
 
