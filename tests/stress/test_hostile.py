@@ -29,6 +29,7 @@ import pytest
 
 from ledger.entries import format_timestamp
 from tests.helpers import Signer
+from tests.stress.clients import network_of
 from tests.stress.conftest import Server, sqlite_url
 
 pytestmark = pytest.mark.slow
@@ -40,8 +41,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server = Server(sqlite_url(workdir), workdir, workers=1)
     server.start()
     # The default network `serve` creates is named from its log key (SPEC section 2).
-    genesis = server.get("/v1/entries", start=0, limit=1)["items"][0]["entry"]
-    Member.network_name = genesis["network"]
+    Member.network_name = network_of(server.base)
     yield server
     server.stop()
 
