@@ -203,7 +203,8 @@ def content_hash(content: bytes | str | Path) -> str:
 # --- the client -----------------------------------------------------------------------------
 
 
-def _check_base_url(base_url: str) -> str:
+def api_address(base_url: str) -> str:
+    """The server's address as the paths here expect it: checked, without a trailing / or /v1."""
     try:
         url = httpx.URL(base_url)
     except httpx.InvalidURL as exc:
@@ -254,7 +255,7 @@ class Client:
         retries: int = 3,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.base_url = _check_base_url(base_url)
+        self.base_url = api_address(base_url)
         self.key = _signing_key(key)
         self.retries = retries
         self._genesis: dict[str, Any] | None = None

@@ -167,9 +167,14 @@ def from_api(base_url: str, key: str, transport: httpx.BaseTransport | None = No
     """The explanation from a server's `GET /v1/members/{key}/history`, page by page."""
     import httpx
 
+    from api.client import ClientError, api_address
     from valuation import parse_amount
 
-    with httpx.Client(base_url=base_url.rstrip("/"), timeout=30, transport=transport) as http:
+    try:
+        base_url = api_address(base_url)
+    except ClientError as exc:
+        raise CommandError(str(exc)) from None
+    with httpx.Client(base_url=base_url, timeout=30, transport=transport) as http:
 
         def get(path: str, **params: Any) -> Any:
             try:
