@@ -11,14 +11,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import FastAPI, Header, Request
+from fastapi import FastAPI, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import dashboard, problems
 from api.events import EventHub
 from api.routes import router
-from api.schemas import Problem
 from api.settings import Settings, default_log_key_path
 from ledger.db import make_engine
 from ledger.errors import LedgerError
@@ -135,16 +134,20 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
     @app.get(
         "/v1/events",
         response_class=StreamingResponse,
-        responses={
-            200: {"content": {"text/event-stream": {}}},
-            400: {"model": Problem, "content": {"application/problem+json": {}}},
-        },
+        responses={200: {"content": {"text/event-stream": {}}}, **problems.documented(400)},
+        tags=["events"],
         summary="Every append and the figures it changed, live (Server-Sent Events)",
+        description="One event per append, with its index as the event id. A client that "
+        "reconnects sends `Last-Event-ID` (or `after`) and receives what it missed.",
     )
     async def events(
         request: Request,
-        last_event_id: Annotated[str | None, Header()] = None,
-        after: int | None = None,
+        last_event_id: Annotated[
+            str | None, Header(description="the id of the last event received, to resume after")
+        ] = None,
+        after: Annotated[
+            int | None, Query(description="start after this log index (default: from now on)")
+        ] = None,
     ) -> StreamingResponse:
         start = after
         if last_event_id is not None and last_event_id.strip().isdigit():

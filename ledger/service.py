@@ -32,8 +32,6 @@ from ledger.signatures import SignaturePool, Unverified, shared_pool
 from valuation.statemap import StateProof
 
 __all__ = [
-    "DEFAULT_NETWORK",
-    "DEFAULT_ORIGIN",
     "MAX_BATCH",
     "Appended",
     "Ledger",
@@ -43,8 +41,6 @@ __all__ = [
 ]
 
 MAX_BATCH = 1000
-DEFAULT_NETWORK = "multitude"
-DEFAULT_ORIGIN = "localhost/multitude"
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-import valuation
 from api.cli.common import (
     CommandError,
     DbOption,
@@ -21,12 +20,25 @@ from api.cli.common import (
     new_network,
     open_ledger,
 )
-from ledger.db import sqlite_file
-from ledger.service import DEFAULT_NETWORK, DEFAULT_ORIGIN, NetworkConfig
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from nacl.signing import VerifyKey
+
+    from ledger.service import NetworkConfig
 
 
-def network_config(data: Any) -> NetworkConfig:
-    """Read `multitude init --config`: a preset name or explicit params, and founders."""
+def network_config(data: Any) -> Callable[[VerifyKey], NetworkConfig]:
+    """Read `multitude init --config`: a preset name or explicit params, and founders.
+
+    Everything is checked now; what is returned fills in the defaults that depend on the log's
+    public key (SPEC section 8): the network `multitude-<8 hex>` and the origin
+    `localhost/<network>`."""
+    import valuation
+    from ledger import keys
+    from ledger.service import NetworkConfig
+
     if not isinstance(data, dict):
         raise CommandError("the config must be a JSON object")
     unknown = set(data) - {"network", "origin", "valuation", "founders"}
@@ -44,16 +56,19 @@ def network_config(data: Any) -> NetworkConfig:
     if not isinstance(founders, list) or not all(isinstance(f, dict) for f in founders):
         raise CommandError("founders must be a list of objects")
     founders = [_founder_amounts(f) for f in founders]
-    return NetworkConfig(
-        network=str(data.get("network", DEFAULT_NETWORK)),
-        origin=str(data.get("origin", DEFAULT_ORIGIN)),
-        valuation=spec,
-        founders=founders,
-    )
+
+    def config(log_key: VerifyKey) -> NetworkConfig:
+        network = str(data.get("network", keys.default_network(log_key)))
+        origin = str(data.get("origin", keys.default_origin(network)))
+        return NetworkConfig(network, origin, spec, founders)
+
+    return config
 
 
 def _founder_amounts(founder: dict[str, Any]) -> dict[str, Any]:
     """The config is typed by people: accept 10 or 99.5 where the genesis wants "10", "99.5"."""
+    import valuation
+
     out = dict(founder)
     for field in ("reputation", "tokens"):
         value = out.get(field)
@@ -69,12 +84,25 @@ def _founder_amounts(founder: dict[str, Any]) -> dict[str, Any]:
 
 def init(
     config: Annotated[
-        Path, typer.Option("--config", help="JSON: network, origin, valuation, founders")
+        Path,
+        typer.Option(
+            "--config",
+            metavar="FILE",
+            help="JSON: network, origin, valuation, founders. The network name must be unique "
+            "to this log (an entry signed for one network is refused by every other); "
+            "default multitude-<8 hex of the log key>. The origin's default is "
+            "localhost/<network>.",
+        ),
     ],
     db: DbOption = None,
     log_key: LogKeyOption = None,
 ) -> None:
-    """Create a network: sign its genesis entry with the log key (created if missing)."""
+    """Create a network: sign its genesis with the log key.
+
+    The log key is created if missing. Prints the log's verifier key, which members give to
+    `multitude prove --verifier`."""
+    from ledger.db import sqlite_file
+
     url = db_url(db)
     try:
         data = json.loads(config.read_text(encoding="utf-8"))
@@ -82,50 +110,73 @@ def init(
         raise CommandError(f"config file {config} does not exist") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CommandError(f"cannot read config {config}: {exc}") from None
-    cfg = network_config(data)
+    settings = network_config(data)
     file = sqlite_file(url)
     fresh = file is not None and not file.exists()
     ledger = open_ledger(url, log_key)
     try:
         if not ledger.is_empty():
             raise CommandError(f"{url} already holds a network; a log is created only once")
-        ledger, appended = new_network(ledger, log_key_path(url, log_key), cfg)
+        ledger, appended = new_network(ledger, log_key_path(url, log_key), settings)
     except BaseException:
         if fresh and file is not None:  # a failed init leaves no empty database behind
             ledger.engine.dispose()
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{file}{suffix}").unlink(missing_ok=True)
         raise
+    network = ledger.network()
     console.print(
-        f"created network [bold]{cfg.network}[/] (origin {cfg.origin}) in {url}; "
+        f"created network [bold]{network.name}[/] (origin {network.origin}) in {url}; "
         f"genesis {appended.id}"
     )
-    console.print(f"log verifier key: {ledger.network().verifier_key}")
+    console.print(f"log verifier key: {network.verifier_key}")
 
 
 def serve(
     db: DbOption = None,
-    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
-    workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+    host: Annotated[str, typer.Option(metavar="HOST", help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(metavar="N", help="worker processes")] = 1,
     log_key: LogKeyOption = None,
 ) -> None:
-    """Serve the REST API (docs at /docs); on an empty database, create the default network."""
+    """Serve the REST API and the dashboard (API docs at /docs).
+
+    On an empty database it first creates the default network: multitude-<8 hex of the log
+    key>, origin localhost/<network>, the example preset. Prints the log's verifier key."""
     import uvicorn
 
+    import valuation
+    from ledger import keys
+    from ledger.service import NetworkConfig
+
     url = db_url(db)
+    _must_be_free(host, port)
     ledger = open_ledger(url, log_key)
     if ledger.is_empty():
-        default = NetworkConfig(DEFAULT_NETWORK, DEFAULT_ORIGIN, valuation.PRESETS["example"])
+
+        def default(log_public: VerifyKey) -> NetworkConfig:
+            network = keys.default_network(log_public)
+            return NetworkConfig(
+                network, keys.default_origin(network), valuation.PRESETS["example"]
+            )
+
         ledger, _ = new_network(ledger, log_key_path(url, log_key), default)
-        err.print(f"created the default network {DEFAULT_NETWORK!r} (preset example) in {url}")
+        err.print(
+            f"created the default network {ledger.network().name!r} (preset example) in {url}"
+        )
     network = ledger.network()
     ledger.engine.dispose()
-    os.environ["MULTITUDE_DB"] = url
-    os.environ["MULTITUDE_LOG_KEY"] = str(log_key_path(url, log_key).resolve())
+    # The workers read their settings (api.settings.Settings) from MULTITUDE_* variables.
+    environment = {
+        "MULTITUDE_DB": url,
+        "MULTITUDE_LOG_KEY": str(log_key_path(url, log_key).resolve()),
+    }
+    os.environ.update(environment)
     err.print(
-        f"serving network {network.name!r} on http://{host}:{port} (API docs: http://{host}:{port}/docs)"
+        f"serving network {network.name!r} ({network.origin}) on http://{host}:{port} "
+        f"(API docs: http://{host}:{port}/docs)"
     )
+    err.print(f"log verifier key: {network.verifier_key}", highlight=False)
     uvicorn.run(
         "api.app:app_from_env",
         factory=True,
@@ -134,6 +185,26 @@ def serve(
         workers=workers,
         log_level="warning",
     )
+
+
+def _must_be_free(host: str, port: int) -> None:
+    """Refuse a port another server holds before saying anything is served on it."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise CommandError(f"cannot listen on {host}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise CommandError(
+                f"cannot listen on {host}:{port} ({exc.strerror}): is another server running? "
+                "give another --port"
+            ) from None
 
 
 def register(app: typer.Typer) -> None:

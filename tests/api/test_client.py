@@ -211,3 +211,26 @@ def test_a_503_or_a_timeout_is_server_unavailable() -> None:
     reader = Client("http://api.test", transport=httpx.MockTransport(slow))
     with reader, pytest.raises(ServerUnavailable, match=r"timed out.*multitude serve"):
         reader.checkpoint()
+
+
+def test_the_key_may_be_a_key_file_path_and_anything_else_is_refused_at_once(
+    api_url: str, tmp_path: Path
+) -> None:
+    from ledger import keys
+
+    key = SigningKey.generate()
+    path = tmp_path / "ann.key"
+    keys.write_key(path, key)
+    for given in (str(path), path):
+        with Client(api_url, given) as client:
+            assert client.public_key == bytes(key.verify_key).hex()
+    with Client(f"{api_url}/v1", path) as ann:  # the API's own prefix is accepted
+        assert ann.join("Ann").index == 1
+    with pytest.raises(TypeError, match="SigningKey or the path of a key file"):
+        Client(api_url, bytes(key))  # type: ignore[arg-type]
+    with pytest.raises(ClientError, match="does not exist"):
+        Client(api_url, tmp_path / "nowhere.key")
+    readme = tmp_path / "README.md"
+    readme.write_text("# Multitude — “a ledger”\n", encoding="utf-8")
+    with pytest.raises(ClientError, match=r"not a key file \(64 hex characters expected"):
+        Client(api_url, readme)

@@ -47,7 +47,7 @@ def test_explain_from_the_database_and_from_the_api_agree_and_add_up(
 ) -> None:
     for signer in live_server.community.members.values():
         local = cli_explain.from_database(database_url, signer.public)
-        remote = cli_explain.from_api(live_server.url, signer.public)
+        remote = cli_explain.from_api(f"{live_server.url}/v1", signer.public)  # /v1 is accepted
         assert local.steps == remote.steps
         assert local.names == remote.names and local.titles == remote.titles
         assert cli_explain.mismatches(local) == []

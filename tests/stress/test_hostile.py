@@ -29,11 +29,10 @@ import pytest
 
 from ledger.entries import format_timestamp
 from tests.helpers import Signer, assert_problem
+from tests.stress.clients import network_of
 from tests.stress.conftest import Server, sqlite_url
 
 pytestmark = pytest.mark.slow
-
-NETWORK = "multitude"  # the default network `serve` creates
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +40,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     workdir = tmp_path_factory.mktemp("hostile")
     server = Server(sqlite_url(workdir), workdir, workers=1)
     server.start()
+    # The default network `serve` creates is named from its log key (SPEC section 2).
+    Member.network_name = network_of(server.base)
     yield server
     server.stop()
 
@@ -48,8 +49,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 class Member(Signer):
     """A member of the default network, signing on its own machine."""
 
+    network_name = ""  # set by the `server` fixture
+
     def __init__(self) -> None:
-        super().__init__(network=NETWORK)
+        super().__init__(network=Member.network_name)
 
     def join(self, name: str = "", referrer: str | None = None) -> dict[str, Any]:
         return super().join(name or f"m {self.public[:6]}", referrer)
