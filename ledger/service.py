@@ -24,13 +24,14 @@ from typing import Any
 
 from nacl.signing import SigningKey
 from sqlalchemy import Engine
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 import valuation
 from ledger import checkpoint as cp
 from ledger import merkle
 from ledger import repository as repo
-from ledger.db import read_session, write_transaction
+from ledger.db import first_line, read_session, write_transaction
 from ledger.entries import (
     LOG_KINDS,
     Entry,
@@ -249,14 +250,13 @@ class Ledger:
     def _run_group(self, group: list[_Request]) -> None:
         prepared = [entry for request in group for entry in request.entries]
         try:
-            with self._lock:
-                try:
-                    with write_transaction(self.engine) as session:
-                        results = self._append_locked(session, prepared)
-                except BaseException:
-                    # The in-memory state may be ahead of what was committed: rebuild it.
-                    self._state = None
-                    raise
+            try:
+                results = self._append_transaction(prepared)
+            except DBAPIError:
+                # The database refused something no check foresaw (a value it cannot store, a
+                # constraint): one entry must not sink the others, of its batch or of the
+                # group. Each is tried again alone, in order, and only the culprit is refused.
+                results = [self._append_alone(entry) for entry in prepared]
         except BaseException as exc:
             for request in group:
                 request.error = (
@@ -269,6 +269,31 @@ class Ledger:
         for request in group:
             request.results = results[position : position + len(request.entries)]
             position += len(request.entries)
+
+    def _append_transaction(
+        self, prepared: Sequence[Unverified | LedgerError]
+    ) -> list[Appended | LedgerError]:
+        with self._lock:
+            try:
+                with write_transaction(self.engine) as session:
+                    return self._append_locked(session, prepared)
+            except BaseException:
+                # The in-memory state may be ahead of what was committed: rebuild it.
+                self._state = None
+                raise
+
+    def _append_alone(self, entry: Unverified | LedgerError) -> Appended | LedgerError:
+        """One entry in a transaction of its own; what the database refuses, refused."""
+        if isinstance(entry, LedgerError):
+            return entry
+        try:
+            return self._append_transaction([entry])[0]
+        except (DataError, IntegrityError) as exc:  # about the entry's data: its own fault
+            return RefusedError(f"the database cannot store this entry: {first_line(exc)}")
+        except DBAPIError as exc:
+            return UnavailableError(f"the database failed to store this entry: {first_line(exc)}")
+        except LedgerError as exc:  # the database went away meanwhile (UnavailableError)
+            return exc
 
     def _precheck(
         self, checked: Unverified | LedgerError, now: datetime
