@@ -17,6 +17,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = 8 * 1024 * 1024  # a batch of 1,000 entries of the largest kind fits
     max_entry_bytes: int = 64 * 1024
     events_poll_seconds: float = 0.2
+    events_keepalive_seconds: float = 15.0  # a comment line on idle streams, for proxies
 
 
 def default_log_key_path(db_url: str) -> Path:
