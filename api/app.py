@@ -24,7 +24,7 @@ from api.routes import router
 from api.schemas import Problem
 from api.settings import Settings, default_log_key_path
 from ledger.db import make_engine
-from ledger.entries import warm_signature_pool
+from ledger.entries import stop_signature_pool, warm_signature_pool
 from ledger.errors import LedgerError
 from ledger.keys import read_key
 from ledger.service import Ledger
@@ -159,6 +159,7 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
             restore()
             warm.cancel()
             await hub.stop()
+            await asyncio.to_thread(stop_signature_pool)
 
     app = FastAPI(
         title="Multitude",

@@ -499,6 +499,15 @@ def warm_signature_pool() -> None:
             _pool_broke()
 
 
+def stop_signature_pool() -> None:
+    """Stop this process's signature checkers and wait for them: a server that is stopping
+    leaves no process behind, nor the pool's semaphores for `resource_tracker` to find."""
+    global _pool
+    if _pool is not None and _pool[0] == os.getpid():
+        _pool[1].shutdown(wait=True, cancel_futures=True)
+    _pool = None
+
+
 def _pool_broke() -> None:
     """A checker died: make a new pool next time, unless no pool ever got to work."""
     global _pool, _pool_failed
