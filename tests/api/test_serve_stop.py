@@ -26,8 +26,16 @@ def test_sigterm_stops_serve_cleanly_with_a_stream_open(
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
-        [MULTITUDE, "serve", "--db", f"sqlite:///{tmp_path / 'm.db'}", "--port", str(port)]
-        + ["--workers", str(workers)],
+        [
+            MULTITUDE,
+            "serve",
+            "--db",
+            f"sqlite:///{tmp_path / 'm.db'}",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
