@@ -18,7 +18,7 @@ from fastapi import FastAPI, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import dashboard, problems
+from api import dashboard, docs, problems
 from api.events import EventHub
 from api.routes import router
 from api.schemas import Problem
@@ -80,6 +80,29 @@ class BodyLimit:
             headers={"Connection": "close"},
         )
         await response({"type": "http"}, _nothing, send)
+
+
+class NoSniff:
+    """`X-Content-Type-Options: nosniff` on every response: a browser must take JSON, problems
+    and leaf bytes for what their Content-Type says, never guess them into HTML or a script."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_nosniff(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(name.lower() == b"x-content-type-options" for name, _ in headers):
+                    headers.append((b"x-content-type-options", b"nosniff"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_nosniff)
 
 
 class _TooLarge(Exception):
@@ -166,6 +189,8 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # ours, served offline: api/docs.py
+        redoc_url=None,  # FastAPI's loads from a CDN; /docs is enough
     )
     app.state.settings = settings
     app.state.ledger = ledger
@@ -205,8 +230,10 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
+    docs.mount(app)
     dashboard.mount(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(NoSniff)  # the outermost: on every response, refusals included
     return app
 
 

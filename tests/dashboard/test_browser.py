@@ -431,3 +431,21 @@ def test_a_new_network_shows_its_genesis_and_founders(browser: Any, tmp_path: Pa
         context.close()
         assert w.errors == []
     engine.dispose()
+
+
+def test_the_api_docs_render_offline_under_their_csp(browser: Any, server: LiveServer) -> None:
+    # Swagger UI from this server only: the page shows every operation, and the browser reports
+    # no error (a CSP violation is one) and no request to anywhere else.
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, offline=False)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    w = Watched(page, server)
+    page.goto(server.url + "/docs")
+    page.wait_for_selector(".opblock")
+    operations = page.locator(".opblock-summary-path").all_inner_texts()
+    assert any("/v1/entries" in o for o in operations), operations
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "api-docs.png"))
+    context.close()
+    assert w.errors == [], (w.errors, w.requests)
+    assert all(u.startswith((server.url + "/", "data:")) for u in w.requests), w.requests
