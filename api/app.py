@@ -18,8 +18,9 @@ from fastapi import FastAPI, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import dashboard, docs, problems
+from api import dashboard, docs, limits, problems
 from api.events import EventHub
+from api.limits import WriteLimit
 from api.routes import router
 from api.schemas import Problem
 from api.settings import Settings, default_log_key_path
@@ -232,8 +233,11 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
 
     docs.mount(app)
     dashboard.mount(app)
+    # The last added is the outermost: CORS headers and nosniff reach refusals too.
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    app.add_middleware(NoSniff)  # the outermost: on every response, refusals included
+    app.add_middleware(WriteLimit, per_minute=settings.write_limit_per_minute)
+    limits.add_cors(app, settings.cors_origins)
+    app.add_middleware(NoSniff)
     return app
 
 
