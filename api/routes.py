@@ -57,6 +57,16 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
     status: {"model": schemas.Problem, "content": {"application/problem+json": {}}}
     for status in (400, 404, 409, 413, 422, 503)
 }
+# Writes may also meet the per-client write limit (api/limits.py).
+WRITE_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    **PROBLEMS,
+    429: {
+        "model": schemas.Problem,
+        "content": {"application/problem+json": {}},
+        "description": "Too many writes from this client: retry after `Retry-After` seconds",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+    },
+}
 
 
 def _next_offset(offset: int, limit: int, page: Sized) -> int | None:
@@ -96,7 +106,7 @@ async def _json_body(request: Request, limit: int) -> Any:
     "/entries",
     status_code=201,
     response_model=schemas.AppendedOut,
-    responses=PROBLEMS,
+    responses=WRITE_PROBLEMS,
     openapi_extra=_json_request(SIGNED_ENTRY),
     summary="Append one signed entry",
 )
@@ -113,7 +123,7 @@ async def post_entry(request: Request, ledger: LedgerDep) -> schemas.AppendedOut
     "/entries/batch",
     response_model=schemas.BatchOut,
     response_model_exclude_none=True,
-    responses=PROBLEMS,
+    responses=WRITE_PROBLEMS,
     openapi_extra=_json_request(
         {
             "type": "object",
