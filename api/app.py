@@ -25,10 +25,10 @@ from api.routes import router
 from api.schemas import Problem
 from api.settings import Settings, default_log_key_path
 from ledger.db import make_engine
-from ledger.entries import stop_signature_pool, warm_signature_pool
 from ledger.errors import LedgerError
 from ledger.keys import read_key
 from ledger.service import Ledger
+from ledger.signatures import SignaturePool
 
 DESCRIPTION = """
 Multitude keeps a community's contributions and peer evaluations in an append-only, signed,
@@ -159,10 +159,14 @@ SWITCH_INTERVAL = 0.0002  # seconds; at the default 0.005, batch appends were 11
 
 def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -> FastAPI:
     settings = settings or Settings()
+    # A ledger made here is this app's, with checker processes of its own that stop with it
+    # (a server stopped by SIGTERM is killed by that signal once the app has shut down: what
+    # is not stopped here is left to `resource_tracker`). A ledger given is the caller's.
+    owned = ledger is None
     if ledger is None:
         key_path = settings.log_key or default_log_key_path(settings.db)
         log_key = read_key(key_path) if key_path.exists() else None
-        ledger = Ledger(make_engine(settings.db), log_key)
+        ledger = Ledger(make_engine(settings.db), log_key, signatures=SignaturePool())
     hub = EventHub(ledger, settings.events_poll_seconds, settings.events_keepalive_seconds)
 
     @asynccontextmanager
@@ -171,7 +175,7 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
         # on in Python: their results come back through the pool's threads, which would wait
         # up to the default 5 ms for the GIL each time. Hand it over sooner.
         sys.setswitchinterval(SWITCH_INTERVAL)
-        await asyncio.to_thread(warm_signature_pool)
+        await asyncio.to_thread(ledger.signatures.warm)
         await hub.start()
         # Replay the log into this worker's valuation state now, in the background, rather
         # than on its first append (a large log takes a while); appends wait for it anyway.
@@ -183,7 +187,8 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
             restore()
             warm.cancel()
             await hub.stop()
-            await asyncio.to_thread(stop_signature_pool)
+            if owned:
+                await asyncio.to_thread(ledger.signatures.stop)
 
     app = FastAPI(
         title="Multitude",
