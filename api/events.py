@@ -51,6 +51,8 @@ class EventHub:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        # Made anew on the loop that runs the app (a test may run one app on several loops).
+        self._grown, self._closing, self._wake = asyncio.Event(), asyncio.Event(), asyncio.Event()
         self._task = asyncio.create_task(self._poll())
 
     def close(self) -> None:
