@@ -53,7 +53,16 @@ def _json_request(schema: dict[str, Any]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
-APPEND_PROBLEMS = documented(400, 409, 413, 422, 503)
+# Writes may also meet the per-client write limit (api/limits.py).
+WRITE_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    **documented(400, 409, 413, 422, 503),
+    429: {
+        "model": schemas.Problem,
+        "content": {"application/problem+json": {}},
+        "description": "Too many writes from this client: retry after `Retry-After` seconds",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+    },
+}
 PROBLEMS = documented(400, 404, 503)
 
 
@@ -94,7 +103,7 @@ async def _json_body(request: Request, limit: int) -> Any:
     "/entries",
     status_code=201,
     response_model=schemas.AppendedOut,
-    responses=APPEND_PROBLEMS,
+    responses=WRITE_PROBLEMS,
     openapi_extra=_json_request(SIGNED_ENTRY),
     tags=["entries"],
     summary="Append one signed entry",
@@ -115,7 +124,7 @@ async def post_entry(request: Request, ledger: LedgerDep) -> schemas.AppendedOut
     "/entries/batch",
     response_model=schemas.BatchOut,
     response_model_exclude_none=True,
-    responses=APPEND_PROBLEMS,
+    responses=WRITE_PROBLEMS,
     tags=["entries"],
     openapi_extra=_json_request(
         {

@@ -21,13 +21,14 @@ from typing import Any
 
 from nacl.signing import SigningKey
 from sqlalchemy import Engine
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 import valuation
 from ledger import checkpoint as cp
 from ledger import merkle, reads, rules
 from ledger import repository as repo
-from ledger.db import read_session, write_transaction
+from ledger.db import first_line, read_session, write_transaction
 from ledger.entries import (
     Entry,
     event,
@@ -36,7 +37,7 @@ from ledger.entries import (
     parse_timestamp,
     stored_leaf,
 )
-from ledger.errors import ConflictError, LedgerError, RefusedError, SeqError
+from ledger.errors import ConflictError, LedgerError, RefusedError, SeqError, UnavailableError
 from ledger.live_map import KEEP, LiveMap, RebuiltMaps
 from ledger.models import (
     ContributionRow,
@@ -118,7 +119,32 @@ class Appender:
             return verdict if isinstance(verdict, LedgerError) else exc
 
     def run(self, prepared: list[Unverified | LedgerError]) -> list[Appended | LedgerError]:
-        """Append the entries of one group commit in one transaction, under the log's lock."""
+        """Append the entries of one group commit in one transaction, under the log's lock.
+
+        If the database refuses something no check foresaw (a value it cannot store, a
+        constraint), one entry must not sink the others, of its batch or of its group: each is
+        tried again alone, in order, and only the culprit is refused (`_alone`)."""
+        try:
+            return self._transaction(prepared)
+        except DBAPIError:
+            return [self._alone(entry) for entry in prepared]
+
+    def _alone(self, entry: Unverified | LedgerError) -> Appended | LedgerError:
+        """One entry in a transaction of its own; what the database refuses, refused."""
+        if isinstance(entry, LedgerError):
+            return entry
+        try:
+            return self._transaction([entry])[0]
+        except (DataError, IntegrityError) as exc:  # about the entry's data: its own fault
+            return RefusedError(f"the database cannot store this entry: {first_line(exc)}")
+        except DBAPIError as exc:
+            return UnavailableError(f"the database failed to store this entry: {first_line(exc)}")
+        except LedgerError as exc:  # the database went away meanwhile (UnavailableError)
+            return exc
+
+    def _transaction(
+        self, prepared: Sequence[Unverified | LedgerError]
+    ) -> list[Appended | LedgerError]:
         with self._lock:
             try:
                 with write_transaction(self.engine) as session:

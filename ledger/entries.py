@@ -43,6 +43,13 @@ _HEX128 = re.compile(r"[0-9a-f]{128}")
 _TS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z")
 _ORIGIN = re.compile(r"[^\s+]{1,255}")
 _DECIMAL = re.compile(r"(0|[1-9][0-9]*)(\.[0-9]{1,9})?")
+# SPEC section 2 refuses text holding "U+0000 or other control characters". Here that is
+# Unicode's general category Cc, exactly: C0 (U+0000-U+001F, so tab and newline too), DEL
+# (U+007F) and C1 (U+0080-U+009F). Format characters (Cf: joiners, bidi marks) are not refused:
+# emoji and scripts that need them are legitimate text. "White space", for the rule that text
+# must not be empty once trimmed, is what Python's `str.strip()` trims (`str.isspace`: Unicode
+# White_Space such as U+00A0 and U+3000, and the separators U+001C-U+001F, controls anyway).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def canonical(value: Any) -> bytes:
@@ -121,11 +128,27 @@ def _closed(obj: Any, path: str, required: Collection[str], optional: Collection
 
 
 def _string(value: Any, path: str, low: int = 1, high: int = 200) -> str:
+    """A text field: a string of `low` to `high` code points, with text in it (SPEC section 2)."""
     if not isinstance(value, str):
         raise _fail(path, "must be a string")
     if not low <= len(value) <= high:
         raise _fail(path, f"must be {low} to {high} characters long, not {len(value)}")
+    _text(value, path)
     return value
+
+
+def _text(value: str, path: str) -> None:
+    """Refuse control characters (category Cc, see `_CONTROL`) and text that is only white space."""
+    control = _CONTROL.search(value)
+    if control is not None:
+        raise _fail(
+            path,
+            f"holds the control character U+{ord(control.group()):04X} at position "
+            f"{control.start()} (text may not hold Unicode category Cc: U+0000-U+001F, "
+            "U+007F-U+009F)",
+        )
+    if not value.strip():
+        raise _fail(path, "is empty once white space is trimmed: it must hold some text")
 
 
 def _hex64(value: Any, path: str, what: str = "64 lowercase hex characters") -> str:
@@ -184,6 +207,7 @@ def _genesis_body(body: Any) -> None:
     _closed(body, "body", {"origin", "log_key", "valuation", "founders"})
     if not isinstance(body["origin"], str) or not _ORIGIN.fullmatch(body["origin"]):
         raise _fail("body.origin", "must be 1 to 255 characters with no space and no '+'")
+    _text(body["origin"], "body.origin")
     if not isinstance(body["log_key"], str):
         raise _fail("body.log_key", "must be a verifier key string")
     try:

@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from ledger.models import Base
@@ -132,14 +133,20 @@ class _Writer:
         columns = self.columns
         # Binary: no text to write here, nor to parse there (a leaf's bytes would go as hex).
         sql = f"COPY {self.table} ({self.column_list}) FROM STDIN (FORMAT BINARY)"
-        with driver.cursor() as cursor, cursor.copy(sql) as copy:
-            copy.set_types([self.sql_type(c).split("(")[0].lower() for c in columns])
-            if self.positional:
-                for values in rows:
-                    copy.write_row(values)
-            else:
-                for row in cast(Sequence[Mapping[str, Any]], rows):
-                    copy.write_row([row[c] for c in columns])
+        dbapi = self.connection.dialect.loaded_dbapi
+        try:
+            with driver.cursor() as cursor, cursor.copy(sql) as copy:
+                copy.set_types([self.sql_type(c).split("(")[0].lower() for c in columns])
+                if self.positional:
+                    for values in rows:
+                        copy.write_row(values)
+                else:
+                    for row in cast(Sequence[Mapping[str, Any]], rows):
+                        copy.write_row([row[c] for c in columns])
+        except dbapi.Error as exc:
+            # The driver's own error, past SQLAlchemy: raise it as SQLAlchemy would have
+            # (`DataError`, `IntegrityError`, ...), as every other statement's error is.
+            raise DBAPIError.instance(sql, None, exc, dbapi.Error) from exc
 
     def run(self, sql: str, rows: Sequence[Mapping[str, Any]] | Sequence[Sequence[Any]]) -> None:
         if self.postgresql:

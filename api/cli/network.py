@@ -138,6 +138,26 @@ def serve(
     port: Annotated[int, typer.Option(metavar="PORT", help="port to listen on")] = 8000,
     workers: Annotated[int, typer.Option(metavar="N", help="worker processes")] = 1,
     log_key: LogKeyOption = None,
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--cors-origin",
+            help="let the pages of this origin (https://dash.example.org; * for any) call the "
+            "API from a browser; repeat for several (default: none)",
+        ),
+    ] = None,
+    write_limit: Annotated[
+        int | None,
+        typer.Option(
+            "--write-limit",
+            min=1,
+            help="writes (POST /v1/entries, /v1/entries/batch) a client address may send a "
+            "minute, counted in each worker (default: 600)",
+        ),
+    ] = None,
+    no_write_limit: Annotated[
+        bool, typer.Option("--no-write-limit", help="no limit on writes (a private server)")
+    ] = False,
 ) -> None:
     """Serve the REST API and the dashboard (API docs at /docs).
 
@@ -149,6 +169,7 @@ def serve(
     from ledger import keys
     from ledger.service import NetworkConfig
 
+    limits = _limit_settings(cors_origin or [], write_limit, no_write_limit)
     url = db_url(db)
     _must_be_free(host, port)
     ledger = open_ledger(url, log_key)
@@ -166,12 +187,9 @@ def serve(
         )
     network = ledger.network()
     ledger.engine.dispose()
-    # The workers read their settings (api.settings.Settings) from MULTITUDE_* variables.
-    environment = {
-        "MULTITUDE_DB": url,
-        "MULTITUDE_LOG_KEY": str(log_key_path(url, log_key).resolve()),
-    }
-    os.environ.update(environment)
+    os.environ["MULTITUDE_DB"] = url
+    os.environ["MULTITUDE_LOG_KEY"] = str(log_key_path(url, log_key).resolve())
+    os.environ.update(limits)  # the workers read their settings from the environment
     err.print(
         f"serving network {network.name!r} ({network.origin}) on http://{host}:{port} "
         f"(API docs: http://{host}:{port}/docs)"
@@ -205,6 +223,28 @@ def _must_be_free(host: str, port: int) -> None:
                 f"cannot listen on {host}:{port} ({exc.strerror}): is another server running? "
                 "give another --port"
             ) from None
+
+
+def _limit_settings(origins: list[str], limit: int | None, no_limit: bool) -> dict[str, str]:
+    """The environment that gives the workers these limits (api/limits.py), checked here."""
+    from pydantic import ValidationError
+
+    from api.settings import Settings
+
+    if no_limit and limit is not None:
+        raise CommandError("give --write-limit N or --no-write-limit, not both")
+    env: dict[str, str] = {}
+    if origins:
+        env["MULTITUDE_CORS_ORIGINS"] = json.dumps(origins)
+    if no_limit or limit is not None:
+        env["MULTITUDE_WRITE_LIMIT_PER_MINUTE"] = "0" if no_limit else str(limit)
+    try:
+        Settings(cors_origins=origins)
+    except ValidationError as exc:
+        raise CommandError(
+            f"--cors-origin {exc.errors()[0]['msg'].removeprefix('Value error, ')}"
+        ) from None
+    return env
 
 
 def register(app: typer.Typer) -> None:

@@ -389,7 +389,8 @@ def test_the_browsers_proof_check_agrees_with_the_reference_vectors(watched: Wat
 
 def test_an_entry_with_any_unicode_verifies_with_the_browsers_own_jcs(watched: Watched) -> None:
     dan = watched.server.community.members["Dan"]
-    title = 'Ünïcødé “quotes” "straight" \\ back\\slash \t tab 😀 日本語 \u2028 é'
+    # No control character (a tab, say): SPEC section 2 refuses them in every text field.
+    title = 'Ünïcødé “quotes” "straight" \\ back\\slash 😀 日本語 \u2028 \u00a0 \u200d é'
     response = httpx.post(
         watched.server.url + "/v1/entries", json=dan.submit(title, tags=["ß", "a"])
     )
@@ -469,3 +470,21 @@ def test_two_members_with_one_name_are_told_apart_by_a_short_key(
         context.close()
         assert w.errors == []
     engine.dispose()
+
+
+def test_the_api_docs_render_offline_under_their_csp(browser: Any, server: LiveServer) -> None:
+    # Swagger UI from this server only: the page shows every operation, and the browser reports
+    # no error (a CSP violation is one) and no request to anywhere else.
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, offline=False)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    w = Watched(page, server)
+    page.goto(server.url + "/docs")
+    page.wait_for_selector(".opblock")
+    operations = page.locator(".opblock-summary-path").all_inner_texts()
+    assert any("/v1/entries" in o for o in operations), operations
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "api-docs.png"))
+    context.close()
+    assert w.errors == [], (w.errors, w.requests)
+    assert all(u.startswith((server.url + "/", "data:")) for u in w.requests), w.requests

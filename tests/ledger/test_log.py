@@ -313,3 +313,52 @@ def test_evaluations_changed_within_and_across_streamed_chunks_are_stored_as_the
     }
     assert rows[members[2].public][0] == 1 and rows[members[60].public][0] == 0
     assert check(ledger.engine).evaluations == 99
+
+
+def _poison_contributions(engine: Engine) -> None:
+    """A database that refuses to store one title: an error that no check of ours foresees."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(
+                text(
+                    "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                    "IF NEW.title = 'poison' THEN RAISE EXCEPTION 'poisoned title' "
+                    "USING ERRCODE = '22000'; END IF; RETURN NEW; END $$"
+                )
+            )
+            conn.execute(
+                text(
+                    "CREATE TRIGGER poison BEFORE INSERT ON contributions "
+                    "FOR EACH ROW EXECUTE FUNCTION poison()"
+                )
+            )
+        else:
+            conn.execute(
+                text(
+                    "CREATE TRIGGER poison BEFORE INSERT ON contributions "
+                    "WHEN NEW.title = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned title'); END"
+                )
+            )
+
+
+def test_an_entry_the_database_cannot_store_is_refused_alone(
+    ledger: Ledger, engine: Engine
+) -> None:
+    ann, bob, cat = Signer(), Signer(), Signer()
+    for result in ledger.append([ann.join("Ann"), bob.join("Bob"), cat.join("Cat")]):
+        appended(result)
+    _poison_contributions(engine)
+    batch = [ann.submit("first"), bob.submit("poison"), cat.submit("third"), ann.submit("fourth")]
+    results = ledger.append(batch)
+    first, poisoned, third, fourth = results
+    assert isinstance(poisoned, RefusedError), poisoned
+    assert "the database cannot store this entry" in str(poisoned)
+    assert "poisoned title" in str(poisoned)
+    assert [appended(r).index for r in (first, third, fourth)] == [4, 5, 6]
+    # Nothing of the refused entry is left: the log, its checkpoint and the state agree, and
+    # its author's seq is free for the next entry.
+    assert ledger.latest_checkpoint()[0] == 7
+    assert len(all_leaves(ledger)) == 7
+    bob.seq -= 1
+    assert appended(ledger.append([bob.submit("fine")])[0]).index == 7
+    assert ledger.replayed_state().tree_size == 8

@@ -61,6 +61,8 @@ class Server:
                 str(self.workers),
                 "--log-key",
                 str(self.log_key),
+                # These tests load the log on purpose, from one address: no write limit.
+                "--no-write-limit",
             ],
             cwd=self.workdir,
             stdout=log,

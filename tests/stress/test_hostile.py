@@ -8,10 +8,9 @@ in the middle. No field of an entry or of any request takes base64 (keys, signat
 hashes are lowercase hex; base64 appears only in the checkpoints the log writes), so
 "non-canonical base64" is tested as base64 where hex belongs.
 
-Then schemathesis against the server's own /openapi.json: every operation, positive and
-negative cases, no 5xx and every response matching its documented status, content type and
-schema. The two POST bodies are read raw (strict JSON), so the document declares none; the test
-adds a loose entry schema to them so that schemathesis fuzzes bodies too.
+Then schemathesis against the server's own /openapi.json (tests/fuzz.py): every operation, the
+event stream included, positive and negative cases, no 5xx and every response matching its
+documented status, content type and schema.
 """
 
 from __future__ import annotations
@@ -28,6 +27,7 @@ import httpx
 import pytest
 
 from ledger.entries import format_timestamp
+from tests.fuzz import run_schemathesis
 from tests.helpers import Signer, assert_problem
 from tests.stress.clients import network_of
 from tests.stress.conftest import Server, sqlite_url
@@ -306,101 +306,20 @@ def test_bad_queries_are_4xx(server: Server, query: str) -> None:
 
 MAX_EXAMPLES = 40  # per operation and generation mode
 
-LOOSE_ENTRY = {
-    "type": "object",
-    "properties": {
-        "v": {"type": "integer"},
-        "network": {"type": "string"},
-        "kind": {
-            "type": "string",
-            "enum": ["member.join", "contribution.submit", "evaluation.cast", "network.params"],
-        },
-        "author": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-        "seq": {"type": "integer"},
-        "ts": {"type": "string"},
-        "body": {"type": "object"},
-        "sig": {"type": "string", "pattern": "^[0-9a-f]{128}$"},
-    },
-}
-
-
-def fuzzable(document: dict[str, Any]) -> dict[str, Any]:
-    """The server's document, with request bodies declared for the two POSTs, and without the
-    endless event stream."""
-    paths = document["paths"]
-    paths.pop("/v1/events")
-    paths["/v1/entries"]["post"]["requestBody"] = {
-        "required": True,
-        "content": {"application/json": {"schema": LOOSE_ENTRY}},
-    }
-    paths["/v1/entries/batch"]["post"]["requestBody"] = {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "entries": {"type": "array", "items": LOOSE_ENTRY, "maxItems": 5}
-                    },
-                    "required": ["entries"],
-                }
-            }
-        },
-    }
-    return document
-
 
 def test_schemathesis_finds_no_5xx_and_no_schema_violation(server: Server) -> None:
-    import hypothesis
-    import schemathesis
-    from schemathesis import checks
-    from schemathesis.generation import GenerationMode
-
-    document = httpx.get(f"{server.base}/openapi.json", timeout=10).json()
-    schema = schemathesis.openapi.from_dict(fuzzable(document))
-    chosen = [
-        checks.not_a_server_error,
-        checks.status_code_conformance,
-        checks.content_type_conformance,
-        checks.response_schema_conformance,
-    ]
     before = state(server)
-    tried = {"cases": 0, "5xx": 0}
-    failures: list[str] = []
     started = time.monotonic()
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-
-            @hypothesis.settings(
-                max_examples=MAX_EXAMPLES,
-                deadline=None,
-                database=None,
-                derandomize=True,
-                suppress_health_check=list(hypothesis.HealthCheck),
-                phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
-            )
-            @hypothesis.given(case=operation.as_strategy(generation_mode=mode))
-            def run(case: Any) -> None:
-                tried["cases"] += 1
-                response = case.call(base_url=server.base, timeout=30)
-                if response.status_code >= 500:
-                    tried["5xx"] += 1
-                case.validate_response(response, checks=chosen)
-
-            try:
-                run()
-            except hypothesis.errors.Unsatisfiable:
-                pass  # no negative case exists for an operation without inputs
-            except Exception as exc:
-                failures.append(f"{operation.label} ({mode.value}): {str(exc)[:800]}")
+    summary = run_schemathesis(server.base, MAX_EXAMPLES)
     elapsed = time.monotonic() - started
-    print(f"\nschemathesis: {tried['cases']} cases, {tried['5xx']} 5xx, {elapsed:.0f} s")
-    assert tried["5xx"] == 0
-    assert not failures, "\n\n".join(failures)
+    print(f"\nschemathesis: {summary.cases} cases, {summary.server_errors} 5xx, {elapsed:.0f} s")
+    assert summary.server_errors == 0
+    assert not summary.failures, "\n\n".join(summary.failures)
+    assert summary.streams > 0
     after = state(server)
     # Fuzzed entries are signed by nobody: none can have been logged.
     assert after == before
+    assert "Traceback" not in server.log(), server.log()
 
 
 def test_the_log_is_still_sound_after_all_that(server: Server) -> None:
