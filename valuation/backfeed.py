@@ -26,6 +26,7 @@ from valuation.model import (
     State,
 )
 from valuation.params import PRESETS, Params, resolve_params
+from valuation.records import changed_records
 
 __all__ = [
     "PRESETS",
@@ -65,11 +66,13 @@ def apply(state: State, event: Event) -> Changes:
     created, contributions = _apply(state, event, postings)
     members = {posting.member for posting in postings}
     members.update(created)
+    member_keys = tuple(sorted(members))
     return Changes(
         index=event.index,
         postings=tuple(postings),
-        members=tuple(sorted(members)),
+        members=member_keys,
         contributions=tuple(sorted(contributions)),
+        records=changed_records(event.kind, event.author, event.body, member_keys, contributions),
     )
 
 

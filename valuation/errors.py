@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["AmountError", "ParamsError", "RuleViolation", "ValuationError"]
+__all__ = ["AmountError", "ParamsError", "RuleViolation", "StateProofError", "ValuationError"]
 
 
 class ValuationError(Exception):
@@ -19,3 +19,7 @@ class ParamsError(ValuationError):
 
 class RuleViolation(ValuationError):
     """An entry that breaks a rule of the algorithm; applying it was refused and changed nothing."""
+
+
+class StateProofError(ValuationError):
+    """A state-map proof that does not hold against the root it is checked against."""

@@ -70,6 +70,9 @@ class Changes:
     postings: tuple[Posting, ...]  # in the order they happened; zero amounts omitted
     members: tuple[str, ...]  # members with a posting, or created, sorted
     contributions: tuple[str, ...]  # contributions created or evaluated, sorted
+    # The keys of the state map's records (SPEC section 5) whose value the event set or
+    # changed, sorted; `valuation.records.record_value` gives each one's new value.
+    records: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

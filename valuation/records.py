@@ -1,0 +1,133 @@
+"""The state as records: what the state map (SPEC section 5) commits to at every tree size.
+
+A record is a key (text) and a value (a JSON object, hashed as its JCS bytes). Every algorithm
+has at least `member/<64 hex key>` and `network`; `backfeed/1` adds one record a contribution
+and one an evaluation, so that no record grows with the number of entries that touch it:
+
+| key | value |
+|---|---|
+| `network` | `{"algorithm", "params", "total_reputation"}` |
+| `member/<key>` | `{"name", "referrer", "reputation", "tokens"}` |
+| `contribution/<id>` | `{"author", "type", "index", "fund", "max_score"}` |
+| `evaluation/<contribution id>/<evaluator key>` | `{"value", "index"}` (the current one) |
+
+Amounts are decimal strings exactly as the API writes them; `max_score` is null until the first
+evaluation that sets it. `record_value` reads one record off the state, `iter_records` all of
+them, and `changed_records` names those one applied event set or changed (`Changes.records`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from valuation.amounts import format_amount
+from valuation.model import ContributionRecord, MemberRecord, State
+
+__all__ = [
+    "NETWORK",
+    "changed_records",
+    "contribution_key",
+    "evaluation_key",
+    "iter_records",
+    "member_key",
+    "record_value",
+]
+
+NETWORK = "network"
+_MEMBER = "member/"
+_CONTRIBUTION = "contribution/"
+_EVALUATION = "evaluation/"
+
+
+def member_key(key: str) -> str:
+    return _MEMBER + key
+
+
+def contribution_key(id: str) -> str:
+    return _CONTRIBUTION + id
+
+
+def evaluation_key(contribution: str, evaluator: str) -> str:
+    return f"{_EVALUATION}{contribution}/{evaluator}"
+
+
+def record_value(state: State, key: str) -> dict[str, Any] | None:
+    """The value of record `key` in `state`, or None when the state has no such record."""
+    if key == NETWORK:
+        return _network(state) if state.has_genesis else None
+    if key.startswith(_MEMBER):
+        member = state._members.get(key[len(_MEMBER) :])
+        return None if member is None else _member(member)
+    if key.startswith(_CONTRIBUTION):
+        contribution = state._contributions.get(key[len(_CONTRIBUTION) :])
+        return None if contribution is None else _contribution(contribution)
+    if key.startswith(_EVALUATION):
+        cid, _, evaluator = key[len(_EVALUATION) :].partition("/")
+        record = state._contributions.get(cid)
+        current = None if record is None else record.evaluations.get(evaluator)
+        return None if current is None else {"value": current[0], "index": current[1]}
+    return None
+
+
+def iter_records(state: State) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every record of `state` (in no particular order)."""
+    if not state.has_genesis:
+        return
+    yield NETWORK, _network(state)
+    for member in state._members.values():
+        yield _MEMBER + member.key, _member(member)
+    for contribution in state._contributions.values():
+        yield _CONTRIBUTION + contribution.id, _contribution(contribution)
+        prefix = f"{_EVALUATION}{contribution.id}/"
+        for evaluator, (value, index, _) in contribution.evaluations.items():
+            yield prefix + evaluator, {"value": value, "index": index}
+
+
+def changed_records(
+    kind: str,
+    author: str,
+    body: Any,
+    members: tuple[str, ...],
+    contributions: tuple[str, ...],
+) -> tuple[str, ...]:
+    """The records an applied `backfeed/1` event set or changed, sorted.
+
+    `members` and `contributions` are those of its Changes; `network` is named for every event
+    that changes R or the params (conservatively: every event but a join or a submission that
+    leaves R as it was is still named, which costs one hash and keeps the rule simple).
+    """
+    keys = {NETWORK}
+    keys.update(_MEMBER + key for key in members)
+    keys.update(_CONTRIBUTION + cid for cid in contributions)
+    if kind == "evaluation.cast":
+        keys.add(evaluation_key(str(body.get("contribution")), author))
+    return tuple(sorted(keys))
+
+
+def _network(state: State) -> dict[str, Any]:
+    params = state.params.to_json()
+    return {
+        "algorithm": params["algorithm"],
+        "params": params["params"],
+        "total_reputation": format_amount(state.total_reputation),
+    }
+
+
+def _member(member: MemberRecord) -> dict[str, Any]:
+    return {
+        "name": member.name,
+        "referrer": member.referrer,
+        "reputation": format_amount(member.reputation),
+        "tokens": format_amount(member.tokens),
+    }
+
+
+def _contribution(record: ContributionRecord) -> dict[str, Any]:
+    return {
+        "author": record.author.key,
+        "type": record.type,
+        "index": record.index,
+        "fund": format_amount(record.fund),
+        "max_score": None if record.max_score is None else format_amount(record.max_score),
+    }
