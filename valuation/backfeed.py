@@ -15,7 +15,6 @@ from valuation import checks
 from valuation.amounts import UNIT, format_amount
 from valuation.arithmetic import CONTEXT, Factor, Power, div, mul_div, round_units
 from valuation.errors import ParamsError, RuleViolation
-from valuation.figures import contribution_figures, digest, state_json, state_json_bytes
 from valuation.model import (
     Cause,
     Changes,
@@ -25,20 +24,10 @@ from valuation.model import (
     Posting,
     State,
 )
-from valuation.params import PRESETS, Params, resolve_params
+from valuation.params import Params, resolve_params
 from valuation.records import changed_records
 
-__all__ = [
-    "PRESETS",
-    "apply",
-    "contribution_figures",
-    "digest",
-    "new_state",
-    "replay",
-    "resolve_params",
-    "state_json",
-    "state_json_bytes",
-]
+__all__ = ["apply", "new_state", "replay"]
 
 Postings = list[Posting] | None
 # A handler checks its event, changes the state and returns (members created, contributions
