@@ -185,9 +185,11 @@ def _join(state: State, event: Event, out: Out) -> tuple[tuple[str, ...], tuple[
         if ref is None:
             raise RuleViolation(f"the referrer {checks.show(referrer)} is not a member")
     # Every rule holds. The newcomer starts with nothing; a referrer moves a stake of its own
-    # reputation to it: a transfer, so R is unchanged and nothing is created.
+    # reputation to it: a transfer, so R is unchanged and nothing is created. The referrer's
+    # claims are settled first, so that the stake does not depend on when it last signed.
     members[key] = member = MemberRecord2(key, name, ref, event.index)
     if ref is not None:
+        _settle(state, ref, out)
         stake = _referral(state).times(ref.reputation)
         if stake:
             ref.reputation -= stake
@@ -336,7 +338,7 @@ def _cast(state: State, event: Event, out: Out) -> tuple[tuple[str, ...], tuple[
                 evaluator.claims.pop(cid, None)
         # 3. ... and pays no one: a score it raises becomes the maximum, unpaid.
         if value == 1:
-            R = state._total
+            R = state._issued
             score = div(weights[1] * UNIT, R) if R > 0 else 0
             if contribution.max_score is None or score > contribution.max_score:
                 contribution.max_score = score
@@ -349,9 +351,10 @@ def _cast(state: State, event: Event, out: Out) -> tuple[tuple[str, ...], tuple[
     if value != 1 or w == 0:
         return (), (cid,)
 
-    # 4. Contributor reward: score U / R against its maximum and the threshold.
+    # 4. Contributor reward: score U / R against its maximum and the threshold, R all the
+    #    reputation issued (settled or not, so that no one's settling moves a score).
     U = weights[1]
-    R = state._total  # > 0, since w > 0 is part of it
+    R = state._issued  # > 0, since w > 0 is part of it
     score = div(U * UNIT, R)
     best = contribution.max_score
     if best is None or score > best:
@@ -373,6 +376,7 @@ def _cast(state: State, event: Event, out: Out) -> tuple[tuple[str, ...], tuple[
             earlier_weight = U - w
             if share > 0 and earlier_weight > 0:
                 contribution.accumulator += share * ACCUMULATOR_SCALE // earlier_weight
+                state._issued += share
 
     # 5. k's own claim starts after the increment its vote caused.
     vote.marker = contribution.accumulator
@@ -396,7 +400,9 @@ def _settle(state: State, member: MemberRecord, out: Out) -> None:
         marker = vote.marker
         if marker is None or marker == accumulator:
             continue
-        amount = vote.weight * (accumulator - marker) // ACCUMULATOR_SCALE
+        amount, vote.carry = divmod(
+            vote.weight * (accumulator - marker) + vote.carry, ACCUMULATOR_SCALE
+        )
         vote.marker = accumulator
         if out is not None:
             out.records.add(evaluation_key(cid, key))
@@ -418,7 +424,8 @@ def pending_reputation(state: State, key: str) -> int:
     for contribution in member.claims.values():
         vote = contribution.votes[key]
         if vote.marker is not None:
-            pending += vote.weight * (contribution.accumulator - vote.marker) // ACCUMULATOR_SCALE
+            owed = vote.weight * (contribution.accumulator - vote.marker) + vote.carry
+            pending += owed // ACCUMULATOR_SCALE
     return pending
 
 
@@ -436,6 +443,7 @@ def _credit(
     member.tokens += tokens
     member.reputation += reputation
     state._total += reputation
+    state._issued += reputation
     if out is not None:
         if tokens:
             out.postings.append(

@@ -177,13 +177,15 @@ class MemberRecord2(MemberRecord):
 class Vote:
     """A backfeed/2 evaluation's frozen weight and claim. `marker` is the contribution's
     accumulator when the claim was opened or last settled, None when the evaluation holds no
-    open claim; `paid` is what the claim has paid so far."""
+    open claim; `carry` the remainder (below the accumulator's scale) the last settlement left,
+    so that what a claim pays never depends on when it is settled; `paid` what it has paid."""
 
-    __slots__ = ("marker", "paid", "weight")
+    __slots__ = ("carry", "marker", "paid", "weight")
 
     def __init__(self, weight: int, marker: int | None) -> None:
         self.weight = weight
         self.marker = marker
+        self.carry = 0
         self.paid = 0
 
 
@@ -206,6 +208,7 @@ class State:
     __slots__ = (
         "_contributions",
         "_formulas",
+        "_issued",
         "_log_author",
         "_members",
         "_order",
@@ -222,6 +225,8 @@ class State:
         self._members: dict[str, MemberRecord] = {}
         self._contributions: dict[str, ContributionRecord] = {}
         self._total = 0
+        # backfeed/2: all reputation issued, settled or still held by open claims.
+        self._issued = 0
         self._tree_size = 0
         self._order: object = None  # valuation.figures keeps the sorted keys for the digest
 

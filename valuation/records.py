@@ -16,11 +16,13 @@ and one an evaluation, so that no record grows with the number of entries that t
 | key | value |
 |---|---|
 | `contribution/<id>` | `{"author", "type", "index", "max_score", "weights", "accumulator"}` |
-| `evaluation/<cid>/<evaluator key>` | `{"value", "index", "weight", "marker", "paid"}` |
+| `evaluation/<cid>/<evaluator key>` | `{"value", "index", "weight", "marker", "carry", "paid"}` |
 
+Its `network` record adds `issued_reputation`, R* (all reputation issued, settled or not).
 `weights` maps each value cast at least once on the contribution (as a string) to W(c, v), the
 sum of the frozen weights that hold it; `accumulator` and `marker` are decimal integer strings
-(`marker` null when the evaluation holds no open claim); `paid` is what its claim has paid.
+(`marker` null when the evaluation holds no open claim; `carry` the remainder below the
+accumulator's scale its last settlement left); `paid` is what its claim has paid.
 
 Amounts are decimal strings exactly as the API writes them; `max_score` is null until the first
 evaluation that sets it. `record_value` reads one record off the state, `iter_records` all of
@@ -34,6 +36,7 @@ from typing import Any
 
 from valuation.amounts import format_amount
 from valuation.model import ContributionRecord, ContributionRecord2, MemberRecord, State, Vote
+from valuation.params2 import Params2
 
 __all__ = [
     "NETWORK",
@@ -121,11 +124,14 @@ def changed_records(
 
 def _network(state: State) -> dict[str, Any]:
     params = state.params.to_json()
-    return {
+    network = {
         "algorithm": params["algorithm"],
         "params": params["params"],
         "total_reputation": format_amount(state.total_reputation),
     }
+    if isinstance(state.params, Params2):
+        network["issued_reputation"] = format_amount(state._issued)
+    return network
 
 
 def _member(member: MemberRecord) -> dict[str, Any]:
@@ -169,6 +175,7 @@ def _evaluation(
             "index": index,
             "weight": format_amount(vote.weight),
             "marker": None if vote.marker is None else str(vote.marker),
+            "carry": str(vote.carry),
             "paid": format_amount(vote.paid),
         }
     return {"value": value, "index": index}
