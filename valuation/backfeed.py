@@ -27,7 +27,7 @@ from valuation.model import (
 from valuation.params import Params, resolve_params
 from valuation.records import changed_records
 
-__all__ = ["apply", "new_state", "replay"]
+__all__ = ["apply", "new_state", "next_max_score", "replay"]
 
 Postings = list[Posting] | None
 # A handler checks its event, changes the state and returns (members created, contributions
@@ -343,20 +343,30 @@ def _cast(state: State, event: Event, out: Postings) -> tuple[tuple[str, ...], t
         state._total += minted
 
     # 6. Contributor reward, when the score U / R passes its maximum (and the threshold).
-    if value != 0:
-        score = div(U * UNIT, R) if R > 0 else 0
-        best = contribution.max_score
-        if best is None or score > best:
-            if best is not None and best >= arithmetic.threshold:
-                base = score - best
-            elif score > arithmetic.threshold:
-                base = score
-            else:
-                base = 0
-            contribution.max_score = score
-            if base > 0:
-                _reward_contributor(state, contribution, arithmetic, base, k, out)
+    best = contribution.max_score
+    score = next_max_score(best, value, U, R)
+    if score != best:
+        assert score is not None
+        if best is not None and best >= arithmetic.threshold:
+            base = score - best
+        elif score > arithmetic.threshold:
+            base = score
+        else:
+            base = 0
+        contribution.max_score = score
+        if base > 0:
+            _reward_contributor(state, contribution, arithmetic, base, k, out)
     return (), (contribution.id,)
+
+
+def next_max_score(best: int | None, value: int, upon_one: int, total: int) -> int | None:
+    """Step 6's maximum score after an evaluation of `value`, with U(c) = `upon_one` and R =
+    `total` read after it: the score U / R when that passes the maximum so far `best` (only an
+    evaluation other than 0 can set it), else `best`."""
+    if value == 0:
+        return best
+    score = div(upon_one * UNIT, total) if total > 0 else 0
+    return score if best is None or score > best else best
 
 
 def _reward_contributor(
