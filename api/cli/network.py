@@ -26,13 +26,14 @@ from ledger.service import DEFAULT_NETWORK, DEFAULT_ORIGIN, NetworkConfig
 
 
 def network_config(data: Any) -> NetworkConfig:
-    """Read `multitude init --config`: a preset name or explicit params, and founders."""
+    """Read `multitude init --config`: a preset name or explicit params (backfeed/2's defaults
+    when the config names none), and founders."""
     if not isinstance(data, dict):
         raise CommandError("the config must be a JSON object")
     unknown = set(data) - {"network", "origin", "valuation", "founders"}
     if unknown:
         raise CommandError(f"unknown field {sorted(unknown)[0]!r} in the config")
-    spec = data.get("valuation", {"preset": "example"})
+    spec = data.get("valuation", valuation.DEFAULT_VALUATION)
     if isinstance(spec, dict) and set(spec) == {"preset"}:
         preset = spec["preset"]
         if preset not in valuation.PRESETS:
@@ -40,6 +41,13 @@ def network_config(data: Any) -> NetworkConfig:
                 f"unknown preset {preset!r}: use one of {', '.join(valuation.PRESETS)}"
             )
         spec = valuation.PRESETS[preset]
+    if isinstance(spec, dict) and "params" not in spec:
+        # `{"algorithm": "backfeed/2"}` alone means its defaults, which the genesis then
+        # names field by field.
+        try:
+            spec = valuation.resolve_params(spec).to_json()
+        except valuation.ValuationError as exc:
+            raise CommandError(f"the valuation in the config is invalid: {exc}") from None
     founders = data.get("founders", [])
     if not isinstance(founders, list) or not all(isinstance(f, dict) for f in founders):
         raise CommandError("founders must be a list of objects")
@@ -116,9 +124,10 @@ def serve(
     url = db_url(db)
     ledger = open_ledger(url, log_key)
     if ledger.is_empty():
-        default = NetworkConfig(DEFAULT_NETWORK, DEFAULT_ORIGIN, valuation.PRESETS["example"])
+        default = NetworkConfig(DEFAULT_NETWORK, DEFAULT_ORIGIN, valuation.DEFAULT_VALUATION)
         ledger, _ = new_network(ledger, log_key_path(url, log_key), default)
-        err.print(f"created the default network {DEFAULT_NETWORK!r} (preset example) in {url}")
+        algorithm = valuation.DEFAULT_VALUATION["algorithm"]
+        err.print(f"created the default network {DEFAULT_NETWORK!r} ({algorithm}) in {url}")
     network = ledger.network()
     ledger.engine.dispose()
     os.environ["MULTITUDE_DB"] = url
