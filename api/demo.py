@@ -145,10 +145,17 @@ def community(seed: int, size: int) -> list[Person]:
     return people
 
 
-def demo_params() -> dict[str, Any]:
-    """backfeed/2's defaults with a `comment` type and lower reward thresholds: in a community
-    of a few dozen, half of all reputation rarely votes on one contribution, and the demo
-    should show rewards."""
+def demo_params(algorithm: str = valuation.ALGORITHM_2) -> dict[str, Any]:
+    """The demo's valuation, with lower reward thresholds than the defaults: in a community of
+    a few dozen, half of all reputation rarely votes on one contribution, and the demo should
+    show rewards. backfeed/2 (the default): its defaults with a `comment` type; backfeed/1: the
+    `example` preset."""
+    if algorithm == valuation.ALGORITHM:
+        params = copy.deepcopy(valuation.PRESETS["example"])
+        types = params["params"]["contribution_types"]
+        types["article"]["reward_threshold"] = "0.2"
+        types["comment"]["reward_threshold"] = "0.1"
+        return params
     params = copy.deepcopy(valuation.DEFAULT_VALUATION)
     types = params["params"]["contribution_types"]
     types["article"]["reward_threshold"] = "0.2"
@@ -163,13 +170,13 @@ def demo_params() -> dict[str, Any]:
     return params
 
 
-def genesis(people: Sequence[Person]) -> NetworkConfig:
+def genesis(people: Sequence[Person], algorithm: str = valuation.ALGORITHM_2) -> NetworkConfig:
     founders = [
         {"member": p.public, "name": p.name, "reputation": "40", "tokens": "60"}
         for p in people
         if p.habit.name == "founder"
     ]
-    return NetworkConfig(NETWORK, ORIGIN, demo_params(), founders)
+    return NetworkConfig(NETWORK, ORIGIN, demo_params(algorithm), founders)
 
 
 class Simulation:
