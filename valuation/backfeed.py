@@ -27,7 +27,7 @@ from valuation.model import (
 from valuation.params import Params, resolve_params
 from valuation.records import changed_records
 
-__all__ = ["apply", "new_state", "next_max_score", "replay"]
+__all__ = ["apply", "new_state", "next_max_score", "replay", "reward_base"]
 
 Postings = list[Posting] | None
 # A handler checks its event, changes the state and returns (members created, contributions
@@ -347,16 +347,21 @@ def _cast(state: State, event: Event, out: Postings) -> tuple[tuple[str, ...], t
     score = next_max_score(best, value, U, R)
     if score != best:
         assert score is not None
-        if best is not None and best >= arithmetic.threshold:
-            base = score - best
-        elif score > arithmetic.threshold:
-            base = score
-        else:
-            base = 0
+        base = reward_base(best, score, arithmetic.threshold)
         contribution.max_score = score
         if base > 0:
             _reward_contributor(state, contribution, arithmetic, base, k, out)
     return (), (contribution.id,)
+
+
+def reward_base(best: int | None, score: int, threshold: Decimal) -> int:
+    """Step 6's base for a score that passes the maximum so far `best`: the increase once the
+    maximum has reached the threshold, the whole score when it first passes it, else 0."""
+    if best is not None and best >= threshold:
+        return score - best
+    if score > threshold:
+        return score
+    return 0
 
 
 def next_max_score(best: int | None, value: int, upon_one: int, total: int) -> int | None:

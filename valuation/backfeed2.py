@@ -21,6 +21,7 @@ from decimal import Decimal
 from valuation import checks
 from valuation.amounts import UNIT, format_amount
 from valuation.arithmetic import CONTEXT, Factor, div
+from valuation.backfeed import reward_base
 from valuation.errors import ParamsError, RuleViolation
 from valuation.model import (
     Cause,
@@ -358,12 +359,7 @@ def _cast(state: State, event: Event, out: Out) -> tuple[tuple[str, ...], tuple[
     score = div(U * UNIT, R)
     best = contribution.max_score
     if best is None or score > best:
-        if best is not None and best >= rules.threshold:
-            base = score - best
-        elif score > rules.threshold:
-            base = score
-        else:
-            base = 0
+        base = reward_base(best, score, rules.threshold)  # exactly as backfeed/1's step 6
         contribution.max_score = score
         if base > 0:
             author = contribution.author
