@@ -280,15 +280,18 @@ def _referral(state: State) -> Factor:
 def evaluation_weight(evaluator: MemberRecord, contribution: ContributionRecord2) -> int:
     """The weight a first cast by `evaluator` on `contribution` would freeze now.
 
-    Its reputation; nothing for the contribution's author; and for a member that joined after
-    the contribution was submitted, less the referral stake it received, which its referrer
-    may already have counted on the contribution (so no reputation counts twice on one
-    contribution).
+    Its reputation; nothing for the contribution's author; and less the referral stake it
+    received when it joined after the contribution was submitted (its referrer may already have
+    counted that reputation on it: none counts twice) or when the author referred it (what an
+    author stakes on a key stays the author's, and never weighs on the author's work).
     """
-    if evaluator is contribution.author:
+    author = contribution.author
+    if evaluator is author:
         return 0
     weight = evaluator.reputation
-    if isinstance(evaluator, MemberRecord2) and evaluator.joined > contribution.index:
+    if isinstance(evaluator, MemberRecord2) and (
+        evaluator.joined > contribution.index or evaluator.ref is author
+    ):
         weight -= evaluator.received
     return max(weight, 0)
 

@@ -182,7 +182,8 @@ class LiteralModel2:
         if k == c["author"]:
             w = 0
         else:
-            w = member["r"] - (member["received"] if member["joined"] > c["index"] else 0)
+            staked = member["joined"] > c["index"] or member["referrer"] == c["author"]
+            w = member["r"] - (member["received"] if staked else 0)
             w = max(w, 0)
         e = c["evaluations"][k] = {
             "value": v,

@@ -432,3 +432,24 @@ def test_the_records_each_event_names_rebuild_the_whole_state_map(
                 records[key] = value
         _books(state)
     assert records == dict(iter_records(state))
+
+
+def test_keys_an_author_refers_cannot_share_in_the_rewards_of_its_own_work() -> None:
+    """f0 refers keys before posting; they up-vote f0's article before the honest founders do.
+    Without weight on it, they hold no claim, and the ring ends as f0 alone would."""
+    alone, ring = founded(), founded()
+    for n in range(3):
+        ring.join(f"sybil {n}", referrer="f0")
+    for log in (alone, ring):
+        log.submit("f0", "article by f0")
+    for n in range(3):
+        ring.evaluate(f"sybil {n}", "article by f0", 1)
+    for log in (alone, ring):
+        for voter in ("f1", "f2", "f3", "f4"):
+            log.evaluate(voter, "article by f0", 1)
+    a, b = run(alone), run(ring)
+    ring_worth = [worth(b, name) for name in ["f0", "sybil 0", "sybil 1", "sybil 2"]]
+    assert sum(r for r, _ in ring_worth) <= worth(a, "f0")[0]
+    assert sum(t for _, t in ring_worth) <= worth(a, "f0")[1]
+    for name in ("sybil 0", "sybil 1", "sybil 2"):
+        assert pending_reputation(b, key_of(name)) == 0, name
