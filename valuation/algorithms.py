@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from itertools import chain
 
 from valuation import backfeed, backfeed2
-from valuation.errors import ParamsError
+from valuation.errors import ParamsError, RuleViolation
 from valuation.model import AnyParams, Changes, Event, State
 from valuation.params import ALGORITHM
 from valuation.params import resolve_params as resolve_params_1
@@ -95,6 +95,15 @@ def apply(state: State, event: Event) -> Changes:
     if state.has_genesis:
         return ALGORITHMS[state.params.algorithm].apply(state, event)
     valuation = event.body.get("valuation") if isinstance(event.body, Mapping) else None
+    if (
+        event.kind == "network.genesis"
+        and isinstance(valuation, Mapping)
+        and valuation.get("algorithm") not in ALGORITHMS
+    ):
+        try:
+            resolve_params(valuation)
+        except ParamsError as error:  # always: the algorithm is none we know
+            raise RuleViolation(f"the valuation params are invalid: {error}") from None
     return _named(valuation).apply(state, event)
 
 

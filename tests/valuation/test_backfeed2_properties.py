@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.valuation.community import Log, key_of
-from valuation import UNIT, State, apply, new_state, pending_reputation
+from valuation import UNIT, RuleViolation, State, apply, new_state, pending_reputation
 from valuation.backfeed2 import ACCUMULATOR_SCALE
 from valuation.model import ContributionRecord2
 from valuation.records import iter_records, record_value
@@ -453,3 +453,20 @@ def test_keys_an_author_refers_cannot_share_in_the_rewards_of_its_own_work() -> 
     assert sum(t for _, t in ring_worth) <= worth(a, "f0")[1]
     for name in ("sybil 0", "sybil 1", "sybil 2"):
         assert pending_reputation(b, key_of(name)) == 0, name
+
+
+def test_a_genesis_naming_an_unknown_algorithm_is_refused_naming_the_known_ones() -> None:
+    log = Log()
+    log.genesis({"algorithm": "backfeed/9"}, FOUNDERS)
+    state = new_state()
+    with pytest.raises(RuleViolation, match="'backfeed/1' or 'backfeed/2', not 'backfeed/9'"):
+        apply(state, log.events[0])
+    assert not state.has_genesis
+
+
+def test_network_params_cannot_change_the_algorithm() -> None:
+    log = founded()
+    state = run(log)
+    with pytest.raises(RuleViolation, match="algorithm must be 'backfeed/2'"):
+        apply(state, log.params({"algorithm": "backfeed/1", "params": {}}))
+    assert state.params.algorithm == "backfeed/2"
