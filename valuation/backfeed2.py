@@ -189,6 +189,8 @@ def _join(state: State, event: Event, out: Out) -> tuple[tuple[str, ...], tuple[
     # reputation to it: a transfer, so R is unchanged and nothing is created. The referrer's
     # claims are settled first, so that the stake does not depend on when it last signed.
     members[key] = member = MemberRecord2(key, name, ref, event.index)
+    if isinstance(ref, MemberRecord2):
+        ref.referees.append(member)
     if ref is not None:
         _settle(state, ref, out)
         stake = _referral(state).times(ref.reputation)
@@ -374,8 +376,11 @@ def _cast(state: State, event: Event, out: Out) -> tuple[tuple[str, ...], tuple[
             share = reputation - to_author
             earlier_weight = U - w
             if share > 0 and earlier_weight > 0:
-                contribution.accumulator += share * ACCUMULATOR_SCALE // earlier_weight
+                increment = share * ACCUMULATOR_SCALE // earlier_weight
+                contribution.accumulator += increment
                 state._issued += share
+                # k's referrer and referees share no more than k in the increment k caused.
+                _pass_over(contribution, evaluator, increment, out)
 
     # 5. k's own claim starts after the increment its vote caused.
     vote.marker = contribution.accumulator
@@ -385,6 +390,26 @@ def _cast(state: State, event: Event, out: Out) -> tuple[tuple[str, ...], tuple[
 
 
 # -- claims ------------------------------------------------------------------------------------
+
+
+def _pass_over(
+    contribution: ContributionRecord2, evaluator: MemberRecord, increment: int, out: Out
+) -> None:
+    """Move the markers of the open claims on `contribution` held by `evaluator`'s referrer and
+    by the members it referred up by `increment`, so that they take no share of it: splitting
+    one's reputation over keys one refers never earns a share of one's own up-vote."""
+    if not isinstance(evaluator, MemberRecord2):
+        return
+    family: list[MemberRecord] = list(evaluator.referees)
+    if evaluator.ref is not None:
+        family.append(evaluator.ref)
+    votes = contribution.votes
+    for member in family:
+        vote = votes.get(member.key)
+        if vote is not None and vote.marker is not None:
+            vote.marker += increment
+            if out is not None:
+                out.records.add(evaluation_key(contribution.id, member.key))
 
 
 def _settle(state: State, member: MemberRecord, out: Out) -> None:

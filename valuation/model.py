@@ -156,10 +156,11 @@ class ContributionRecord:
 
 
 class MemberRecord2(MemberRecord):
-    """A backfeed/2 member: when it joined, what its referrer staked on it, and its open claims
-    (the contributions on which it holds an up-vote that shares evaluator rewards)."""
+    """A backfeed/2 member: when it joined, what its referrer staked on it, the members it
+    referred, and its open claims (the contributions on which it holds an up-vote that shares
+    evaluator rewards)."""
 
-    __slots__ = ("claims", "joined", "received")
+    __slots__ = ("claims", "joined", "received", "referees")
 
     def __init__(
         self,
@@ -172,6 +173,7 @@ class MemberRecord2(MemberRecord):
         self.joined = joined  # the log index of its join (0 for a founder)
         self.received = 0  # the referral stake it received when it joined
         self.claims: dict[str, ContributionRecord2] = {}
+        self.referees: list[MemberRecord2] = []  # the members it referred, in join order
 
 
 class Vote:

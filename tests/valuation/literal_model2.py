@@ -224,8 +224,16 @@ class LiteralModel2:
                     self.post(c["author"], "reputation", to_author, "contributor_reward", cid, k)
                 U_prev = U - w
                 if E > 0 and U_prev > 0:
-                    c["A"] += E * S // U_prev
+                    increment = E * S // U_prev
+                    c["A"] += increment
                     self.issued += E
+                    # k's referrer and the members k referred: markers up by the increment.
+                    for j, e_j in c["evaluations"].items():
+                        family = (
+                            j == self.members[k]["referrer"] or self.members[j]["referrer"] == k
+                        )
+                        if family and e_j["marker"] is not None:
+                            e_j["marker"] += increment
         # 2.3 Open k's claim after the addition.
         e["marker"] = c["A"]
         e["carry"] = 0

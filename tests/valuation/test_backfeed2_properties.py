@@ -470,3 +470,22 @@ def test_network_params_cannot_change_the_algorithm() -> None:
     with pytest.raises(RuleViolation, match="algorithm must be 'backfeed/2'"):
         apply(state, log.params({"algorithm": "backfeed/1", "params": {}}))
     assert state.params.algorithm == "backfeed/2"
+
+
+def test_keys_a_member_refers_take_no_share_of_the_increase_its_own_up_vote_causes() -> None:
+    """f0 splits off a key before f1's article exists; the key up-votes first, f0 later. The
+    key shares in the honest up-votes' increases, never in f0's, nor f0 in the key's."""
+    log = founded()
+    log.join("split", referrer="f0")
+    log.submit("f1", "article by f1")
+    log.evaluate("f2", "article by f1", 1)
+    log.evaluate("split", "article by f1", 1)
+    log.evaluate("f3", "article by f1", 1)
+    log.evaluate("f4", "article by f1", 1)  # crosses: f2, the key and f3 share
+    state = run(log)
+    before = pending_reputation(state, key_of("split"))
+    assert before > 0
+    changes = apply(state, log.evaluate("f0", "article by f1", 1))  # raises the score: pays
+    assert any(p.cause == "contributor_reward" for p in changes.postings)
+    assert pending_reputation(state, key_of("split")) == before
+    assert pending_reputation(state, key_of("f2")) > 0
