@@ -7,15 +7,15 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ledger.reads import (
-    ContributionFigures,
     ContributionPoint,
+    ContributionSummary,
     HistoryStep,
     MemberFigures,
     NetworkStats,
 )
 from ledger.service import Appended
 from valuation import format_amount
-from valuation.reading import ratio
+from valuation.figures import ratio
 
 
 class Problem(BaseModel):
@@ -208,7 +208,7 @@ class ContributionOut(BaseModel):
     evaluations: list[EvaluationOut]
 
     @classmethod
-    def of(cls, c: ContributionFigures) -> ContributionOut:
+    def of(cls, c: ContributionSummary) -> ContributionOut:
         return cls(
             id=c.id,
             index=c.index,

@@ -1,8 +1,9 @@
 """Reads: the log (its network, checkpoints, proofs, leaf bytes) and the read models of the
 dashboards, members and contributions as the figure tables hold them.
 
-Influence (`r / R`), quality and the feed score are computed here at read time from stored
-figures, with `valuation`'s own formulas.
+Influence (`r / R`), W(c, v), quality and the feed score are read off stored figures with
+`valuation`'s own functions (`weights_of`, `quality`, `next_max_score`, `feed_score`): the rules
+live there, never here.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from ledger.entries import parse_leaf, parse_timestamp, stored_leaf
 from ledger.errors import NotAMemberError, NotFoundError
 from ledger.models import ContributionRow, MemberRow, PostingRow
 from ledger.rules import Network
-from valuation.reading import feed_score, quality, ratio
+from valuation.backfeed import next_max_score
+from valuation.figures import quality, ratio, weights_of
+from valuation.reading import feed_score
 
 # --- the log ----------------------------------------------------------------------------
 
@@ -122,7 +125,9 @@ class EvaluationFigures:
 
 
 @dataclass(frozen=True, slots=True)
-class ContributionFigures:
+class ContributionSummary:
+    """A contribution as a dashboard lists it: its row, its figures and its evaluations."""
+
     id: str
     index: int
     author: str
@@ -225,7 +230,7 @@ def _days_since(logged_at: str, now: datetime) -> int:
 
 def contributions(
     session: Session, rows: Sequence[ContributionRow], now: datetime | None = None
-) -> list[ContributionFigures]:
+) -> list[ContributionSummary]:
     now = now or datetime.now(UTC)
     total = repo.total_reputation(session)
     by_contribution: dict[str, list[EvaluationFigures]] = {row.id: [] for row in rows}
@@ -236,12 +241,10 @@ def contributions(
     result = []
     for row in rows:
         evaluations = sorted(by_contribution[row.id], key=lambda e: e.index)
-        weights: dict[int, int] = {}
-        for e in evaluations:
-            weights[e.value] = weights.get(e.value, 0) + e.reputation
+        weights, engaged = weights_of((e.value, e.reputation) for e in evaluations)
         q = quality(weights.get(0, 0), weights.get(1, 0), total)
         result.append(
-            ContributionFigures(
+            ContributionSummary(
                 id=row.id,
                 index=row.idx,
                 author=row.author,
@@ -251,7 +254,7 @@ def contributions(
                 max_score=row.max_score,
                 fund=row.fund,
                 total_reputation=total,
-                engaged_reputation=sum(weights.values()),
+                engaged_reputation=engaged,
                 weights=weights,
                 quality=q,
                 score=feed_score(q, _days_since(row.logged_at, now)),
@@ -261,7 +264,7 @@ def contributions(
     return result
 
 
-def contribution(session: Session, cid: str) -> ContributionFigures:
+def contribution(session: Session, cid: str) -> ContributionSummary:
     row = repo.contribution(session, cid)
     if row is None:
         raise NotFoundError(f"no contribution has id {cid[:16]}…")
@@ -270,7 +273,7 @@ def contribution(session: Session, cid: str) -> ContributionFigures:
 
 def ranked_contributions(
     session: Session, order_by: str, offset: int, limit: int
-) -> list[ContributionFigures]:
+) -> list[ContributionSummary]:
     if order_by == "time":
         return contributions(session, repo.contributions(session, offset, limit, newest_first=True))
     # The feed score fades with age, so it cannot be indexed: rank every contribution's
@@ -317,7 +320,7 @@ def stats(session: Session) -> NetworkStats:
 
 def member_contributions(
     session: Session, key: str, offset: int, limit: int
-) -> list[ContributionFigures]:
+) -> list[ContributionSummary]:
     """A member's own contributions with their figures, newest first."""
     if repo.member(session, key) is None:
         raise NotFoundError(f"{key[:16]}… is not a member of this network")
@@ -389,9 +392,9 @@ def contribution_history(
 
     Everything is derived from logged rows: the evaluation leaves give who voted what and
     when; `member_history` gives each evaluator's reputation before and after each vote; the
-    reputation postings give R. VALUATION.md's step 6 is then followed to carry the maximum
-    score (U / R with reputations as they stood before the vote, a new maximum only on a value
-    other than 0), and quality is `valuation`'s own formula over the figures after the vote.
+    reputation postings give R. The maximum score is carried by VALUATION.md's step 6 as
+    `valuation.backfeed.next_max_score` states it (U / R with reputations as they stood before
+    the vote), and W(c, v) and quality are `valuation`'s own functions of the figures after it.
     Every earlier point is walked over to reach `start`: the maximum score is a running one.
     """
     repo.snapshot(session)
@@ -454,10 +457,8 @@ def contribution_history(
         current.pop(cast.evaluator, None)
         current[cast.evaluator] = cast.value
         if cast.value != 0:
-            upon_one = sum(reputation[k] for k, v in current.items() if v == 1)
-            score = ratio(upon_one, total)
-            if best is None or score > best:
-                best = score
+            upon_one = weights_of((v, reputation[k]) for k, v in current.items())[0].get(1, 0)
+            best = next_max_score(best, cast.value, upon_one, total)
         # Figures just after it.
         while position < len(history) and history[position].idx == cast.index:
             reputation[history[position].member] = history[position].reputation
@@ -466,9 +467,7 @@ def contribution_history(
         previous = cast.index
         if cast.index not in shown:
             continue
-        weights: dict[int, int] = {}
-        for k, v in current.items():
-            weights[v] = weights.get(v, 0) + reputation[k]
+        weights, _ = weights_of((v, reputation[k]) for k, v in current.items())
         points.append(
             ContributionPoint(
                 index=cast.index,

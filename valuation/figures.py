@@ -19,7 +19,7 @@ from typing import Any
 from valuation.amounts import UNIT, format_amount
 from valuation.arithmetic import CONTEXT, div, round_units
 from valuation.jcs import canonical as canonical_json
-from valuation.model import ContributionRecord, MemberRecord, State
+from valuation.model import ContributionRecord, ContributionRecord2, MemberRecord, State
 
 __all__ = [
     "ContributionFigures",
@@ -30,6 +30,7 @@ __all__ = [
     "ratio",
     "state_json",
     "state_json_bytes",
+    "weights_of",
 ]
 
 _divide = CONTEXT.divide
@@ -252,16 +253,34 @@ def _member_bytes(member: MemberRecord) -> bytes:
     return member.json
 
 
-def _weights(record: ContributionRecord, values: Iterable[int]) -> tuple[dict[int, int], int]:
-    """W(c, v) for each of `values`, and V(c), from the current reputation of the evaluators."""
+def weights_of(
+    evaluations: Iterable[tuple[int, int]], values: Iterable[int] = ()
+) -> tuple[dict[int, int], int]:
+    """W(c, v) for each value, and V(c), from the (value, weight) of each current evaluation.
+
+    Every value in `values` is listed, with 0 when no evaluation holds it. An evaluation's
+    weight is its algorithm's: the evaluator's current reputation under backfeed/1, the weight
+    frozen at its first cast under backfeed/2.
+    """
     weights = dict.fromkeys(values, 0)
     engaged = 0
-    for value, _, member in record.evaluations.values():
-        reputation = member.reputation
-        engaged += reputation
-        if value in weights:
-            weights[value] += reputation
+    for value, weight in evaluations:
+        engaged += weight
+        weights[value] = weights.get(value, 0) + weight
     return weights, engaged
+
+
+def _weights(record: ContributionRecord, values: Iterable[int]) -> tuple[dict[int, int], int]:
+    """W(c, v) for each of `values` (only those), and V(c), of a contribution of the state."""
+    if isinstance(record, ContributionRecord2):
+        pairs = (
+            (value, record.votes[key].weight) for key, (value, _, _) in record.evaluations.items()
+        )
+    else:
+        pairs = ((value, member.reputation) for value, _, member in record.evaluations.values())
+    weights, engaged = weights_of(pairs, values)
+    listed = set(values)
+    return {value: weight for value, weight in weights.items() if value in listed}, engaged
 
 
 def _values(state: State, record: ContributionRecord) -> tuple[int, ...]:

@@ -259,6 +259,7 @@ CAUSES = {
     "alignment_reward": "alignment reward",
     "contributor_reward": "contributor reward",
     "referral_share": "referral share",
+    "referral_stake": "referral stake",
 }
 
 
@@ -285,12 +286,18 @@ def reason(explanation: Explanation, change: Change) -> str:
             return f"staked on evaluating {title}"
         case "evaluator_fund":
             return f"evaluated {title}: a share of its evaluator fund"
+        case "alignment_reward" if not change.evaluator:
+            return f"up-voted {title} before others: a share of its evaluator rewards"
         case "alignment_reward":
             return f"agreed with {who} evaluation of {title}"
         case "contributor_reward":
             return f"{who} evaluation of {title} raised its score"
         case "referral_share":
             return f"a referee's reward, from {who} evaluation of {title}"
+        case "referral_stake" if change.amount < 0:
+            return "staked on a newcomer it referred"
+        case "referral_stake":
+            return "staked on it by its referrer when it joined"
     return change.cause
 
 

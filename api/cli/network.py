@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 
 def network_config(data: Any) -> Callable[[VerifyKey], NetworkConfig]:
-    """Read `multitude init --config`: a preset name or explicit params, and founders.
+    """Read `multitude init --config`: a preset name or explicit params (backfeed/2's
+    defaults when the config names none), and founders.
 
     Everything is checked now; what is returned fills in the defaults that depend on the log's
     public key (SPEC section 8): the network `multitude-<8 hex>` and the origin
@@ -44,7 +45,7 @@ def network_config(data: Any) -> Callable[[VerifyKey], NetworkConfig]:
     unknown = set(data) - {"network", "origin", "valuation", "founders"}
     if unknown:
         raise CommandError(f"unknown field {sorted(unknown)[0]!r} in the config")
-    spec = data.get("valuation", {"preset": "example"})
+    spec = data.get("valuation", valuation.DEFAULT_VALUATION)
     if isinstance(spec, dict) and set(spec) == {"preset"}:
         preset = spec["preset"]
         if preset not in valuation.PRESETS:
@@ -52,6 +53,13 @@ def network_config(data: Any) -> Callable[[VerifyKey], NetworkConfig]:
                 f"unknown preset {preset!r}: use one of {', '.join(valuation.PRESETS)}"
             )
         spec = valuation.PRESETS[preset]
+    if isinstance(spec, dict) and "params" not in spec:
+        # `{"algorithm": "backfeed/2"}` alone means its defaults, which the genesis then
+        # names field by field.
+        try:
+            spec = valuation.resolve_params(spec).to_json()
+        except valuation.ValuationError as exc:
+            raise CommandError(f"the valuation in the config is invalid: {exc}") from None
     founders = data.get("founders", [])
     if not isinstance(founders, list) or not all(isinstance(f, dict) for f in founders):
         raise CommandError("founders must be a list of objects")
@@ -177,14 +185,11 @@ def serve(
 
         def default(log_public: VerifyKey) -> NetworkConfig:
             network = keys.default_network(log_public)
-            return NetworkConfig(
-                network, keys.default_origin(network), valuation.PRESETS["example"]
-            )
+            return NetworkConfig(network, keys.default_origin(network), valuation.DEFAULT_VALUATION)
 
         ledger, _ = new_network(ledger, log_key_path(url, log_key), default)
-        err.print(
-            f"created the default network {ledger.network().name!r} (preset example) in {url}"
-        )
+        algorithm = valuation.DEFAULT_VALUATION["algorithm"]
+        err.print(f"created the default network {ledger.network().name!r} ({algorithm}) in {url}")
     network = ledger.network()
     ledger.engine.dispose()
     os.environ["MULTITUDE_DB"] = url

@@ -313,6 +313,7 @@ const CAUSES = {
   alignment_reward: "alignment reward",
   contributor_reward: "contributor reward",
   referral_share: "referral share",
+  referral_stake: "referral stake",
 };
 
 function reason(member, posting) {
@@ -335,11 +336,16 @@ function reason(member, posting) {
     case "evaluator_fund":
       return ["evaluated ", c, ": a share of its evaluator fund"];
     case "alignment_reward":
+      if (!posting.evaluator) return ["up-voted ", c, " before others: a share of its evaluator rewards"];
       return ["agreed with ", who, " evaluation of ", c];
     case "contributor_reward":
       return [who, " evaluation of ", c, " raised its score"];
     case "referral_share":
       return ["a referee’s reward, from ", who, " evaluation of ", c];
+    case "referral_stake":
+      return String(posting.amount).startsWith("-")
+        ? "staked on a newcomer it referred"
+        : "staked on it by its referrer when it joined";
     default:
       return posting.cause;
   }

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import valuation
 from ledger.db import make_engine
 from ledger.keys import read_key
 from ledger.service import Ledger
@@ -235,3 +236,26 @@ def test_a_missing_local_database_names_where_the_command_looked(
     assert (
         "[default: ($MULTITUDE_DB, else sqlite:///multitude.db in the working directory)]" in shown
     )
+
+
+@pytest.mark.parametrize("spec", [None, {"algorithm": "backfeed/2"}])
+def test_init_without_params_creates_a_backfeed2_network_with_its_defaults_written_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], spec: dict[str, str] | None
+) -> None:
+    ann = Signer()
+    config = tmp_path / "network.json"
+    data: dict[str, object] = {
+        "network": "coop",
+        "founders": [{"member": ann.public, "name": "Ann", "reputation": 10, "tokens": 5}],
+    }
+    if spec is not None:
+        data["valuation"] = spec
+    config.write_text(json.dumps(data))
+    url = f"sqlite:///{tmp_path / 'coop.db'}"
+    result = run_cli(capsys, *["init", "--db", url, "--config", str(config)])
+    assert result.code == 0, result.err
+    ledger = Ledger(make_engine(url), read_key(tmp_path / "multitude-log.key"))
+    state = ledger.replayed_state()
+    assert state.params.to_json() == valuation.DEFAULT_VALUATION
+    genesis = json.loads(next(ledger.leaf_bytes(0, 1)))["entry"]["body"]
+    assert genesis["valuation"] == valuation.DEFAULT_VALUATION

@@ -276,10 +276,11 @@ def test_history_equals_a_replay_of_the_log_at_every_point(
     engine: Engine, log_key: SigningKey
 ) -> None:
     """On a simulated community, every point of every contribution's history (R, W, quality,
-    maximum score) equals a replay of the log up to that point's index."""
+    maximum score) equals a replay of the log up to that point's index (under backfeed/1, whose
+    figures the history derives from the logged rows)."""
     ledger = Ledger(engine, log_key)
     people = demo.community(7, 14)
-    ledger.create_network(demo.genesis(people))
+    ledger.create_network(demo.genesis(people, valuation.ALGORITHM))
     sim = demo.Simulation(ledger, people, 7, 260)
     while not sim.done:
         sim.step()

@@ -18,7 +18,8 @@ from tests.dashboard.community import Community
 from tests.dashboard.server import LiveServer
 from valuation.model import Cause
 
-ALL_CAUSES = set(get_args(Cause))
+# The community here runs backfeed/1, which posts every cause but backfeed/2's own.
+BACKFEED_1_CAUSES = set(get_args(Cause)) - {"referral_stake"}
 
 
 def test_the_api_history_adds_up_exactly_at_every_index(live_server: LiveServer) -> None:
@@ -39,7 +40,7 @@ def test_the_api_history_adds_up_exactly_at_every_index(live_server: LiveServer)
             now = http.get(f"/v1/members/{signer.public}").json()
             assert Decimal(now["reputation"]) == figures["reputation"]
             assert Decimal(now["tokens"]) == figures["tokens"]
-    assert seen == ALL_CAUSES
+    assert seen == BACKFEED_1_CAUSES
 
 
 def test_explain_from_the_database_and_from_the_api_agree_and_add_up(
