@@ -30,6 +30,8 @@ from ledger import merkle
 from ledger.entries import entry_id as compute_entry_id
 from ledger.entries import leaf_bytes, parse_entry, sign_entry
 from ledger.errors import LedgerError
+from valuation.errors import StateProofError
+from valuation.statemap import StateProof, proof_from_json, verify_proof
 
 DEFAULT_API = "http://127.0.0.1:8000"
 
@@ -74,6 +76,18 @@ class VerificationError(ClientError):
 
 class KeyRequired(ClientError):
     """A write was asked of a client that holds no signing key."""
+
+
+class MemberProvenAbsent(NotFound):
+    """The signed state map proves that a key is not a member at the checkpoint's tree size."""
+
+    def __init__(self, member: str, tree_size: int) -> None:
+        super().__init__(
+            f"{member} is proven not to be a member at checkpoint {tree_size}: the signed "
+            "state map has no record of that key"
+        )
+        self.member = member
+        self.tree_size = tree_size
 
 
 # --- what the server answers ----------------------------------------------------------------
@@ -150,6 +164,20 @@ class InclusionProof:
     leaf_index: int
     tree_size: int
     hashes: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ProvenFigures:
+    """A member's figures as the state map records them, proven against the checkpoint of
+    `tree_size` that the log's key signed (`Client.verify_member`)."""
+
+    member: str
+    name: str
+    referrer: str | None
+    reputation: str
+    tokens: str
+    tree_size: int
+    origin: str
 
 
 T = TypeVar("T")
@@ -482,7 +510,98 @@ class Client:
             raise ClientError("the server's inclusion proof is malformed") from None
         return _build(InclusionProof, data, hashes=hashes)
 
+    def state_proof(self, key: str, tree_size: int | None = None) -> StateProof:
+        """The server's proof of state-map record `key` at `tree_size` (default: the latest
+        checkpoint), SPEC section 5. Unchecked: `verify_member` checks it."""
+        params: dict[str, Any] = {"key": key}
+        if tree_size is not None:
+            params["tree_size"] = tree_size
+        data = self._json("GET", "/v1/state/proof", params=params)
+        try:
+            return proof_from_json(data)
+        except StateProofError as exc:
+            raise VerificationError(f"the server's state proof is malformed: {exc}") from None
+
     # --- verification ---------------------------------------------------------------------
+
+    def _open_checkpoint(self, verifier_key: str | None, trust_on_first_use: bool) -> cp.Checkpoint:
+        """The latest checkpoint, opened with the log's verifier key (step 1 of each check)."""
+        if verifier_key is None:
+            if not trust_on_first_use:
+                raise VerificationError(
+                    "give the log's verifier key to check against (or trust_on_first_use=True)"
+                )
+            verifier_key = self.log_key()
+        try:
+            verifier = cp.parse_verifier_key(verifier_key)
+            return cp.open_checkpoint(self.checkpoint(), verifier)
+        except LedgerError as exc:
+            raise VerificationError(f"the checkpoint does not verify: {exc}") from None
+
+    def verify_member(
+        self,
+        key: str,
+        verifier_key: str | None = None,
+        *,
+        trust_on_first_use: bool = False,
+    ) -> ProvenFigures:
+        """A member's figures, returned only once the log's signature and the state proof hold.
+
+        1. Open the latest checkpoint with `verifier_key` (the log's key, known to the caller;
+           fetched from the server only when `trust_on_first_use` is set) and read its state
+           root (the `state` line, SPEC section 4).
+        2. Fetch the proof of the record `member/<key>` at the checkpoint's tree size.
+        3. Check that it is the proof asked for and fold it to the state root (SPEC section 5).
+        4. Read the figures from the proven record.
+        Raises `VerificationError` saying which step failed, or `MemberProvenAbsent` when the
+        proof holds and shows that `key` is not a member.
+        """
+        member = key.strip().lower()
+        if len(member) != 64 or any(c not in "0123456789abcdef" for c in member):
+            raise ClientError(f"{key!r} is not a member's public key (64 hex digits)")
+        checkpoint = self._open_checkpoint(verifier_key, trust_on_first_use)
+        if checkpoint.state_root is None:
+            raise VerificationError(
+                f"the checkpoint of tree size {checkpoint.size} has no state line: "
+                "it signs no figures to prove"
+            )
+        record = f"member/{member}"
+        proof = self.state_proof(record, checkpoint.size)
+        if proof.key != record:
+            raise VerificationError(f"the server sent the proof of {proof.key!r}, not {record!r}")
+        if proof.tree_size != checkpoint.size:
+            raise VerificationError(
+                f"the server sent a proof at tree size {proof.tree_size}, not at the "
+                f"checkpoint's {checkpoint.size}"
+            )
+        try:
+            verify_proof(proof, checkpoint.state_root)
+        except StateProofError as exc:
+            raise VerificationError(
+                f"the figures of {member[:16]}… are not proven against checkpoint "
+                f"{checkpoint.size}: {exc}"
+            ) from None
+        if proof.value is None:
+            raise MemberProvenAbsent(member, checkpoint.size)
+        value = proof.value
+        fields = ("name", "reputation", "tokens")
+        if (
+            not isinstance(value, dict)
+            or any(not isinstance(value.get(f), str) for f in fields)
+            or not isinstance(value.get("referrer", 0), str | None)
+        ):
+            raise VerificationError(
+                f"the proven record of {member[:16]}… is not a member's record: {value!r}"
+            )
+        return ProvenFigures(
+            member=member,
+            name=value["name"],
+            referrer=value["referrer"],
+            reputation=value["reputation"],
+            tokens=value["tokens"],
+            tree_size=checkpoint.size,
+            origin=checkpoint.origin,
+        )
 
     def verify_inclusion(
         self,
@@ -500,17 +619,7 @@ class Client:
         4. Check the server's inclusion proof at the checkpoint's size against its root.
         Returns the verified checkpoint; raises `VerificationError` saying which step failed.
         """
-        if verifier_key is None:
-            if not trust_on_first_use:
-                raise VerificationError(
-                    "give the log's verifier key to check against (or trust_on_first_use=True)"
-                )
-            verifier_key = self.log_key()
-        try:
-            verifier = cp.parse_verifier_key(verifier_key)
-            checkpoint = cp.open_checkpoint(self.checkpoint(), verifier)
-        except LedgerError as exc:
-            raise VerificationError(f"the checkpoint does not verify: {exc}") from None
+        checkpoint = self._open_checkpoint(verifier_key, trust_on_first_use)
         item = self.entry(entry_id)
         try:
             parse_entry(item.entry)

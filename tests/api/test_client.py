@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -16,7 +17,9 @@ from api.client import (
     ClientError,
     EntryRefused,
     InclusionProof,
+    MemberProvenAbsent,
     NotFound,
+    ProvenFigures,
     SeqConflict,
     ServerUnavailable,
     VerificationError,
@@ -177,6 +180,124 @@ def test_verify_inclusion_fails_with_another_logs_key(api_url: str) -> None:
         receipt = ann.join("Ann")
         with pytest.raises(VerificationError, match="checkpoint does not verify"):
             ann.verify_inclusion(receipt.id, stranger)
+
+
+def test_verify_member_returns_the_figures_proven_against_the_signed_checkpoint(
+    api_url: str, ledger: Ledger
+) -> None:
+    verifier = ledger.network().verifier_key
+    with (
+        Client(api_url, SigningKey.generate()) as ann,
+        Client(api_url, SigningKey.generate()) as bob,
+    ):
+        ann.join("Ann")
+        bob.join("Bob", referrer=ann.public_key)
+        bob.evaluate(ann.contribute("Proven figures").id, 1)
+        proven = ann.verify_member(bob.public_key, verifier)
+        served = ann.member(bob.public_key)
+        assert proven == ProvenFigures(
+            member=bob.public_key,
+            name="Bob",
+            referrer=ann.public_key,
+            reputation=served.reputation,
+            tokens=served.tokens,
+            tree_size=5,
+            origin="example.org/demo",
+        )
+        assert ann.verify_member(ann.public_key.upper(), verifier).referrer is None
+
+
+def test_verify_member_proves_an_absent_member_absent(api_url: str, ledger: Ledger) -> None:
+    verifier = ledger.network().verifier_key
+    with Client(api_url, SigningKey.generate()) as ann:
+        ann.join("Ann")
+        stranger = bytes(SigningKey.generate().verify_key).hex()
+        with pytest.raises(MemberProvenAbsent, match="proven not to be a member at checkpoint 2"):
+            ann.verify_member(stranger, verifier)
+        with pytest.raises(ClientError, match="not a member's public key"):
+            ann.verify_member("ann", verifier)
+
+
+def _forging(change: Callable[[dict[str, Any]], None]) -> httpx.HTTPTransport:
+    """A transport whose state proofs are changed by `change` on their way to the client."""
+
+    class Forging(httpx.HTTPTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            response = super().handle_request(request)
+            if request.url.path != "/v1/state/proof":
+                return response
+            response.read()
+            proof = response.json()
+            change(proof)
+            return httpx.Response(200, json=proof)
+
+    return Forging()
+
+
+def _richer(proof: dict[str, Any]) -> None:
+    proof["value"]["tokens"] = "1000000"
+
+
+def _flipped_sibling(proof: dict[str, Any]) -> None:
+    first = bytes.fromhex(proof["siblings"][0])
+    proof["siblings"][0] = (bytes([first[0] ^ 1]) + first[1:]).hex()
+
+
+def _hidden(proof: dict[str, Any]) -> None:
+    proof["value"] = None
+
+
+@pytest.mark.parametrize("change", [_richer, _flipped_sibling, _hidden])
+def test_verify_member_fails_on_a_forged_proof(
+    api_url: str, ledger: Ledger, change: Callable[[dict[str, Any]], None]
+) -> None:
+    verifier = ledger.network().verifier_key
+    with (
+        Client(api_url, SigningKey.generate()) as ann,
+        Client(api_url, SigningKey.generate()) as bob,
+    ):
+        ann.join("Ann")
+        bob.join("Bob")
+        with (
+            Client(api_url, transport=_forging(change)) as reader,
+            pytest.raises(VerificationError, match="not proven against checkpoint 3"),
+        ):
+            reader.verify_member(ann.public_key, verifier)
+
+
+def test_verify_member_fails_on_a_proof_of_another_key(api_url: str, ledger: Ledger) -> None:
+    verifier = ledger.network().verifier_key
+    with (
+        Client(api_url, SigningKey.generate()) as ann,
+        Client(api_url, SigningKey.generate()) as bob,
+    ):
+        ann.join("Ann")
+        bob.join("Bob")
+
+        def swapped(proof: dict[str, Any]) -> None:
+            real = httpx.get(
+                f"{api_url}/v1/state/proof", params={"key": f"member/{bob.public_key}"}
+            ).json()
+            proof.update(real)
+
+        with (
+            Client(api_url, transport=_forging(swapped)) as reader,
+            pytest.raises(VerificationError, match="sent the proof of"),
+        ):
+            reader.verify_member(ann.public_key, verifier)
+
+
+def test_verify_member_fails_with_another_logs_key(api_url: str) -> None:
+    from ledger.checkpoint import verifier_key
+
+    stranger = verifier_key("example.org/demo", bytes(SigningKey.generate().verify_key))
+    with Client(api_url, SigningKey.generate()) as ann:
+        ann.join("Ann")
+        with pytest.raises(VerificationError, match="checkpoint does not verify"):
+            ann.verify_member(ann.public_key, stranger)
+        with pytest.raises(VerificationError, match="verifier key"):
+            ann.verify_member(ann.public_key)
+        assert ann.verify_member(ann.public_key, trust_on_first_use=True).name == "Ann"
 
 
 def test_a_server_that_is_down_is_named_with_what_to_do() -> None:
