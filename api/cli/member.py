@@ -1,7 +1,8 @@
 """The member's commands of `multitude` (SPEC section 8): sign on this machine, submit, read.
 
 `join`, `contribute` and `evaluate` sign with the member's key file and submit through
-`api.client`; `members`, `leaderboard`, `contributions`, `show`, `checkpoint` and `prove` read.
+`api.client`; `members`, `leaderboard`, `contributions`, `show`, `checkpoint`, `prove` and
+`figures` read (the last two check what they read against the log's signed checkpoint).
 Tables are for people, `--json` is for scripts. Every failure becomes one sentence
 (`api.CommandError`) and a non-zero exit.
 """
@@ -511,37 +512,43 @@ def checkpoint(
         console.print("[green]signature verified[/] with the log key you gave")
 
 
-def prove(
-    entry_id: Annotated[
-        str, typer.Argument(metavar="ID", help="the id of an entry (e.g. a contribution)")
-    ],
-    verifier: Annotated[
-        str | None,
-        typer.Option(
-            "--verifier",
-            metavar="KEY",
-            help="the log's verifier key, as `multitude serve` and `init` print it "
-            "(`multitude checkpoint --verifier-key` shows the one the server publishes)",
-        ),
-    ] = None,
-    trust_server_key: Annotated[
-        bool,
-        typer.Option(
-            "--trust-server-key", help="check against the key the server itself publishes"
-        ),
-    ] = False,
-    api: ApiOption = DEFAULT_API,
-    json_out: JsonOption = False,
-) -> None:
-    """Prove an entry is in the log.
+VerifierOption = Annotated[
+    str | None,
+    typer.Option(
+        "--verifier",
+        metavar="KEY",
+        help="the log's verifier key, as `multitude serve` and `init` print it "
+        "(`multitude checkpoint --verifier-key` shows the one the server publishes)",
+    ),
+]
+TrustServerKeyOption = Annotated[
+    bool,
+    typer.Option("--trust-server-key", help="check against the key the server itself publishes"),
+]
 
-    Checks its Merkle proof against a checkpoint signed by the log's key."""
+
+def _need_verifier(verifier: str | None, trust_server_key: bool) -> None:
     if verifier is None and not trust_server_key:
         raise CommandError(
             "give the log's verifier key with --verifier (`multitude serve` prints it; "
             "`multitude checkpoint --verifier-key` shows the server's), "
             "or --trust-server-key to trust the server's own"
         )
+
+
+def prove(
+    entry_id: Annotated[
+        str, typer.Argument(metavar="ID", help="the id of an entry (e.g. a contribution)")
+    ],
+    verifier: VerifierOption = None,
+    trust_server_key: TrustServerKeyOption = False,
+    api: ApiOption = DEFAULT_API,
+    json_out: JsonOption = False,
+) -> None:
+    """Prove an entry is in the log.
+
+    Checks its Merkle proof against a checkpoint signed by the log's key."""
+    _need_verifier(verifier, trust_server_key)
     with _reporting(), _client(api) as client:
         full = _resolve(client, entry_id, members=False)
         signed = client.verify_inclusion(full, verifier, trust_on_first_use=trust_server_key)
@@ -557,6 +564,53 @@ def prove(
     )
 
 
+def figures(
+    member: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="MEMBER",
+            help="a member's public key (or a unique prefix of it); or give --key",
+            show_default=False,
+        ),
+    ] = None,
+    key: Annotated[
+        Path | None,
+        typer.Option("--key", metavar="FILE", help="your key file: prove your own figures"),
+    ] = None,
+    verifier: VerifierOption = None,
+    trust_server_key: TrustServerKeyOption = False,
+    api: ApiOption = DEFAULT_API,
+    json_out: JsonOption = False,
+) -> None:
+    """Prove a member's figures without trusting the server.
+
+    Checks the member's record in the state map against a checkpoint signed by the log's key,
+    and prints the figures only when the proof holds."""
+    if (member is None) == (key is None):
+        raise CommandError("give the member's public key, or your key file with --key (not both)")
+    _need_verifier(verifier, trust_server_key)
+    with _reporting(), _client(api, key) as client:
+        if key is not None:
+            full = client.public_key
+        else:
+            assert member is not None
+            ident = member.strip().lower()
+            prefix = PREFIX.fullmatch(ident)
+            candidates = [m.member for m in client.members()] if prefix else []
+            full = complete_id(ident, candidates, "member", noun="key")
+        proven = client.verify_member(full, verifier, trust_on_first_use=trust_server_key)
+    if json_out:
+        _print_json(proven)
+        return
+    console.print(f"[bold]{proven.name}[/]  (member {proven.member})")
+    console.print(f"reputation {proven.reputation} · tokens {proven.tokens}")
+    console.print(f"referred by {proven.referrer}" if proven.referrer else "no referrer")
+    console.print(
+        f"[green]proven against checkpoint {proven.tree_size}[/] of the log {proven.origin}, "
+        "which the log's key signed"
+    )
+
+
 COMMANDS: dict[str, Callable[..., None]] = {
     "keygen": keygen,
     "join": join,
@@ -568,6 +622,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "show": show,
     "checkpoint": checkpoint,
     "prove": prove,
+    "figures": figures,
 }
 
 

@@ -275,3 +275,45 @@ def test_help_has_readable_placeholders(capsys: pytest.CaptureFixture[str]) -> N
         for placeholder in ("<bool>", "<list[str]>", "<str>  ", "<path>  ", "<int range>"):
             options = [line for line in result.out.splitlines() if line.strip().startswith("--")]
             assert not any(placeholder in line for line in options), (command, placeholder)
+
+
+def test_figures_prints_a_members_figures_proven_against_the_checkpoint(
+    api: str, ledger: Ledger, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ann, ann_pub = key_file(tmp_path, "ann")
+    bob, bob_pub = key_file(tmp_path, "bob")
+    assert run(capsys, "join", "--key", str(ann), "--name", "Ann").code == 0
+    assert run(capsys, "join", "--key", str(bob), "--name", "Bob", "--referrer", ann_pub).code == 0
+    verifier = ledger.network().verifier_key
+
+    result = run(capsys, "figures", bob_pub[:10], "--verifier", verifier)
+    assert result.code == 0, result
+    served = json.loads(run(capsys, "show", bob_pub, "--json").out)
+    assert "Bob" in result.out and f"referred by {ann_pub}" in result.out
+    assert f"reputation {served['reputation']} · tokens {served['tokens']}" in result.out
+    assert "proven against checkpoint 3" in result.out
+
+    result = run(capsys, "figures", "--key", str(ann), "--trust-server-key", "--json")
+    proven = json.loads(result.out)
+    assert proven["member"] == ann_pub and proven["tree_size"] == 3
+    assert proven["referrer"] is None and proven["name"] == "Ann"
+
+
+def test_figures_failures_are_one_sentence(
+    api: str, ledger: Ledger, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ledger.checkpoint import verifier_key
+
+    ann, ann_pub = key_file(tmp_path, "ann")
+    _, stranger = key_file(tmp_path, "stranger")
+    assert run(capsys, "join", "--key", str(ann), "--name", "Ann").code == 0
+    verifier = ledger.network().verifier_key
+    other_log = verifier_key("example.org/demo", bytes(SigningKey.generate().verify_key))
+
+    assert_one_sentence(run(capsys, "figures", ann_pub), "--verifier")
+    assert_one_sentence(run(capsys, "figures", "--verifier", verifier), "--key")
+    result = run(capsys, "figures", stranger, "--verifier", verifier)
+    assert_one_sentence(result, stranger, "proven not to be a member at checkpoint 2")
+    result = run(capsys, "figures", ann_pub, "--verifier", other_log)
+    assert_one_sentence(result, "checkpoint does not verify")
+    assert_one_sentence(run(capsys, "figures", "zz", "--verifier", verifier), "is not a key")
