@@ -1,6 +1,7 @@
 // The dashboard: hash routes over the public API.
 //   #/                    overview: network, leaderboards, contributions, entries arriving live
-//   #/member/<key>        a member: figures over log index, every change explained
+//   #/member/<key>        a member: figures proven against the signed checkpoint, figures over
+//                         log index, every change explained
 //   #/contribution/<id>   a contribution: evaluations in order, quality over time, what it paid
 //   #/log[/<index>]       the signed checkpoint, and an entry's inclusion checked in the browser
 
@@ -26,6 +27,7 @@ import {
   verifyCheckpoint,
   verifyEntry,
   verifyInclusion,
+  verifyStateProof,
   VerificationError,
 } from "./verify.js";
 
@@ -497,6 +499,8 @@ async function member(key) {
   onLive((event) => {
     if (event.members.some((x) => x.member === key)) refreshSoon();
   });
+  const proven = h("p", { class: "verdict", id: "figures-verdict", role: "status" }, "Checking these figures against the signed checkpoint…");
+  proveFigures(m, proven);
 
   return h(
     "div",
@@ -515,6 +519,7 @@ async function member(key) {
         stat("Influence", percent(m.influence, 2)),
         stat("Invited by", m.referrer ? memberLink(m.referrer) : "—"),
       ),
+      proven,
     ),
     section("Over time", charts),
     explanation,
@@ -718,6 +723,34 @@ async function proveInclusion(index, out) {
     for (const s of Object.values(steps)) if (s.li.className === "pending") s.li.className = "skipped";
     verdict.className = "verdict bad";
     verdict.textContent = `✗ Not verified: ${error.message}`;
+  }
+}
+
+/** The member's record in the state map, proven in this browser against the checkpoint the
+ * log's key signed (SPEC section 5), and compared with the figures the page shows. */
+async function proveFigures(m, verdict) {
+  const say = (ok, message) => {
+    verdict.className = `verdict ${ok ? "ok" : "bad"}`;
+    verdict.textContent = message;
+  };
+  try {
+    const [note, vkey] = await Promise.all([text("/v1/log/checkpoint"), text("/v1/log/key")]);
+    const cp = await verifyCheckpoint(note, vkey);
+    const key = `member/${m.member}`;
+    const proof = await api("/v1/state/proof", { key, tree_size: cp.treeSize });
+    const value = await verifyStateProof(proof, key, cp.treeSize, cp.stateRoot);
+    if (value === null) {
+      say(false, `✗ The signed state proves that this key is not a member at checkpoint ${cp.treeSize}.`);
+      return;
+    }
+    const same = value.name === m.name && value.referrer === m.referrer && value.reputation === m.reputation && value.tokens === m.tokens;
+    if (!same) {
+      say(false, `✗ The figures shown are not the ones proven at checkpoint ${cp.treeSize} (reputation ${value.reputation}, tokens ${value.tokens}): reload to check again.`);
+      return;
+    }
+    say(true, `✓ Figures proven against checkpoint ${cp.treeSize}: the log’s key signed its state root, and this member’s record folds to it (${proof.siblings.length} hashes, checked in your browser).`);
+  } catch (error) {
+    say(false, `✗ Figures not verified: ${error.message}`);
   }
 }
 

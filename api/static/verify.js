@@ -1,6 +1,7 @@
 // Checking the log in the browser, with the browser's own SHA-256 and Ed25519 (WebCrypto):
 // the checkpoint's signature (C2SP signed note, SPEC section 4), an entry's inclusion proof
-// (RFC 9162 section 2.1.3.2) and the entry's signature by its author (SPEC section 2).
+// (RFC 9162 section 2.1.3.2), the entry's signature by its author (SPEC section 2), and a
+// record's proof in the state map against the checkpoint's `state` line (SPEC section 5).
 // Each check throws a VerificationError saying what failed; none returns false.
 
 import { fromBase64, fromHex, hex } from "./util.js";
@@ -64,10 +65,17 @@ export function parseCheckpoint(note) {
   const body = note.slice(0, split + 1);
   const lines = body.split("\n");
   if (lines.length < 4) throw new VerificationError("the checkpoint body is too short");
-  const [origin, sizeText, rootB64] = lines;
+  const [origin, sizeText, rootB64, ...extensions] = lines;
   if (!/^[0-9]+$/.test(sizeText)) throw new VerificationError("the tree size is not a number");
   const root = fromBase64(rootB64);
   if (root.length !== 32) throw new VerificationError("the root hash is not 32 bytes");
+  // SPEC section 4: the first `state <base64>` extension line carries the state map's root.
+  const stateLine = extensions.find((line) => line.startsWith("state "));
+  let stateRoot = null;
+  if (stateLine !== undefined) {
+    stateRoot = fromBase64(stateLine.slice("state ".length));
+    if (stateRoot.length !== 32) throw new VerificationError("the state root is not 32 bytes");
+  }
   const signatures = note
     .slice(split + 2)
     .split("\n")
@@ -78,7 +86,7 @@ export function parseCheckpoint(note) {
       const raw = fromBase64(m[2]);
       return { name: m[1], keyId: raw.slice(0, 4), signature: raw.slice(4) };
     });
-  return { body, origin, treeSize: Number(sizeText), root, signatures };
+  return { body, origin, treeSize: Number(sizeText), root, stateRoot, signatures };
 }
 
 /** The checkpoint is signed by the log key; returns the parsed checkpoint. */
@@ -174,4 +182,76 @@ export async function verifyEntry(entry, id) {
     throw new VerificationError("the entry's signature does not verify with its author's key");
   }
   return computed;
+}
+
+// --- the state map (SPEC section 5) -----------------------------------------------------------
+
+const EMPTY = new Uint8Array(32);
+
+/** Bit `i` of a path, most significant first. */
+function bit(path, i) {
+  return (path[i >> 3] >> (7 - (i & 7))) & 1;
+}
+
+/** leaf(k, v) from path(k) and SHA-256(JCS(v)). */
+async function stateLeaf(path, valueHash) {
+  return sha256(concat(Uint8Array.of(0x02), path, valueHash));
+}
+
+/** SHA-256 of a state record's JCS bytes: objects with sorted keys, strings, null, integers. */
+export async function stateValueHash(value) {
+  return sha256(encoder.encode(jcs(value)));
+}
+
+/** SPEC section 5: fold `proof` (the JSON of GET /v1/state/proof) for `key` to `stateRoot`, or
+ * throw saying why it does not hold. Returns the proven value (null: the key is proven absent). */
+export async function verifyStateProof(proof, key, treeSize, stateRoot) {
+  if (stateRoot === null) {
+    throw new VerificationError(`the checkpoint of tree size ${treeSize} has no state line`);
+  }
+  if (proof.key !== key) throw new VerificationError(`the server sent the proof of ${proof.key}, not ${key}`);
+  if (proof.tree_size !== treeSize) {
+    throw new VerificationError(`the proof is at tree size ${proof.tree_size}, not the checkpoint’s ${treeSize}`);
+  }
+  if (!Array.isArray(proof.siblings) || !proof.siblings.every((x) => /^[0-9a-f]{64}$/.test(x))) {
+    throw new VerificationError("the proof’s siblings are not 32-byte hex hashes");
+  }
+  if (proof.other && !/^[0-9a-f]{64}$/.test(proof.other.value_hash)) {
+    throw new VerificationError("an absence proof’s other value_hash is not a 32-byte hex hash");
+  }
+  const siblings = proof.siblings.map(fromHex);
+  const depth = siblings.length;
+  if (depth > 256) throw new VerificationError(`a proof has at most 256 siblings, not ${depth}`);
+  const path = await sha256(encoder.encode(key));
+  let hashed;
+  if (proof.value !== null) {
+    if (proof.other) throw new VerificationError("a proof of a present key carries no other record");
+    hashed = await stateLeaf(path, await stateValueHash(proof.value));
+  } else if (proof.other) {
+    const otherPath = await sha256(encoder.encode(proof.other.key));
+    const otherHash = fromHex(proof.other.value_hash);
+    if (proof.other.key === key) throw new VerificationError("an absence proof’s other record must have another key");
+    for (let i = 0; i < depth; i++) {
+      if (bit(otherPath, i) !== bit(path, i)) {
+        throw new VerificationError(`the other record does not share the first ${depth} bits of the key’s path`);
+      }
+    }
+    hashed = await stateLeaf(otherPath, otherHash);
+  } else {
+    hashed = EMPTY;
+  }
+  for (let i = depth - 1; i >= 0; i--) {
+    hashed = bit(path, i) ? await nodeStateHash(siblings[i], hashed) : await nodeStateHash(hashed, siblings[i]);
+  }
+  if (!equal(hashed, stateRoot)) {
+    throw new VerificationError(
+      `the proof of ${key.slice(0, 23)}… folds to ${hex(hashed).slice(0, 16)}…, ` +
+        `not the checkpoint’s state root ${hex(stateRoot).slice(0, 16)}…`,
+    );
+  }
+  return proof.value;
+}
+
+async function nodeStateHash(left, right) {
+  return sha256(concat(Uint8Array.of(0x03), left, right));
 }

@@ -488,3 +488,126 @@ def test_the_api_docs_render_offline_under_their_csp(browser: Any, server: LiveS
     context.close()
     assert w.errors == [], (w.errors, w.requests)
     assert all(u.startswith((server.url + "/", "data:")) for u in w.requests), w.requests
+
+
+def _wait_for_figures_verdict(page: Page) -> str:
+    verdict = page.locator("#figures-verdict.ok, #figures-verdict.bad")
+    verdict.wait_for()
+    return str(verdict.inner_text())
+
+
+def test_the_member_page_proves_its_figures_against_the_signed_checkpoint(
+    watched: Watched,
+) -> None:
+    # A name beyond ASCII: the record's JCS bytes must be the ones the server hashed.
+    zoe = Signer("demo")
+    response = httpx.post(watched.server.url + "/v1/entries", json=zoe.join("Zoë “Z” 😀 日本"))
+    assert response.status_code == 201, response.text
+    for who in (watched.server.community.members["Bonnie"].public, zoe.public):
+        size = api(watched.server, "/v1/state")["tree_size"]
+        page = watched.open(f"/#/member/{who}")
+        verdict = _wait_for_figures_verdict(page)
+        assert verdict.startswith(f"✓ Figures proven against checkpoint {size}:"), verdict
+        paths = [u.removeprefix(watched.server.url) for u in watched.requests]
+        assert f"/v1/state/proof?key=member%2F{who}&tree_size={size}" in paths, paths
+    watched.shot("member-figures-proven")
+
+
+def test_a_forged_state_proof_shows_the_figures_as_not_proven(watched: Watched) -> None:
+    def richer(route: Any) -> None:
+        response = route.fetch()
+        proof = response.json()
+        proof["value"]["tokens"] = "1000000"
+        route.fulfill(response=response, body=json.dumps(proof))
+
+    watched.page.route("**/v1/state/proof?*", richer)
+    bonnie = watched.server.community.members["Bonnie"]
+    page = watched.open(f"/#/member/{bonnie.public}")
+    verdict = _wait_for_figures_verdict(page)
+    assert verdict.startswith("✗ Figures not verified:"), verdict
+    assert "not the checkpoint\u2019s state root" in verdict
+    watched.shot("member-figures-forged")
+
+
+def test_a_proof_that_hides_a_member_shows_as_not_proven(watched: Watched) -> None:
+    def hidden(route: Any) -> None:
+        response = route.fetch()
+        proof = response.json()
+        proof["value"] = None
+        route.fulfill(response=response, body=json.dumps(proof))
+
+    watched.page.route("**/v1/state/proof?*", hidden)
+    cleo = watched.server.community.members["Cleo"]
+    verdict = _wait_for_figures_verdict(watched.open(f"/#/member/{cleo.public}"))
+    assert verdict.startswith("✗ Figures not verified:") and "folds to" in verdict, verdict
+
+
+def test_figures_against_a_checkpoint_signed_by_another_key_are_not_proven(
+    watched: Watched,
+) -> None:
+    from ledger.checkpoint import sign_note
+
+    def resigned(route: Any) -> None:
+        response = route.fetch()
+        body = response.text().split("\n\n", 1)[0] + "\n"
+        name = response.text().split("\n\n", 1)[1].split(" ")[1]
+        route.fulfill(response=response, body=sign_note(body, SigningKey.generate(), name))
+
+    watched.page.route("**/v1/log/checkpoint", resigned)
+    dan = watched.server.community.members["Dan"]
+    verdict = _wait_for_figures_verdict(watched.open(f"/#/member/{dan.public}"))
+    assert verdict.startswith("✗ Figures not verified: no signature by"), verdict
+
+
+def test_the_browsers_state_proof_check_agrees_with_valuation_statemap(watched: Watched) -> None:
+    """verify.js's fold against Python's, on present and absent keys of a small map."""
+    from valuation.statemap import StateMap
+
+    records: dict[str, Any] = {
+        f"member/{i:064x}": {"name": f"M{i}", "tokens": str(i)} for i in range(40)
+    }
+    records["network"] = {"algorithm": "backfeed/1", "params": {"a": 1, "b": None}}
+    state = StateMap.of(records.items())
+    keys = [*list(records)[:5], "network", "member/" + "f" * 64, "absent"]
+    proofs = [state.prove(key, None).to_json() for key in keys]
+    forged = {**proofs[0], "value": {**proofs[0]["value"], "tokens": "7"}}
+    page = watched.open("/#/log")
+    results = page.evaluate(
+        """async ([proofs, root]) => {
+            const v = await import("/verify.js");
+            const rootBytes = Uint8Array.from(root.match(/../g).map((b) => parseInt(b, 16)));
+            const out = [];
+            for (const p of proofs) {
+                try {
+                    out.push(["ok", await v.verifyStateProof(p, p.key, p.tree_size, rootBytes)]);
+                } catch (error) {
+                    if (!(error instanceof v.VerificationError)) throw error;
+                    out.push(["refused", error.message]);
+                }
+            }
+            return out;
+        }""",
+        [[*proofs, forged], state.root.hex()],
+    )
+    assert results[: len(keys)] == [["ok", records.get(key)] for key in keys]
+    assert results[-1][0] == "refused"
+
+
+def test_figures_the_server_shows_other_than_the_proven_ones_are_flagged(
+    watched: Watched,
+) -> None:
+    eve = watched.server.community.members["Eve"]
+
+    served: dict[str, str] = {}
+
+    def inflated(route: Any) -> None:
+        response = route.fetch()
+        member = response.json()
+        served["tokens"] = member["tokens"]
+        member["tokens"] = "999"
+        route.fulfill(response=response, body=json.dumps(member))
+
+    watched.page.route(f"**/v1/members/{eve.public}", inflated)
+    verdict = _wait_for_figures_verdict(watched.open(f"/#/member/{eve.public}"))
+    assert verdict.startswith("✗ The figures shown are not the ones proven at checkpoint"), verdict
+    assert f"tokens {served['tokens']}" in verdict
