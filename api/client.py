@@ -524,8 +524,11 @@ class Client:
 
     # --- verification ---------------------------------------------------------------------
 
-    def _open_checkpoint(self, verifier_key: str | None, trust_on_first_use: bool) -> cp.Checkpoint:
-        """The latest checkpoint, opened with the log's verifier key (step 1 of each check)."""
+    def _open_checkpoint(
+        self, verifier_key: str | None, trust_on_first_use: bool, note: str | None = None
+    ) -> cp.Checkpoint:
+        """The signed checkpoint `note` (default: the latest), opened with the log's verifier
+        key (step 1 of each check)."""
         if verifier_key is None:
             if not trust_on_first_use:
                 raise VerificationError(
@@ -534,7 +537,7 @@ class Client:
             verifier_key = self.log_key()
         try:
             verifier = cp.parse_verifier_key(verifier_key)
-            return cp.open_checkpoint(self.checkpoint(), verifier)
+            return cp.open_checkpoint(self.checkpoint() if note is None else note, verifier)
         except LedgerError as exc:
             raise VerificationError(f"the checkpoint does not verify: {exc}") from None
 
@@ -544,12 +547,15 @@ class Client:
         verifier_key: str | None = None,
         *,
         trust_on_first_use: bool = False,
+        checkpoint: str | None = None,
     ) -> ProvenFigures:
         """A member's figures, returned only once the log's signature and the state proof hold.
 
-        1. Open the latest checkpoint with `verifier_key` (the log's key, known to the caller;
-           fetched from the server only when `trust_on_first_use` is set) and read its state
-           root (the `state` line, SPEC section 4).
+        1. Open the latest checkpoint (or `checkpoint`, a signed note the caller kept from an
+           earlier `checkpoint()`, to prove the figures at that older size) with `verifier_key`
+           (the log's key, known to the caller; fetched from the server only when
+           `trust_on_first_use` is set) and read its state root (the `state` line, SPEC
+           section 4).
         2. Fetch the proof of the record `member/<key>` at the checkpoint's tree size.
         3. Check that it is the proof asked for and fold it to the state root (SPEC section 5).
         4. Read the figures from the proven record.
@@ -559,30 +565,30 @@ class Client:
         member = key.strip().lower()
         if len(member) != 64 or any(c not in "0123456789abcdef" for c in member):
             raise ClientError(f"{key!r} is not a member's public key (64 hex digits)")
-        checkpoint = self._open_checkpoint(verifier_key, trust_on_first_use)
-        if checkpoint.state_root is None:
+        signed = self._open_checkpoint(verifier_key, trust_on_first_use, checkpoint)
+        if signed.state_root is None:
             raise VerificationError(
-                f"the checkpoint of tree size {checkpoint.size} has no state line: "
+                f"the checkpoint of tree size {signed.size} has no state line: "
                 "it signs no figures to prove"
             )
         record = f"member/{member}"
-        proof = self.state_proof(record, checkpoint.size)
+        proof = self.state_proof(record, signed.size)
         if proof.key != record:
             raise VerificationError(f"the server sent the proof of {proof.key!r}, not {record!r}")
-        if proof.tree_size != checkpoint.size:
+        if proof.tree_size != signed.size:
             raise VerificationError(
                 f"the server sent a proof at tree size {proof.tree_size}, not at the "
-                f"checkpoint's {checkpoint.size}"
+                f"checkpoint's {signed.size}"
             )
         try:
-            verify_proof(proof, checkpoint.state_root)
+            verify_proof(proof, signed.state_root)
         except StateProofError as exc:
             raise VerificationError(
                 f"the figures of {member[:16]}… are not proven against checkpoint "
-                f"{checkpoint.size}: {exc}"
+                f"{signed.size}: {exc}"
             ) from None
         if proof.value is None:
-            raise MemberProvenAbsent(member, checkpoint.size)
+            raise MemberProvenAbsent(member, signed.size)
         value = proof.value
         fields = ("name", "reputation", "tokens")
         if (
@@ -599,8 +605,8 @@ class Client:
             referrer=value["referrer"],
             reputation=value["reputation"],
             tokens=value["tokens"],
-            tree_size=checkpoint.size,
-            origin=checkpoint.origin,
+            tree_size=signed.size,
+            origin=signed.origin,
         )
 
     def verify_inclusion(

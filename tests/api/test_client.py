@@ -207,6 +207,29 @@ def test_verify_member_returns_the_figures_proven_against_the_signed_checkpoint(
         assert ann.verify_member(ann.public_key.upper(), verifier).referrer is None
 
 
+def test_verify_member_proves_the_figures_at_an_older_checkpoint_the_caller_kept(
+    api_url: str, ledger: Ledger
+) -> None:
+    verifier = ledger.network().verifier_key
+    with (
+        Client(api_url, SigningKey.generate()) as ann,
+        Client(api_url, SigningKey.generate()) as bob,
+    ):
+        ann.join("Ann")
+        bob.join("Bob")
+        kept = ann.checkpoint()
+        then = ann.member()
+        bob.evaluate(ann.contribute("Changes Ann's figures").id, 1)
+        now = ann.verify_member(ann.public_key, verifier)
+        old = ann.verify_member(ann.public_key, verifier, checkpoint=kept)
+        assert (old.tree_size, now.tree_size) == (3, 5)
+        assert (old.reputation, old.tokens) == (then.reputation, then.tokens)
+        assert (old.reputation, old.tokens) != (now.reputation, now.tokens)
+        forged = kept.replace("\n3\n", "\n4\n", 1)
+        with pytest.raises(VerificationError, match="checkpoint does not verify"):
+            ann.verify_member(ann.public_key, verifier, checkpoint=forged)
+
+
 def test_verify_member_proves_an_absent_member_absent(api_url: str, ledger: Ledger) -> None:
     verifier = ledger.network().verifier_key
     with Client(api_url, SigningKey.generate()) as ann:
