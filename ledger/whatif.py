@@ -1,0 +1,330 @@
+"""What-if replays (`multitude whatif`): an exported log replayed under other rules.
+
+`replay_under(bundle, valuation)` reads an audit bundle (SPEC section 7: `leaves.jsonl`,
+`checkpoint`, `log.vkey`), and replays its leaves twice in one pass: under the rules the log's
+genesis chose, and under `valuation` put in place of the genesis's valuation (every other entry
+as logged). It returns each member's figures and rank under both, biggest movers first, with
+the checkpoint it started from.
+
+What it checks and what it does not: the checkpoint is opened with the key of `log.vkey`, and
+the root of the leaves must be the checkpoint's, so the replay is of the log that checkpoint
+signs. Entries' signatures are not checked (that is `multitude verify`, which costs an Ed25519
+verification a line); leaves are read as `ledger.audit` reads them.
+
+Entries that the other rules refuse are counted by kind, with the first few reasons, and left
+out of the other replay; the entries after them keep their order (renumbered, since valuation
+takes the log's indexes as dense). An entry that the log's own rules refuse is an error: the
+bundle is not a log (run `multitude verify` on it).
+
+Reputation under either rules is what the state holds plus, where the algorithm settles rewards
+lazily, the claims not settled yet (`ledger.simulate.pending_reader`); R is the sum of these.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import valuation
+from ledger import checkpoint as cp
+from ledger.audit import CHECKPOINT, LEAVES, LOG_VKEY, MAX_LINE, TreeBuilder, read_leaf_unchecked
+from ledger.errors import LedgerError
+from ledger.simulate import pending_reader
+from valuation.reading import ratio
+
+Progress = Callable[[int, int], None]
+"""Called as `progress(bytes_read, bytes_total)` while `leaves.jsonl` is replayed."""
+
+_PROGRESS_EVERY: Final = 8192  # lines between progress calls
+_REASONS_KEPT: Final = 5
+
+
+class WhatIfError(LedgerError):
+    """The bundle cannot be replayed: a file is missing or malformed, or it is not a log."""
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """A member's figures under one set of rules. Amounts in units; `influence` is r / R in
+    units of 10^-9; `rank` 1 is the highest reputation (equal reputations share a rank)."""
+
+    reputation: int
+    tokens: int
+    influence: int
+    rank: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "reputation": valuation.format_amount(self.reputation),
+            "tokens": valuation.format_amount(self.tokens),
+            "influence": valuation.format_amount(self.influence),
+            "rank": self.rank,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Mover:
+    """A member under the log's rules (`before`) and under the other rules (`after`)."""
+
+    member: str
+    name: str
+    before: Figures
+    after: Figures | None  # None: the member's join was refused under the other rules
+
+    @property
+    def rank_change(self) -> int:
+        """Places gained (positive) or lost under the other rules."""
+        return 0 if self.after is None else self.before.rank - self.after.rank
+
+    @property
+    def influence_change(self) -> int:
+        return (0 if self.after is None else self.after.influence) - self.before.influence
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "member": self.member,
+            "name": self.name,
+            "before": self.before.to_json(),
+            "after": None if self.after is None else self.after.to_json(),
+            "rank_change": self.rank_change,
+            "influence_change": valuation.format_amount(self.influence_change),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    line: int  # 1-based line of leaves.jsonl
+    kind: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class WhatIf:
+    """The two replays of one bundle."""
+
+    origin: str
+    tree_size: int
+    root: str  # hex: the checkpoint the replay started from
+    checkpoint: str  # the signed checkpoint note, as the bundle holds it
+    algorithm: str  # the log's own
+    other_algorithm: str
+    other_valuation: Mapping[str, Any]
+    total_reputation: tuple[int, int]  # R under the log's rules, under the other rules
+    movers: tuple[Mover, ...]  # biggest movers first
+    refused: Mapping[str, int]  # entry kind -> how many the other rules refused
+    refusals: tuple[Refusal, ...]  # the first few, with their reasons
+    seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        amount = valuation.format_amount
+        return {
+            "checkpoint": {"origin": self.origin, "tree_size": self.tree_size, "root": self.root},
+            "algorithm": self.algorithm,
+            "other": {"algorithm": self.other_algorithm, "valuation": dict(self.other_valuation)},
+            "total_reputation": {
+                "before": amount(self.total_reputation[0]),
+                "after": amount(self.total_reputation[1]),
+            },
+            "refused": dict(self.refused),
+            "refusals": [
+                {"line": r.line, "kind": r.kind, "reason": r.reason} for r in self.refusals
+            ],
+            "members": [mover.to_json() for mover in self.movers],
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def valuation_for(algorithm: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The valuation object `{"algorithm", "params"}` of `algorithm` with `params` (the
+    algorithm's defaults when None), checked; raises `WhatIfError` naming what is wrong.
+
+    `params` may also be a whole valuation object (with "algorithm"), which must name the same
+    algorithm."""
+    if params is not None and "algorithm" in params:
+        if params["algorithm"] != algorithm:
+            raise WhatIfError(
+                f"the params name the algorithm {params['algorithm']!r}, not {algorithm!r}"
+            )
+        chosen = dict(params)
+    elif params is None:
+        chosen = {"algorithm": algorithm}
+    else:
+        chosen = {"algorithm": algorithm, "params": dict(params)}
+    try:
+        valuation.resolve_params(chosen)
+    except valuation.ParamsError as exc:
+        if params is None:
+            raise WhatIfError(
+                f"{algorithm} has no default params that can be used ({exc}): give params"
+            ) from None
+        raise WhatIfError(f"the params are refused: {exc}") from None
+    return chosen
+
+
+def replay_under(
+    bundle: Path,
+    other: Mapping[str, Any],
+    *,
+    progress: Progress | None = None,
+) -> WhatIf:
+    """Replay the bundle in `bundle` under its own rules and under the valuation `other`
+    (a `{"algorithm", "params"}` object, see `valuation_for`)."""
+    started = time.perf_counter()
+    bundle = Path(bundle)
+    try:
+        other_params = valuation.resolve_params(other)
+    except valuation.ParamsError as exc:
+        raise WhatIfError(f"the other valuation is refused: {exc}") from None
+    verifier, note, checkpoint = _checkpoint(bundle)
+    own = valuation.new_state()
+    alternative = valuation.new_state()
+    refused: Counter[str] = Counter()
+    refusals: list[Refusal] = []
+    tree = TreeBuilder()
+    at = [0]  # the line being replayed
+    apply = valuation.apply
+    Event = valuation.Event
+    RuleViolation = valuation.RuleViolation
+
+    def events() -> Iterator[valuation.Event]:
+        for line, raw in _lines(bundle, progress):
+            at[0] = line
+            if line > checkpoint.size:
+                raise WhatIfError(
+                    f"{LEAVES} goes on after line {checkpoint.size}, the checkpoint's tree size"
+                )
+            tree.add(raw)
+            try:
+                leaf = read_leaf_unchecked(raw)
+            except LedgerError as exc:
+                raise WhatIfError(f"{LEAVES} line {line}: {exc}") from None
+            entry = leaf.entry
+            body = entry.body
+            if line == 1:
+                if entry.kind != "network.genesis" or entry.author != verifier.public_key.hex():
+                    raise WhatIfError(
+                        f"{LEAVES} line 1 is not the network.genesis signed by the key of "
+                        f"{LOG_VKEY}"
+                    )
+                body = {**body, "valuation": dict(other)}
+            event = Event(line - 1, entry.id, entry.kind, entry.author, leaf.logged_at, entry.body)
+            yield event
+            try:
+                apply(
+                    alternative,
+                    Event(
+                        alternative.tree_size,
+                        entry.id,
+                        entry.kind,
+                        entry.author,
+                        leaf.logged_at,
+                        body,
+                    ),
+                )
+            except RuleViolation as exc:
+                if line == 1:
+                    raise WhatIfError(f"the other rules refuse the genesis: {exc}") from None
+                refused[entry.kind] += 1
+                if len(refusals) < _REASONS_KEPT:
+                    refusals.append(Refusal(line, entry.kind, str(exc)))
+
+    try:
+        own = valuation.replay(events())
+    except valuation.ValuationError as exc:
+        raise WhatIfError(
+            f"{LEAVES} line {at[0]}: the log's own rules refuse the entry ({exc}); run "
+            "multitude verify on the bundle"
+        ) from None
+    if tree.size != checkpoint.size:
+        raise WhatIfError(
+            f"{LEAVES} holds {tree.size} leaves, but the checkpoint is of tree size "
+            f"{checkpoint.size}"
+        )
+    if tree.root() != checkpoint.root_hash:
+        raise WhatIfError(
+            f"the leaves of {LEAVES} do not have the root the checkpoint signs: the bundle was "
+            "changed; run multitude verify on it"
+        )
+    before, total_before = _figures(own)
+    after, total_after = _figures(alternative)
+    names = {view.key: view.name for view in own.iter_members()}
+    movers = [Mover(key, names[key], figures, after.get(key)) for key, figures in before.items()]
+    movers.sort(
+        key=lambda m: (-abs(m.rank_change), -abs(m.influence_change), m.before.rank, m.member)
+    )
+    return WhatIf(
+        origin=checkpoint.origin,
+        tree_size=checkpoint.size,
+        root=checkpoint.root_hash.hex(),
+        checkpoint=note,
+        algorithm=own.params.algorithm,
+        other_algorithm=other_params.algorithm,
+        other_valuation=dict(other),
+        total_reputation=(total_before, total_after),
+        movers=tuple(movers),
+        refused=dict(sorted(refused.items())),
+        refusals=tuple(refusals),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _checkpoint(bundle: Path) -> tuple[cp.Verifier, str, cp.Checkpoint]:
+    if not bundle.is_dir():
+        raise WhatIfError(f"{bundle} is not a directory holding an exported bundle")
+    for name in (LEAVES, CHECKPOINT, LOG_VKEY):
+        if not (bundle / name).is_file():
+            raise WhatIfError(f"{bundle} has no {name}: give a directory made by multitude export")
+    try:
+        verifier = cp.parse_verifier_key((bundle / LOG_VKEY).read_text(encoding="utf-8"))
+        note = (bundle / CHECKPOINT).read_text(encoding="utf-8")
+        return verifier, note, cp.open_checkpoint(note, verifier)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WhatIfError(f"{bundle}: cannot read the bundle: {exc}") from None
+    except LedgerError as exc:
+        raise WhatIfError(
+            f"{bundle}: the checkpoint does not open with {LOG_VKEY}: {exc}"
+        ) from None
+
+
+def _lines(bundle: Path, progress: Progress | None) -> Iterator[tuple[int, bytes]]:
+    """(line number, bytes without the newline) of leaves.jsonl."""
+    path = bundle / LEAVES
+    total = path.stat().st_size
+    done = 0
+    with path.open("rb") as handle:
+        for number, line in enumerate(iter(lambda: handle.readline(MAX_LINE + 1), b""), 1):
+            if not line.endswith(b"\n"):
+                raise WhatIfError(f"{LEAVES} line {number} has no newline: the file is truncated")
+            done += len(line)
+            if progress is not None and number % _PROGRESS_EVERY == 0:
+                progress(done, total)
+            yield number, line[:-1]
+    if progress is not None:
+        progress(done, total)
+
+
+def _figures(state: valuation.State) -> tuple[dict[str, Figures], int]:
+    """Every member's figures in `state` (pending claims included) and R, likewise."""
+    pending = pending_reader()
+    reputations = {
+        view.key: (
+            view.reputation + (0 if pending is None else int(pending(state, view.key))),
+            view.tokens,
+        )
+        for view in state.iter_members()
+    }
+    total = sum(reputation for reputation, _ in reputations.values())
+    order = sorted(reputations, key=lambda key: -reputations[key][0])
+    figures: dict[str, Figures] = {}
+    rank = 0
+    previous: int | None = None
+    for position, key in enumerate(order, 1):
+        reputation, tokens = reputations[key]
+        if reputation != previous:
+            rank, previous = position, reputation
+        figures[key] = Figures(reputation, tokens, ratio(reputation, total), rank)
+    return figures, total
