@@ -21,7 +21,6 @@ from api.routes import router
 from api.schemas import Problem
 from api.settings import Settings, default_log_key_path
 from ledger.db import make_engine
-from ledger.entries import warm_signature_pool
 from ledger.errors import LedgerError
 from ledger.keys import read_key
 from ledger.service import Ledger
@@ -112,7 +111,7 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
         # on in Python: their results come back through the pool's threads, which would wait
         # up to the default 5 ms for the GIL each time. Hand it over sooner.
         sys.setswitchinterval(SWITCH_INTERVAL)
-        await asyncio.to_thread(warm_signature_pool)
+        await asyncio.to_thread(ledger.signatures.warm)
         await hub.start()
         # Replay the log into this worker's valuation state now, in the background, rather
         # than on its first append (a large log takes a while); appends wait for it anyway.

@@ -15,16 +15,13 @@ from __future__ import annotations
 import copy
 import hashlib
 import random
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
 from nacl.signing import SigningKey
 from rich.console import Console, Group
 from rich.live import Live
@@ -32,10 +29,9 @@ from rich.table import Table
 from rich.text import Text
 
 import valuation
-from api import cli
 from ledger import reads
 from ledger.audit import verify_bundle
-from ledger.db import read_session, unavailable_on_outage
+from ledger.db import read_session
 from ledger.entries import sign_entry
 from ledger.errors import LedgerError
 from ledger.export import export_bundle
@@ -126,7 +122,7 @@ def _key(seed: int, number: int) -> SigningKey:
 def community(seed: int, size: int) -> list[Person]:
     """`size` members: three founders, the habits in turn, one vote-changer, one late joiner."""
     if size < 6:
-        raise cli.CommandError("the demo needs at least 6 members")
+        raise ValueError("the demo needs at least 6 members")
     people: list[Person] = []
     for i in range(size):
         if i < 3:
@@ -483,70 +479,3 @@ def export_and_verify(ledger: Ledger, out: Path) -> tuple[bool, str]:
             f"signed entries, root {exported.root[:16]}…, state digest {report.digest[:16]}…"
         )
     return False, f"the audit bundle in {out} does NOT verify: {report.failure}"
-
-
-def _default_place(db: str | None) -> tuple[str, Path]:
-    """The database URL and a directory for the bundle."""
-    if db is not None:
-        prefix = "sqlite:///"
-        if db.startswith(prefix) and db[len(prefix) :] not in ("", ":memory:"):
-            return db, Path(db[len(prefix) :]).expanduser().resolve().parent / "demo-bundle"
-        return db, Path(tempfile.mkdtemp(prefix="multitude-demo-")) / "bundle"
-    place = Path(tempfile.mkdtemp(prefix="multitude-demo-"))
-    return f"sqlite:///{place / 'multitude.db'}", place / "bundle"
-
-
-def demo(
-    db: Annotated[
-        str | None,
-        typer.Option("--db", help="an empty database to fill [default: a new temporary SQLite]"),
-    ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="the same seed gives the same figures")] = 1,
-    members: Annotated[int, typer.Option("--members", min=6, max=1000)] = 30,
-    entries: Annotated[int, typer.Option("--entries", min=10, max=20_000)] = 400,
-    out: Annotated[
-        Path | None, typer.Option("--out", help="where to write the audit bundle")
-    ] = None,
-) -> None:
-    """A simulated community, live: members sign, the log values, the audit verifies."""
-    console = Console(highlight=False, soft_wrap=True)
-    url, bundle = _default_place(db)
-    bundle = out or bundle
-    if bundle.exists() and any(bundle.iterdir()):
-        raise cli.CommandError(f"{bundle} is not empty: give another --out")
-    if members > entries:
-        raise cli.CommandError("give more entries than members: every member signs a join")
-    with unavailable_on_outage():
-        probe = cli.open_ledger(url, None)
-        empty = probe.is_empty()
-        probe.engine.dispose()
-    if not empty:
-        raise cli.CommandError(f"{url} already holds a network: the demo needs an empty database")
-    ledger = cli.open_ledger(url, None, create_key=True)
-    started = time.monotonic()
-    outcome = run(ledger, seed=seed, members=members, entries=entries, console=console)
-    elapsed = time.monotonic() - started
-    console.print(
-        f"\n{outcome.appended} signed entries appended in {elapsed:.1f} s "
-        f"({outcome.refused} refused by the log), seed {seed}, database {url}"
-    )
-    if bundle.exists() and not any(bundle.iterdir()):
-        shutil.rmtree(bundle)
-    ok, what = export_and_verify(ledger, bundle)
-    ledger.engine.dispose()
-    if not ok:
-        raise cli.CommandError(what)
-    console.print(f"[green]✓[/] {what}")
-    console.print("\n[bold]Next[/]")
-    console.print(f"  multitude serve --db {url}")
-    console.print("  then open http://127.0.0.1:8000/docs (the API), and in another terminal:")
-    console.print("  multitude leaderboard")
-    console.print("  multitude contributions")
-    console.print("  multitude show ID")
-    console.print(f"  multitude verify {bundle}")
-
-
-def register(app: typer.Typer) -> None:
-    """Add `multitude demo` to `app` (once, however often this is called)."""
-    if "demo" not in {info.name for info in app.registered_commands}:
-        app.command(name="demo")(demo)

@@ -102,9 +102,7 @@ async def _json_body(request: Request, limit: int) -> Any:
 )
 async def post_entry(request: Request, ledger: LedgerDep) -> schemas.AppendedOut:
     data = await _json_body(request, request.app.state.settings.max_entry_bytes)
-    result = (await run_in_threadpool(ledger.append, [data]))[0]
-    if isinstance(result, LedgerError):
-        raise result
+    result = await run_in_threadpool(ledger.append_one, data)
     await request.app.state.events.notify()
     return schemas.AppendedOut.of(result)
 

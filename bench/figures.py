@@ -28,8 +28,9 @@ from nacl.signing import SigningKey
 
 import valuation
 from bench.log import PG, Server, community_entries, reset_postgres
+from ledger.appender import _BatchWriter
 from ledger.db import make_engine, upgrade
-from ledger.service import Ledger, NetworkConfig, _BatchWriter
+from ledger.service import Ledger, NetworkConfig
 
 
 def build(url: str, key_path: Path, count: int, valued: bool) -> float:

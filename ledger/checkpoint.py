@@ -9,8 +9,13 @@ check by check; the checkpoint layer (`Checkpoint`, `sign_checkpoint`, `open_che
     localhost/multitude
     42
     <root hash, base64>
+    state <state root, base64>
 
     — localhost/multitude <base64(key id || Ed25519 signature)>
+
+The `state` line is the checkpoint's one extension line (SPEC section 4): the root of the state
+map (SPEC section 5) after the first `tree size` entries. Checkpoints signed before the state
+map have none; a client that knows nothing of it ignores it, as tlog-checkpoint allows.
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ MAX_SIGNATURES = 100
 # tlog-checkpoint: the root hash is a SHA-256 hash.
 ROOT_HASH_SIZE = 32
 MAX_TREE_SIZE = 2**64 - 1
+# SPEC section 4: the extension line that carries the state map's root.
+STATE_PREFIX = "state "
 
 _DECIMAL = re.compile(r"0|[1-9][0-9]*", re.ASCII)
 
@@ -247,11 +254,13 @@ def open_note(note: str | bytes, verifier: Verifier) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
-    """A tlog-checkpoint: the log's origin, its tree size and the root hash at that size."""
+    """A tlog-checkpoint: the log's origin, its tree size and the root hash at that size, and
+    the state root its `state` extension line carries (None on checkpoints without one)."""
 
     origin: str
     size: int
     root_hash: bytes
+    state_root: bytes | None = None
 
     def __post_init__(self) -> None:
         # tlog-checkpoint: "The origin line MUST be non-empty" and is one line of the body.
@@ -266,15 +275,27 @@ class Checkpoint:
             raise CheckpointError(
                 f"the root hash is {len(self.root_hash)} bytes; a SHA-256 hash is {ROOT_HASH_SIZE}"
             )
+        if self.state_root is not None and len(self.state_root) != ROOT_HASH_SIZE:
+            raise CheckpointError(
+                f"the state root is {len(self.state_root)} bytes; a SHA-256 hash is "
+                f"{ROOT_HASH_SIZE}"
+            )
 
     def body(self) -> bytes:
-        """The checkpoint body: origin, decimal size and base64 root hash, one per line."""
+        """The checkpoint body: origin, decimal size and base64 root hash, one per line, then
+        the `state` line when there is a state root."""
         root = base64.b64encode(self.root_hash).decode("ascii")
-        return f"{self.origin}\n{self.size}\n{root}\n".encode()
+        state = (
+            ""
+            if self.state_root is None
+            else f"{STATE_PREFIX}{base64.b64encode(self.state_root).decode('ascii')}\n"
+        )
+        return f"{self.origin}\n{self.size}\n{root}\n{state}".encode()
 
 
 def parse_checkpoint_body(text: str | bytes) -> Checkpoint:
-    """Parse a tlog-checkpoint body strictly. Extension lines are allowed and not kept."""
+    """Parse a tlog-checkpoint body strictly. Extension lines are allowed; the first `state`
+    line gives the state root, and the others are not kept."""
     body = _as_text(text)
     _check_note_text(body, "the checkpoint body")
     if not body.endswith("\n"):
@@ -304,10 +325,20 @@ def parse_checkpoint_body(text: str | bytes) -> Checkpoint:
             f"the root hash is {len(root_hash)} bytes; a SHA-256 hash is {ROOT_HASH_SIZE}"
         )
     # tlog-checkpoint: "zero or more" extension lines follow, each non-empty.
+    state_root = None
     for number, extension in enumerate(extensions, start=4):
         if not extension:
             raise CheckpointError(f"line {number} of the checkpoint body is empty")
-    return Checkpoint(origin=origin, size=size, root_hash=root_hash)
+        if extension.startswith(STATE_PREFIX) and state_root is None:
+            encoded = extension[len(STATE_PREFIX) :]
+            state_root = _b64decode(encoded, f"the state root on line {number}")
+            if base64.b64encode(state_root).decode("ascii") != encoded:
+                raise CheckpointError(f"the state root {encoded!r} is not in canonical base64")
+            if len(state_root) != ROOT_HASH_SIZE:
+                raise CheckpointError(
+                    f"the state root is {len(state_root)} bytes; a SHA-256 hash is {ROOT_HASH_SIZE}"
+                )
+    return Checkpoint(origin=origin, size=size, root_hash=root_hash, state_root=state_root)
 
 
 def sign_checkpoint(

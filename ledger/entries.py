@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
-import os
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
-from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -26,7 +23,6 @@ from nacl.signing import SigningKey
 
 from ledger import jsonstrict
 from ledger.errors import EntryError, SignatureError
-from ledger.processes import exit_with_parent
 
 ENTRY_DOMAIN: Final = b"multitude/entry/v1\n"
 VERSION: Final = 1
@@ -337,7 +333,7 @@ def check_signature(author: str, sig: str, signed: bytes) -> None:
     except ValueError:  # not hex
         holds = False
     if not holds:
-        raise _bad_signature(author)
+        raise signature_error(author)
 
 
 def _holds(signed_message: bytes, public_key: bytes) -> bool:
@@ -349,7 +345,7 @@ def _holds(signed_message: bytes, public_key: bytes) -> bool:
     return True
 
 
-def _bad_signature(author: str) -> SignatureError:
+def signature_error(author: str) -> SignatureError:
     return SignatureError(f"bad signature by {author[:8]}…")
 
 
@@ -377,141 +373,21 @@ def _signed_forms(data: Mapping[str, Any]) -> tuple[bytes, bytes]:
 
 def parse_entry(data: Any) -> Entry:
     """Validate shape and signature of a signed entry given as parsed JSON."""
-    entry, signed = _shaped(data)
+    entry, signed = shaped(data)
     check_signature(entry.author, data["sig"], signed)
     return entry
 
 
-def _shaped(data: Any) -> tuple[Entry, bytes]:
+def shaped(data: Any) -> tuple[Entry, bytes]:
     """The entry, its signature not yet checked, and the bytes its author signed."""
     check_shape(data)
     signed, whole = _signed_forms(data)
     return Entry(data=data, id=sha256_hex(whole), jcs=whole), signed
 
 
-@dataclass(frozen=True, slots=True)
-class Unverified:
-    """An entry of the right shape whose signature is being checked by `check_entries`."""
-
-    entry: Entry
-    _chunk: _Chunk
-    _position: int
-
-    def verified(self) -> Entry | SignatureError:
-        """The entry once its signature is checked (waiting for it), or the refusal."""
-        if self._position in self._chunk.forged():
-            return _bad_signature(self.entry.author)
-        return self.entry
-
-
-def check_entries(values: Sequence[Any]) -> list[Unverified | EntryError]:
-    """The shape and canonical bytes of each value, checked here, and its signature, being
-    checked: `Unverified.verified()` waits for the verdict.
-
-    A large batch has its signatures checked by another process while the caller goes on
-    (ordering and valuing the first entries, say): the shapes and bytes are made here a chunk
-    at a time and each chunk is sent as soon as it is made. Threads would not do: the caller's
-    Python holds the GIL that each of PyNaCl's calls needs back. A small batch is checked here,
-    sparing the hand-off.
-    """
-    results: list[Unverified | EntryError | None] = [None] * len(values)
-    pool = _signature_pool() if len(values) >= 2 * _CHUNK else None
-    items: list[tuple[int, bytes, bytes]] = []  # (position, signature + signed bytes, key)
-    made: list[tuple[int, Entry]] = []  # the entries of `items`
-
-    def send() -> None:
-        chunk = _Chunk(items, pool)
-        for position, entry in made:
-            results[position] = Unverified(entry, chunk, position)
-
-    for position, data in enumerate(values):
-        try:
-            entry, signed = _shaped(data)
-        except EntryError as exc:
-            results[position] = exc
-            continue
-        made.append((position, entry))
-        items.append((position, bytes.fromhex(data["sig"]) + signed, bytes.fromhex(data["author"])))
-        if len(items) == _CHUNK:
-            send()
-            items, made = [], []
-    if items:
-        send()
-    checked = [item for item in results if item is not None]
-    assert len(checked) == len(values)
-    return checked
-
-
-_CHUNK = 64
-_pool: tuple[int, ProcessPoolExecutor] | None = None
-_pool_worked = False  # whether a chunk of this process was ever checked by a pool
-_pool_failed = False  # whether a pool broke before it ever worked: none is tried again
-
-
-def _signature_pool() -> ProcessPoolExecutor | None:
-    """The process's pool of signature checkers, one process per core but one; None on a
-    single core, or once a pool could not start (say, in a script that `spawn` cannot import
-    again because it has no `if __name__ == "__main__":` guard)."""
-    global _pool
-    if _pool_failed or (os.cpu_count() or 1) < 2:
-        return None
-    if _pool is None or _pool[0] != os.getpid():  # made again in a forked child
-        workers = (os.cpu_count() or 2) - 1
-        context = multiprocessing.get_context("spawn")  # never fork a threaded server
-        pool = ProcessPoolExecutor(
-            workers, mp_context=context, initializer=exit_with_parent, initargs=(os.getpid(),)
-        )
-        _pool = (os.getpid(), pool)
-    return _pool[1]
-
-
-def warm_signature_pool() -> None:
-    """Start the signature checkers now rather than at the first large batch."""
-    pool = _signature_pool()
-    if pool is not None:
-        try:
-            pool.submit(int).result()
-        except BrokenExecutor:
-            _pool_broke()
-
-
-def _pool_broke() -> None:
-    """A checker died: make a new pool next time, unless no pool ever got to work."""
-    global _pool, _pool_failed
-    _pool = None
-    if not _pool_worked:
-        _pool_failed = True
-
-
-class _Chunk:
-    """Signatures to check, sent to the pool (or checked at once without one)."""
-
-    __slots__ = ("_bad", "_future", "_items")
-
-    def __init__(
-        self, items: list[tuple[int, bytes, bytes]], pool: ProcessPoolExecutor | None
-    ) -> None:
-        self._items = items
-        self._future = None if pool is None else pool.submit(_forged, items)
-        self._bad: list[int] | None = _forged(items) if pool is None else None
-
-    def forged(self) -> list[int]:
-        """The positions whose signature does not verify."""
-        global _pool_worked
-        if self._bad is None:
-            assert self._future is not None
-            try:
-                self._bad = self._future.result()
-            except BrokenExecutor:  # a checker died (killed, out of memory): check here
-                _pool_broke()
-                self._bad = _forged(self._items)
-            else:
-                _pool_worked = True
-        return self._bad
-
-
-def _forged(items: Sequence[tuple[int, bytes, bytes]]) -> list[int]:
-    """The positions in `items` whose signature does not verify."""
+def forged(items: Sequence[tuple[int, bytes, bytes]]) -> list[int]:
+    """The positions in `items` (position, signature + signed bytes, public key) whose
+    signature does not verify."""
     return [position for position, message, key in items if not _holds(message, key)]
 
 
@@ -566,4 +442,4 @@ def parse_leaf(raw: bytes, *, verify: bool = True) -> Leaf:
 
 
 def _unverified(data: Any) -> Entry:
-    return _shaped(data)[0]
+    return shaped(data)[0]

@@ -50,9 +50,12 @@ class CheckpointRow(Base):
     tree_size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     note: Mapped[str] = mapped_column(Text)
-    digest: Mapped[str] = mapped_column(String(64))
+    # The state digest of checkpoints signed before migration 0005; None on later ones.
+    digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # R at this size (None on checkpoints written before migration 0002).
     total_reputation: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # The state map's root at this size, as the note's `state` line says (migration 0005).
+    state_root: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
 
 
 class MemberRow(Base):

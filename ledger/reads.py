@@ -1,4 +1,5 @@
-"""Read models for dashboards: members and contributions as the figure tables hold them.
+"""Reads: the log (its network, checkpoints, proofs, leaf bytes) and the read models of the
+dashboards, members and contributions as the figure tables hold them.
 
 Influence (`r / R`), quality and the feed score are computed here at read time from stored
 figures, with `valuation`'s own formulas.
@@ -7,17 +8,90 @@ figures, with `valuation`'s own formulas.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from ledger import merkle
 from ledger import repository as repo
-from ledger.entries import parse_timestamp
+from ledger.db import read_session
+from ledger.entries import parse_leaf, parse_timestamp
 from ledger.errors import NotFoundError
 from ledger.models import ContributionRow, MemberRow, PostingRow
+from ledger.rules import Network
 from valuation.reading import feed_score, quality, ratio
+
+# --- the log ----------------------------------------------------------------------------
+
+
+def network(session: Session) -> Network | None:
+    """The network the genesis entry created, or None while the log is empty."""
+    row = repo.leaf_at(session, 0)
+    if row is None:
+        return None
+    return Network.of_genesis(parse_leaf(bytes(row.leaf), verify=False).entry)
+
+
+def latest_checkpoint(session: Session) -> tuple[int, str, str]:
+    """(tree size, signed note, state digest) of the latest checkpoint."""
+    row = repo.latest_checkpoint(session)
+    if row is None:
+        raise NotFoundError("the log is empty: no checkpoint has been signed yet")
+    return int(row.tree_size), row.note, row.digest
+
+
+def digest_at(session: Session, size: int | None) -> tuple[int, str]:
+    """(tree size, state digest) at `size`, or at the latest checkpoint if None."""
+    row = repo.latest_checkpoint(session) if size is None else repo.checkpoint_at(session, size)
+    if row is None:
+        raise NotFoundError(
+            "no state digest is published at that tree size"
+            if size is not None
+            else "the log is empty"
+        )
+    return int(row.tree_size), row.digest
+
+
+def inclusion_proof(session: Session, index: int, size: int) -> list[bytes]:
+    """RFC 9162 2.1.3: from the stored nodes, a few lookups."""
+    _check_size(session, size)
+    ids = merkle.inclusion_plan(index, size)
+    return merkle.inclusion_proof(index, size, repo.nodes(session, ids))
+
+
+def consistency_proof(session: Session, first: int, second: int) -> list[bytes]:
+    """RFC 9162 2.1.4: from the stored nodes, a few lookups."""
+    _check_size(session, second)
+    ids = merkle.consistency_plan(first, second)
+    return merkle.consistency_proof(first, second, repo.nodes(session, ids))
+
+
+def root_at(session: Session, size: int) -> bytes:
+    _check_size(session, size)
+    return merkle.root_at(size, repo.nodes(session, merkle.root_plan(size)))
+
+
+def _check_size(session: Session, size: int) -> None:
+    current = repo.tree_size(session)
+    if size > current:
+        raise NotFoundError(f"tree size {size} is beyond the log's size {current}")
+
+
+def leaf_bytes(engine: Engine, start: int, limit: int, chunk: int = 2000) -> Iterator[bytes]:
+    """The exact leaf bytes of [start, start + limit), streamed a chunk per transaction.
+
+    Logged rows never change, so reading them in several transactions is consistent."""
+    with read_session(engine) as session:
+        end = min(repo.tree_size(session), start + limit)
+    for position in range(start, end, chunk):
+        with read_session(engine) as session:
+            yield from repo.leaf_bytes_between(session, position, min(end, position + chunk))
+
+
+# --- members and contributions ------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)

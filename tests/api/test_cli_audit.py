@@ -13,16 +13,12 @@ import pytest
 from nacl.signing import SigningKey
 from typer.testing import CliRunner, Result
 
-from api import cli_audit
 from api.cli import app
 from ledger import checkpoint as cp
 from ledger import entries, keys
 from ledger.service import Ledger
 from tests.helpers import Signer, run_cli
 from tests.ledger.test_audit import build_history
-
-if not any(command.name == "verify" for command in app.registered_commands):
-    cli_audit.register(app)
 
 runner = CliRunner()
 
@@ -217,11 +213,7 @@ def test_the_command_line_prints_errors_as_one_sentence(
     db: dict[str, Any], bundle: Path, tmp_path: Path
 ) -> None:
     """Through `multitude`'s own entry point: refusals are one line on stderr, exit 1."""
-    script = "from api import cli, cli_audit\n" + (
-        "if not any(c.name == 'verify' for c in cli.app.registered_commands):\n"
-        "    cli_audit.register(cli.app)\n"
-        "cli.main()\n"
-    )
+    script = "from api import cli\ncli.main()\n"
     for args, words in (
         (["export", "--db", db["url"], str(bundle)], "is not empty"),
         (["export", "--db", db["url"], "--tree-size", "99", str(tmp_path / "x")], "beyond"),

@@ -12,19 +12,14 @@ from pathlib import Path
 import pytest
 from nacl.signing import SigningKey
 
-from api import cli, cli_member
+from api import cli
 from ledger import keys
 from ledger.service import Ledger
 from tests.api.test_client import LiveServer, free_port
 from tests.helpers import Run, run_cli
 
-cli_member.register(cli.app)
-
-# The `multitude` command as a fresh process would run it, whether or not cli.py registers us.
-ENTRY = (
-    "import sys; from api import cli, cli_member; cli_member.register(cli.app); "
-    "sys.argv[0] = 'multitude'; cli.main()"
-)
+# The `multitude` command as a fresh process runs it.
+ENTRY = "import sys; from api import cli; sys.argv[0] = 'multitude'; cli.main()"
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -167,7 +162,29 @@ def test_missing_content_file_and_missing_verifier_are_one_sentence(
     assert_one_sentence(run(capsys, "checkpoint", "--verifier", "nonsense"), "verifier key")
 
 
-def test_register_is_idempotent() -> None:
-    before = len(cli.app.registered_commands)
-    cli_member.register(cli.app)
-    assert len(cli.app.registered_commands) == before
+def test_every_command_is_registered_once() -> None:
+    names = [info.name for info in cli.app.registered_commands]
+    assert len(names) == len(set(names))
+    assert {
+        "init",
+        "serve",
+        "keygen",
+        "join",
+        "prove",
+        "verify",
+        "check",
+        "explain",
+        "demo",
+    } <= set(names)
+
+
+@pytest.mark.parametrize("module", ["common", *cli.COMMAND_MODULES])
+def test_each_command_module_imports_on_its_own(module: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", f"import api.cli.{module}"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr

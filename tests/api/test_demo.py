@@ -13,15 +13,13 @@ from nacl.signing import SigningKey
 from rich.console import Console
 from sqlalchemy import Engine
 
-from api import cli, demo
+from api import demo
 from ledger.audit import verify_bundle
 from ledger.db import make_engine, read_session, upgrade
 from ledger.reads import leaderboard
 from ledger.service import Ledger
 from tests.api.test_cli_member import run
 from valuation import format_amount
-
-demo.register(cli.app)
 
 
 @contextmanager

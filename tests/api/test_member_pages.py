@@ -12,7 +12,6 @@ from fastapi.testclient import TestClient
 from nacl.signing import SigningKey
 from sqlalchemy import Engine
 
-import api.cli  # noqa: F401  (before api.demo, which the command line imports back)
 import valuation
 from api import demo
 from api.app import create_app

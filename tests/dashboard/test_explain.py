@@ -11,8 +11,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from api import cli, cli_explain
-from api.cli_explain import Change, Explanation, Step
+from api.cli import common
+from api.cli import explain as cli_explain
+from api.cli.explain import Change, Explanation, Step
 from tests.dashboard.community import Community
 from tests.dashboard.server import LiveServer
 from valuation.model import Cause
@@ -130,5 +131,5 @@ def test_bad_keys_are_one_sentence(
 ) -> None:
     result = CliRunner().invoke(_runner_app(), ["explain", *args, "--db", database_url])
     assert result.exit_code != 0
-    assert isinstance(result.exception, cli.CommandError)
+    assert isinstance(result.exception, common.CommandError)
     assert message in str(result.exception)

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
-from api.cli_check import register
+from api.cli.check import register
 from ledger import checkpoint as cp
 from ledger.check import CheckReport, check
 from ledger.errors import IntegrityError, LedgerError

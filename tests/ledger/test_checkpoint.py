@@ -382,3 +382,30 @@ def test_go_sumdb_note_accepts_the_documented_example(go_note_check: Path) -> No
     assert result.returncode == 1
     assert "note.Open" not in result.stderr
     assert "fewer than three lines" in result.stderr
+
+
+def test_the_state_line_round_trips_and_a_checkpoint_without_one_still_parses() -> None:
+    import base64 as b64
+
+    from ledger.checkpoint import Checkpoint, parse_checkpoint_body
+
+    with_state = Checkpoint("example.org/log", 7, bytes(range(32)), bytes(32))
+    body = with_state.body().decode()
+    assert body.endswith(f"state {b64.b64encode(bytes(32)).decode()}\n")
+    assert parse_checkpoint_body(body) == with_state
+    without = Checkpoint("example.org/log", 7, bytes(range(32)))
+    assert parse_checkpoint_body(without.body()) == without
+    assert parse_checkpoint_body(body + "other extension\n") == with_state
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [("state AAAA", "32"), ("state !!", "base64"), ("state " + "A" * 43 + "B=", "canonical")],
+)
+def test_a_bad_state_line_is_refused(line: str, message: str) -> None:
+    from ledger.checkpoint import Checkpoint, parse_checkpoint_body
+    from ledger.errors import CheckpointError
+
+    body = Checkpoint("example.org/log", 1, bytes(32)).body().decode() + line + "\n"
+    with pytest.raises(CheckpointError, match=message):
+        parse_checkpoint_body(body)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from concurrent.futures import Future
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from typing import Any
@@ -15,14 +16,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
-from ledger import entries as entries_module
 from ledger import jsonstrict
 from ledger.entries import (
     ENTRY_DOMAIN,
     Entry,
-    Unverified,
     canonical,
-    check_entries,
     entry_id,
     format_timestamp,
     leaf_bytes,
@@ -32,6 +30,7 @@ from ledger.entries import (
     sign_entry,
 )
 from ledger.errors import EntryError, MalformedJSONError, SignatureError
+from ledger.signatures import SignaturePool, Unverified, shared_pool
 
 KEY = SigningKey(bytes(range(32)))
 
@@ -260,8 +259,25 @@ def _batch(count: int, forged: set[int]) -> list[dict[str, Any]]:
     return batch
 
 
-def _verdicts(batch: list[dict[str, Any]]) -> list[Any]:
-    return [c.verified() if isinstance(c, Unverified) else c for c in check_entries(batch)]
+def _verdicts(batch: list[dict[str, Any]], pool: SignaturePool | None = None) -> list[Any]:
+    checked = (pool or shared_pool()).check(batch)
+    return [c.verified() if isinstance(c, Unverified) else c for c in checked]
+
+
+class Checkers(Executor):
+    """Checks chunks in this process, `lives` of them; then fails as a killed checker does."""
+
+    def __init__(self, lives: int) -> None:
+        self.lives = lives
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        if self.lives <= 0:
+            future.set_exception(BrokenProcessPool("a checker was killed"))
+        else:
+            self.lives -= 1
+            future.set_result(fn(*args, **kwargs))
+        return future
 
 
 def test_a_large_batch_is_checked_by_the_pool_like_one_entry_at_a_time() -> None:
@@ -276,30 +292,22 @@ def test_a_large_batch_is_checked_by_the_pool_like_one_entry_at_a_time() -> None
             assert verdict == parse_entry(batch[i])
 
 
-def test_a_dead_checker_is_replaced_by_checking_here(monkeypatch: pytest.MonkeyPatch) -> None:
-    class DeadPool:
-        def submit(self, *args: Any) -> Future[list[int]]:
-            future: Future[list[int]] = Future()
-            future.set_exception(BrokenProcessPool("a checker was killed"))
-            return future
-
-    monkeypatch.setattr(entries_module, "_signature_pool", lambda: DeadPool())
-    monkeypatch.setattr(entries_module, "_pool_failed", False)
-    monkeypatch.setattr(entries_module, "_pool_worked", True)
-    verdicts = _verdicts(_batch(200, forged={7, 150}))
+def test_a_dead_checker_is_replaced_by_checking_here() -> None:
+    started: list[Checkers] = []
+    pool = SignaturePool(start=lambda: started.append(Checkers(lives=1)) or started[-1])
+    verdicts = _verdicts(_batch(200, forged={7, 150}), pool)  # the second chunk meets death
     assert [i for i, v in enumerate(verdicts) if isinstance(v, SignatureError)] == [7, 150]
     assert all(isinstance(v, Entry) for i, v in enumerate(verdicts) if i not in {7, 150})
-    assert entries_module._pool_failed is False  # it had worked before: try a new one later
+    assert not pool.failed  # it had worked before: a new one is started next time
+    assert pool.executor() is not started[0] and len(started) == 2
 
 
-def test_a_pool_that_never_started_is_not_tried_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(entries_module, "_pool_failed", False)
-    monkeypatch.setattr(entries_module, "_pool_worked", False)
-    monkeypatch.setattr(entries_module, "_pool", None)
-    entries_module._pool_broke()
-    assert entries_module._signature_pool() is None
-    verdicts = _verdicts(_batch(200, forged={3}))  # checked here, all the same
+def test_a_pool_that_never_started_is_not_tried_again() -> None:
+    pool = SignaturePool(start=lambda: Checkers(lives=0))
+    verdicts = _verdicts(_batch(200, forged={3}), pool)  # checked here, all the same
     assert isinstance(verdicts[3], SignatureError)
+    assert all(isinstance(v, Entry) for i, v in enumerate(verdicts) if i != 3)
+    assert pool.failed and pool.executor() is None
 
 
 @given(

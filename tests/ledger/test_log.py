@@ -257,12 +257,12 @@ def test_duplicates_are_found_while_a_large_batch_is_being_written(ledger: Ledge
 def test_a_failed_write_in_the_middle_of_a_batch_leaves_no_trace(
     ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ledger import repository
+    from ledger import rowstream
     from ledger.models import PostingRow
 
     members = [Signer() for _ in range(400)]
     before = ledger.latest_checkpoint()
-    real = repository.write_rows
+    real = rowstream.write_rows
     calls = []
 
     def failing(session: Any, model: Any, rows: Any, **options: Any) -> None:
@@ -272,14 +272,14 @@ def test_a_failed_write_in_the_middle_of_a_batch_leaves_no_trace(
                 raise RuntimeError("the disk is gone")
         real(session, model, rows, **options)
 
-    monkeypatch.setattr(repository, "write_rows", failing)
+    monkeypatch.setattr(rowstream, "write_rows", failing)
     joins = [m.join(f"m{i}") for i, m in enumerate(members)]
     with pytest.raises(RuntimeError, match="disk is gone"):
         ledger.append(joins)
     assert len(calls) == 2
     assert ledger.latest_checkpoint() == before
     assert len(all_leaves(ledger)) == 1
-    monkeypatch.setattr(repository, "write_rows", real)
+    monkeypatch.setattr(rowstream, "write_rows", real)
     # The same entries append cleanly afterwards, at the indexes the failed batch would have had.
     results = ledger.append(joins)
     assert [appended(r).index for r in results] == list(range(1, 401))

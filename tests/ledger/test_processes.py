@@ -13,11 +13,11 @@ import pytest
 PARENT = """
 import os, sys, time
 os.cpu_count = lambda: 2  # a pool even on a one-core machine
-from ledger import entries
+from ledger.signatures import SignaturePool
 if __name__ == "__main__":
-    entries.warm_signature_pool()
-    pool = entries._signature_pool()
-    print(" ".join(str(pid) for pid in pool._processes), flush=True)
+    pool = SignaturePool()
+    pool.warm()
+    print(" ".join(str(pid) for pid in pool.executor()._processes), flush=True)
     time.sleep(120)
 """
 

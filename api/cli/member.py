@@ -3,14 +3,13 @@
 `join`, `contribute` and `evaluate` sign with the member's key file and submit through
 `api.client`; `members`, `leaderboard`, `contributions`, `show`, `checkpoint` and `prove` read.
 Tables are for people, `--json` is for scripts. Every failure becomes one sentence
-(`api.cli.CommandError`) and a non-zero exit.
+(`api.CommandError`) and a non-zero exit.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -20,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api import cli
+from api.cli.common import PREFIX, CommandError, complete_id
 from api.client import (
     DEFAULT_API,
     Client,
@@ -38,8 +37,6 @@ from ledger.errors import LedgerError
 
 console = Console(highlight=False, soft_wrap=True)
 
-_HEX64 = re.compile(r"[0-9a-f]{64}")
-_PREFIX = re.compile(r"[0-9a-f]{4,63}")
 
 KeyOption = Annotated[
     Path, typer.Option("--key", help="your secret key file (make one with `multitude keygen`)")
@@ -60,11 +57,11 @@ def _reporting() -> Iterator[None]:
     try:
         yield
     except EntryRefused as exc:
-        raise cli.CommandError(f"the server refused the entry: {exc.detail}") from None
+        raise CommandError(f"the server refused the entry: {exc.detail}") from None
     except ClientError as exc:
-        raise cli.CommandError(str(exc)) from None
+        raise CommandError(str(exc)) from None
     except LedgerError as exc:
-        raise cli.CommandError(str(exc)) from None
+        raise CommandError(str(exc)) from None
 
 
 def _client(api: str, key_file: Path | None = None) -> Client:
@@ -104,33 +101,23 @@ def _receipt(what: str, receipt: Receipt, as_json_out: bool) -> None:
     console.print(f"{what}: entry [bold]{receipt.id}[/] at index {receipt.index}")
 
 
-def complete_id(ident: str, candidates: Iterable[str], what: str, *, noun: str = "id") -> str:
-    """The one `noun` ("id", or "key" for members) among `candidates` that starts with `ident`
-    (at least 4 hex characters)."""
-    ident = ident.strip().lower()
-    if _HEX64.fullmatch(ident):
-        return ident
-    article = "an" if noun[0] in "aeiou" else "a"
-    if not _PREFIX.fullmatch(ident):
-        raise cli.CommandError(
-            f"{ident!r} is not {article} {noun}: give 64 hex characters, or at least the first 4"
-        )
-    found = sorted({c for c in candidates if c.startswith(ident)})
-    if not found:
-        raise cli.CommandError(f"no {what} has {article} {noun} starting with {ident}")
-    if len(found) > 1:
-        raise cli.CommandError(f"{ident} is ambiguous: {len(found)} {noun}s start with it")
-    return found[0]
-
-
 def _resolve(client: Client, ident: str, *, members: bool = True) -> str:
     """A full id from a unique prefix of a contribution's (or a member's) id."""
-    if not _PREFIX.fullmatch(ident.strip().lower()):
+    if not PREFIX.fullmatch(ident.strip().lower()):
         return complete_id(ident, (), "")  # a full id, or the sentence saying it is not one
     ids = [c.id for c in client.contributions("time", limit=1000)]
     if members:
         ids += [m.member for m in client.members()]
     return complete_id(ident, ids, "contribution or member" if members else "contribution")
+
+
+def keygen(
+    out: Annotated[Path, typer.Option("--out", help="where to write the secret key (mode 0600)")],
+) -> None:
+    """Make a member's key pair: write the secret key file, print the public key."""
+    key = keys.generate()
+    keys.write_key(out, key)
+    console.print(keys.public_hex(key))
 
 
 # --- writes ---------------------------------------------------------------------------------
@@ -203,7 +190,7 @@ def evaluate(
         try:
             title = client.contribution(cid).title
         except NotFound:
-            raise cli.CommandError(f"no contribution has id {cid}") from None
+            raise CommandError(f"no contribution has id {cid}") from None
         receipt = client.evaluate(cid, value)
         _receipt(f"evaluated {title!r} with {value}", receipt, json_out)
 
@@ -350,7 +337,7 @@ def show(
             try:
                 found = client.member(full)
             except NotFound:
-                raise cli.CommandError(f"no contribution or member has id {full}") from None
+                raise CommandError(f"no contribution or member has id {full}") from None
         if json_out:
             _print_json(found)
             return
@@ -416,7 +403,7 @@ def prove(
 ) -> None:
     """Prove an entry is in the log: its Merkle proof against a checkpoint signed by the log."""
     if verifier is None and not trust_server_key:
-        raise cli.CommandError(
+        raise CommandError(
             "give the log's verifier key with --verifier "
             "(or --trust-server-key to trust the server's own)"
         )
@@ -436,6 +423,7 @@ def prove(
 
 
 COMMANDS: dict[str, Callable[..., None]] = {
+    "keygen": keygen,
     "join": join,
     "contribute": contribute,
     "evaluate": evaluate,
@@ -449,8 +437,6 @@ COMMANDS: dict[str, Callable[..., None]] = {
 
 
 def register(app: typer.Typer) -> None:
-    """Add the member's commands to `app` (once, however often this is called)."""
-    present = {info.name for info in app.registered_commands}
+    """Add the member's commands to `app`."""
     for name, function in COMMANDS.items():
-        if name not in present:
-            app.command(name=name)(function)
+        app.command(name=name)(function)

@@ -1,38 +1,27 @@
 """`multitude check [--db URL]`: the database's own consistency check (`ledger.check`).
 
 Exit 0 with a summary when every check holds, 1 naming the first problem. A progress bar is
-drawn on a terminal only. `register(app)` adds the command to the `multitude` Typer app;
-`python -m api.cli_check --db URL` runs it alone.
+drawn on a terminal only. `register(app)` adds the command to the `multitude` Typer app.
 """
 
 from __future__ import annotations
-
-import os
-import sys
-from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import Engine
 
+from api.cli.common import DbOption, db_url
 from ledger.check import CheckReport, check
-from ledger.db import DEFAULT_URL, make_engine, sqlite_file
+from ledger.db import make_engine, sqlite_file
 from ledger.errors import IntegrityError, LedgerError
-
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db", help="SQLAlchemy database URL [default: $MULTITUDE_DB, else sqlite:///multitude.db]"
-    ),
-]
 
 
 def check_command(db: DbOption = None) -> None:
     """Check the database: leaves, tree nodes, checkpoints, seq chains, figures against a replay."""
     out = Console(soft_wrap=True)
     err = Console(stderr=True, soft_wrap=True)
-    url = db or os.environ.get("MULTITUDE_DB") or DEFAULT_URL
+    url = db_url(db)
     try:
         engine = make_engine(url)  # refuses a URL that is not one, in a sentence
         try:
@@ -97,18 +86,3 @@ def _leaves(n: int) -> str:
 def register(app: typer.Typer) -> None:
     """Add `check` to the `multitude` command."""
     app.command("check")(check_command)
-
-
-def main() -> None:
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-
-    @app.callback()
-    def _group() -> None:
-        """Keep `check` a subcommand, as it is in `multitude`."""
-
-    register(app)
-    app(args=["check", *sys.argv[1:]], prog_name="multitude")
-
-
-if __name__ == "__main__":
-    main()

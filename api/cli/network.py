@@ -1,103 +1,28 @@
-"""The `multitude` command (SPEC section 8). Every failure is one sentence and a non-zero exit."""
+"""The operator's commands: `init` creates a network, `serve` serves the REST API."""
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 import valuation
-from api.settings import default_log_key_path
-from ledger import keys
-from ledger.db import DEFAULT_URL, make_engine, sqlite_file, unavailable_on_outage, upgrade
-from ledger.errors import LedgerError
-from ledger.service import DEFAULT_NETWORK, DEFAULT_ORIGIN, Appended, Ledger, NetworkConfig
-
-app = typer.Typer(
-    name="multitude",
-    help="A signed, append-only ledger of contributions and peer evaluations, valued live.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
+from api.cli.common import (
+    CommandError,
+    DbOption,
+    LogKeyOption,
+    console,
+    db_url,
+    err,
+    log_key_path,
+    new_network,
+    open_ledger,
 )
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
-
-class CommandError(Exception):
-    """A failure to report to the person at the terminal in one sentence."""
-
-
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db", help="SQLAlchemy database URL [default: $MULTITUDE_DB, else sqlite:///multitude.db]"
-    ),
-]
-LogKeyOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--log-key",
-        help="the log's signing key file [default: multitude-log.key beside the database]",
-    ),
-]
-
-
-def db_url(db: str | None) -> str:
-    return db or os.environ.get("MULTITUDE_DB") or DEFAULT_URL
-
-
-def log_key_path(db: str, log_key: Path | None) -> Path:
-    return log_key or default_log_key_path(db)
-
-
-def open_ledger(
-    db: str, log_key: Path | None, *, create_key: bool = False, existing: bool = False
-) -> Ledger:
-    """Open (and migrate) the database; load the log key, creating it when asked. With
-    `existing`, a SQLite file that is not there is an error rather than a new database."""
-    file = sqlite_file(db)
-    if existing and file is not None and not file.exists():
-        raise CommandError(f"there is no database at {file}: give --db, or create one with init")
-    engine = make_engine(db)
-    with unavailable_on_outage():
-        upgrade(engine)
-    path = log_key_path(db, log_key)
-    if path.exists():
-        key = keys.read_key(path)
-    elif create_key:
-        key = keys.generate()
-        keys.write_key(path, key)
-        err.print(f"created the log key {path} (mode 0600): keep it safe")
-    else:
-        key = None
-    return Ledger(engine, key)
-
-
-def new_network(ledger: Ledger, key_path: Path, config: NetworkConfig) -> tuple[Ledger, Appended]:
-    """Sign the genesis of an empty log, creating the log key file if there is none yet.
-
-    A new key file is written first (so a network never exists without its key) and removed
-    again if the genesis is refused, so a failed `init` leaves nothing behind to trip over."""
-    created = not key_path.exists()
-    if created:
-        key = keys.generate()
-        keys.write_key(key_path, key)
-        ledger = Ledger(ledger.engine, key)
-    try:
-        appended = ledger.create_network(config)
-    except BaseException:
-        if created:
-            key_path.unlink(missing_ok=True)
-        raise
-    if created:
-        err.print(f"created the log key {key_path} (mode 0600): keep it safe")
-    return ledger, appended
+from ledger.db import sqlite_file
+from ledger.service import DEFAULT_NETWORK, DEFAULT_ORIGIN, NetworkConfig
 
 
 def network_config(data: Any) -> NetworkConfig:
@@ -142,7 +67,6 @@ def _founder_amounts(founder: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@app.command()
 def init(
     config: Annotated[
         Path, typer.Option("--config", help="JSON: network, origin, valuation, founders")
@@ -179,7 +103,6 @@ def init(
     console.print(f"log verifier key: {ledger.network().verifier_key}")
 
 
-@app.command()
 def serve(
     db: DbOption = None,
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
@@ -213,35 +136,7 @@ def serve(
     )
 
 
-@app.command()
-def keygen(
-    out: Annotated[Path, typer.Option("--out", help="where to write the secret key (mode 0600)")],
-) -> None:
-    """Make a member's key pair: write the secret key file, print the public key."""
-    key = keys.generate()
-    keys.write_key(out, key)
-    console.print(keys.public_hex(key))
-
-
-def _register_commands() -> None:
-    # The commands of each user live in their own module; this is the one place they meet.
-    from api import cli_audit, cli_check, cli_explain, cli_member, demo
-
-    for module in (cli_member, cli_audit, cli_check, cli_explain, demo):
-        module.register(app)
-
-
-_register_commands()
-
-
-def main() -> None:
-    try:
-        app()
-    except (CommandError, LedgerError, valuation.ValuationError) as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except OSError as exc:
-        err.print(f"[red]error:[/] {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}")
-        sys.exit(1)
+def register(app: typer.Typer) -> None:
+    """Add `init` and `serve` to `app`."""
+    app.command("init")(init)
+    app.command("serve")(serve)

@@ -10,7 +10,6 @@ ledger stores after each index. A figure that does not add up is reported and ex
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -21,8 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from api import cli
-from api.cli_member import complete_id
+from api.cli.common import HEX64, CommandError, DbOption, complete_id, db_url
 from ledger import repository as repo
 from ledger.db import make_engine, read_session, sqlite_file
 from ledger.errors import LedgerError
@@ -30,7 +28,6 @@ from valuation import format_amount, parse_amount
 
 console = Console(highlight=False, soft_wrap=True)
 
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 PAGE = 1000
 
 
@@ -123,19 +120,19 @@ def from_database(url: str, key: str) -> Explanation:
     """The explanation straight from the ledger's tables (no server needed)."""
     file = sqlite_file(url)
     if file is not None and not file.exists():
-        raise cli.CommandError(f"there is no database at {url}: give --db or --api")
+        raise CommandError(f"there is no database at {url}: give --db or --api")
     engine = make_engine(url)
     try:
         with read_session(engine) as session:
             if repo.tree_size(session) == 0:
-                raise cli.CommandError(f"{url} holds no network yet")
-            if not _HEX64.fullmatch(key.strip().lower()):
+                raise CommandError(f"{url} holds no network yet")
+            if not HEX64.fullmatch(key.strip().lower()):
                 everyone = repo.ranked_members(session, "tokens", 0, 2**31)
                 key = complete_id(key, [m.member for m in everyone], "member", noun="key")
             key = key.strip().lower()
             member = repo.member(session, key)
             if member is None:
-                raise cli.CommandError(f"{key[:16]}… is not a member of this network")
+                raise CommandError(f"{key[:16]}… is not a member of this network")
             history = repo.history(session, key, 0, 2**53)
             by_index: dict[int, list[Change]] = {}
             end = history[-1].idx + 1 if history else 0
@@ -170,7 +167,7 @@ def from_api(base_url: str, key: str, transport: httpx.BaseTransport | None = No
             try:
                 response = http.get(path, params=params)
             except httpx.HTTPError as exc:
-                raise cli.CommandError(
+                raise CommandError(
                     f"cannot reach the Multitude API at {base_url} ({exc or type(exc).__name__})"
                 ) from None
             if response.status_code >= 400:
@@ -178,10 +175,10 @@ def from_api(base_url: str, key: str, transport: httpx.BaseTransport | None = No
                     detail = response.json().get("detail", response.reason_phrase)
                 except ValueError:
                     detail = response.reason_phrase
-                raise cli.CommandError(f"GET {path}: {detail}")
+                raise CommandError(f"GET {path}: {detail}")
             return response.json()
 
-        if not _HEX64.fullmatch(key.lower()):
+        if not HEX64.fullmatch(key.lower()):
             members: list[str] = []
             offset: int | None = 0
             while offset is not None:
@@ -317,7 +314,7 @@ def table(explanation: Explanation) -> Table:
 
 def explain(
     key: Annotated[str, typer.Argument(help="the member's public key (or its first hex digits)")],
-    db: cli.DbOption = None,
+    db: DbOption = None,
     api: Annotated[
         str | None,
         typer.Option("--api", help="read from this Multitude API instead of the database"),
@@ -325,15 +322,15 @@ def explain(
 ) -> None:
     """Why a member's reputation and tokens are what they are: every change, with its cause."""
     if db is not None and api is not None:
-        raise cli.CommandError("give --db or --api, not both")
+        raise CommandError("give --db or --api, not both")
     try:
-        explanation = from_api(api, key) if api is not None else from_database(cli.db_url(db), key)
+        explanation = from_api(api, key) if api is not None else from_database(db_url(db), key)
     except LedgerError as exc:
-        raise cli.CommandError(str(exc)) from None
+        raise CommandError(str(exc)) from None
     console.print(table(explanation))
     wrong = mismatches(explanation)
     if wrong:
-        raise cli.CommandError("the postings do not add up: " + "; ".join(wrong))
+        raise CommandError("the postings do not add up: " + "; ".join(wrong))
     last = explanation.steps[-1] if explanation.steps else None
     if last is not None:
         console.print(
@@ -344,4 +341,4 @@ def explain(
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(explain)
+    app.command("explain")(explain)

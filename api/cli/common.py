@@ -1,0 +1,115 @@
+"""What every `multitude` command shares: the `--db` and `--log-key` options, the consoles,
+`CommandError` and opening the ledger. It imports none of the command modules, so each of them
+imports this and nothing of its siblings."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from api.settings import default_log_key_path
+from ledger import keys
+from ledger.db import DEFAULT_URL, make_engine, sqlite_file, unavailable_on_outage, upgrade
+from ledger.service import Appended, Ledger, NetworkConfig
+
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+HEX64 = re.compile(r"[0-9a-f]{64}")
+PREFIX = re.compile(r"[0-9a-f]{4,63}")
+
+
+class CommandError(Exception):
+    """A failure to report to the person at the terminal in one sentence."""
+
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db", help="SQLAlchemy database URL [default: $MULTITUDE_DB, else sqlite:///multitude.db]"
+    ),
+]
+LogKeyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--log-key",
+        help="the log's signing key file [default: multitude-log.key beside the database]",
+    ),
+]
+
+
+def db_url(db: str | None) -> str:
+    return db or os.environ.get("MULTITUDE_DB") or DEFAULT_URL
+
+
+def log_key_path(db: str, log_key: Path | None) -> Path:
+    return log_key or default_log_key_path(db)
+
+
+def open_ledger(
+    db: str, log_key: Path | None, *, create_key: bool = False, existing: bool = False
+) -> Ledger:
+    """Open (and migrate) the database; load the log key, creating it when asked. With
+    `existing`, a SQLite file that is not there is an error rather than a new database."""
+    file = sqlite_file(db)
+    if existing and file is not None and not file.exists():
+        raise CommandError(f"there is no database at {file}: give --db, or create one with init")
+    engine = make_engine(db)
+    with unavailable_on_outage():
+        upgrade(engine)
+    path = log_key_path(db, log_key)
+    if path.exists():
+        key = keys.read_key(path)
+    elif create_key:
+        key = keys.generate()
+        keys.write_key(path, key)
+        err.print(f"created the log key {path} (mode 0600): keep it safe")
+    else:
+        key = None
+    return Ledger(engine, key)
+
+
+def new_network(ledger: Ledger, key_path: Path, config: NetworkConfig) -> tuple[Ledger, Appended]:
+    """Sign the genesis of an empty log, creating the log key file if there is none yet.
+
+    A new key file is written first (so a network never exists without its key) and removed
+    again if the genesis is refused, so a failed `init` leaves nothing behind to trip over."""
+    created = not key_path.exists()
+    if created:
+        key = keys.generate()
+        keys.write_key(key_path, key)
+        ledger = Ledger(ledger.engine, key)
+    try:
+        appended = ledger.create_network(config)
+    except BaseException:
+        if created:
+            key_path.unlink(missing_ok=True)
+        raise
+    if created:
+        err.print(f"created the log key {key_path} (mode 0600): keep it safe")
+    return ledger, appended
+
+
+def complete_id(ident: str, candidates: Iterable[str], what: str, *, noun: str = "id") -> str:
+    """The one `noun` ("id", or "key" for members) among `candidates` that starts with `ident`
+    (at least 4 hex characters)."""
+    ident = ident.strip().lower()
+    if HEX64.fullmatch(ident):
+        return ident
+    article = "an" if noun[0] in "aeiou" else "a"
+    if not PREFIX.fullmatch(ident):
+        raise CommandError(
+            f"{ident!r} is not {article} {noun}: give 64 hex characters, or at least the first 4"
+        )
+    found = sorted({c for c in candidates if c.startswith(ident)})
+    if not found:
+        raise CommandError(f"no {what} has {article} {noun} starting with {ident}")
+    if len(found) > 1:
+        raise CommandError(f"{ident} is ambiguous: {len(found)} {noun}s start with it")
+    return found[0]

@@ -1,0 +1,440 @@
+"""The append step: entries checked against the log, valued, written and sealed.
+
+The sequencer (`ledger.sequencer`) hands this step the entries of one group commit. Under the
+log's ordering lock, in one database transaction, each entry is checked against the log,
+valued by `valuation` (an entry that valuation refuses is refused like any other), given the
+next index and a non-decreasing `logged_at`, and written with the tree nodes it completes and
+the figures it changes; then a newly signed checkpoint seals the new tree (`_checkpoint`).
+
+Each process keeps the valuation state in memory and brings it up to the database's tree
+size under the lock, so several worker processes on one PostgreSQL never apply an entry
+twice and always extend the same state.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from nacl.signing import SigningKey
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+import valuation
+from ledger import checkpoint as cp
+from ledger import merkle, reads
+from ledger import repository as repo
+from ledger.db import read_session, write_transaction
+from ledger.entries import LOG_KINDS, Entry, format_timestamp, parse_timestamp
+from ledger.errors import ConflictError, LedgerError, RefusedError
+from ledger.models import (
+    ContributionRow,
+    EvaluationRow,
+    LeafRow,
+    MemberHistoryRow,
+    MemberRow,
+    PostingRow,
+    TreeNodeRow,
+)
+from ledger.rowstream import RowStream
+from ledger.rules import Network
+from ledger.signatures import Unverified
+
+MAX_CLOCK_SKEW = timedelta(seconds=300)
+_STREAM_EVERY = 200  # entries whose log rows are handed to the writing thread at once
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    id: str
+    index: int
+    logged_at: str
+    leaf_hash: str
+
+
+def event_of(entry: Entry, index: int, logged_at: str) -> valuation.Event:
+    return valuation.Event(
+        index=index,
+        id=entry.id,
+        kind=entry.kind,
+        author=entry.author,
+        logged_at=logged_at,
+        body=entry.body,
+    )
+
+
+def public_key(key: SigningKey) -> str:
+    return bytes(key.verify_key).hex()
+
+
+def signing_key(key: SigningKey | None) -> SigningKey:
+    """The log's key, or the refusal of an operation that needs it."""
+    if key is None:
+        raise RefusedError("this operation needs the log's signing key (--log-key)")
+    return key
+
+
+class Appender:
+    """The append step of one log, with the valuation state it keeps in memory."""
+
+    def __init__(
+        self, engine: Engine, log_key: SigningKey | None, clock: Callable[[], datetime]
+    ) -> None:
+        self.engine = engine
+        self._log_key = log_key
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._state: valuation.State | None = None
+        # Each author's last seq in the log, kept with `_state` at the same tree size.
+        self._seqs: dict[str, int] = {}
+        self.network: Network | None = None  # the log's network, once known
+
+    def precheck(
+        self, checked: Unverified | LedgerError, now: datetime
+    ) -> Unverified | LedgerError:
+        """The network and clock checks, which need no lock (and no verdict on the signature
+        yet: a bad signature is still the first reason given)."""
+        if isinstance(checked, LedgerError):
+            return checked
+        entry = checked.entry
+        try:
+            if self.network is not None:
+                _check_network(entry, self.network)
+            skew = parse_timestamp(entry.ts) - now
+            if abs(skew) > MAX_CLOCK_SKEW:
+                raise RefusedError(
+                    f"entry ts {entry.ts} is {abs(skew.total_seconds()):.0f} s "
+                    f"{'ahead of' if skew.total_seconds() > 0 else 'behind'} the log's clock "
+                    f"(at most {MAX_CLOCK_SKEW.seconds} s allowed): check the author's clock"
+                )
+            return checked
+        except LedgerError as exc:
+            verdict = checked.verified()
+            return verdict if isinstance(verdict, LedgerError) else exc
+
+    def run(self, prepared: list[Unverified | LedgerError]) -> list[Appended | LedgerError]:
+        """Append the entries of one group commit in one transaction, under the log's lock."""
+        with self._lock:
+            try:
+                with write_transaction(self.engine) as session:
+                    return self._append_locked(session, prepared)
+            except BaseException:
+                # The in-memory state may be ahead of what was committed: rebuild it.
+                self._state = None
+                raise
+
+    def _append_locked(
+        self, session: Session, prepared: Sequence[Unverified | LedgerError]
+    ) -> list[Appended | LedgerError]:
+        state = self.sync(session)
+        size = state.tree_size
+        last = repo.last_leaf(session)
+        floor = parse_timestamp(last.logged_at) if last is not None else None
+        network = self.network_or_none(session)
+        batch = _BatchWriter(state, size, self._frontier(session, size))
+        seqs = self._seqs
+        logged: dict[str, int] = {}  # the entries appended in this transaction
+        results: list[Appended | LedgerError] = []
+        # The new rows are stored by another thread as they are made (see `RowStream`).
+        with RowStream(session) as stream:
+
+            def logged_index(entry_id: str) -> int | None:
+                if entry_id in logged:
+                    return logged[entry_id]
+                with stream.session() as ours:
+                    return repo.entry_index(ours, entry_id)
+
+            for checked in prepared:
+                # The signatures of later entries are still being checked on other cores.
+                item = checked if isinstance(checked, LedgerError) else checked.verified()
+                if isinstance(item, LedgerError):
+                    results.append(item)
+                    continue
+                try:
+                    self._check_against_log(item, network, size, seqs, logged_index)
+                    moment = self._clock()
+                    if floor is not None and moment < floor:
+                        moment = floor  # logged_at never decreases along the log
+                    logged_at = format_timestamp(moment)
+                    # Whether the evaluation replaces one in the log (known only before it does).
+                    again = item.kind == "evaluation.cast" and state.has_evaluated(
+                        str(item.body.get("contribution")), item.author
+                    )
+                    try:
+                        changes = valuation.apply(state, event_of(item, size, logged_at))
+                    except valuation.ValuationError as exc:
+                        raise RefusedError(str(exc)) from None
+                except LedgerError as exc:
+                    results.append(exc)
+                    continue
+                floor = moment
+                raw = item.leaf(logged_at)
+                digest = merkle.leaf_hash(raw)
+                batch.add(item, size, logged_at, raw, digest, changes, again=again)
+                seqs[item.author] = item.seq
+                logged[item.id] = size
+                results.append(Appended(item.id, size, logged_at, digest.hex()))
+                if item.kind == "network.genesis":
+                    network = Network.of_genesis(item)
+                size += 1
+                if len(batch.leaves) == _STREAM_EVERY:
+                    batch.stream(stream)
+            if not logged:
+                return results
+            batch.stream(stream)
+            batch.write(stream)
+            assert network is not None
+            self._checkpoint(stream, state, batch.frontier, network)
+        return results
+
+    def _checkpoint(
+        self, stream: RowStream, state: valuation.State, frontier: list[bytes], network: Network
+    ) -> None:
+        """Seal the new tree: sign its checkpoint (while the last rows are being stored) and
+        store it with the state digest of `state`."""
+        root = merkle.root_from_frontier(frontier)
+        note = cp.sign_checkpoint(
+            cp.Checkpoint(network.origin, state.tree_size, root), signing_key(self._log_key)
+        )
+        state_digest = valuation.digest(state)
+        with stream.session() as session:
+            repo.add_checkpoint(
+                session, state.tree_size, root, note, state_digest, state.total_reputation
+            )
+
+    def _frontier(self, session: Session, size: int) -> list[bytes]:
+        """The hashes of the tree of `size` that later leaves hash with."""
+        ids = merkle.frontier_nodes(size)
+        stored = repo.nodes(session, ids)
+        return [stored[node] for node in ids]
+
+    def _check_against_log(
+        self,
+        entry: Entry,
+        network: Network | None,
+        size: int,
+        seqs: Mapping[str, int],
+        logged_index: Callable[[str], int | None],
+    ) -> None:
+        """The checks that need the log: network, duplicates, seq, who signs network entries.
+
+        `seqs` holds each author's last seq in the log (this transaction's entries included),
+        and `logged_index` finds where an entry id is in it."""
+        if network is not None:
+            _check_network(entry, network)
+        expected = seqs.get(entry.author, 0) + 1
+        if entry.seq != expected:
+            # The id covers author and seq, so an entry already in the log has a seq at most
+            # its author's last: only an entry out of sequence needs looking up.
+            at = logged_index(entry.id)
+            if at is not None:
+                raise ConflictError(f"duplicate entry: {entry.id[:12]}… is already at index {at}")
+            what = "repeats an earlier seq" if entry.seq < expected else "skips ahead"
+            raise ConflictError(
+                f"seq {entry.seq} {what}: the next seq of {entry.author[:8]}… is {expected}"
+            )
+        if entry.kind in LOG_KINDS:
+            log_author = network.log_public_key if network is not None else None
+            if entry.kind == "network.genesis":
+                if size != 0:
+                    raise RefusedError("the log already has its genesis entry")
+                self._check_genesis(entry)
+            elif entry.author != log_author:
+                raise RefusedError(f"{entry.kind} may only be signed by the log's key")
+
+    def _check_genesis(self, entry: Entry) -> None:
+        verifier = cp.parse_verifier_key(str(entry.body["log_key"]))
+        if verifier.name != entry.body["origin"]:
+            raise RefusedError("genesis log_key must be named after the origin")
+        if verifier.public_key.hex() != entry.author:
+            raise RefusedError("genesis must be signed by the key in its log_key")
+        if self._log_key is not None and public_key(self._log_key) != entry.author:
+            raise RefusedError("genesis is not signed by this log's key")
+
+    def network_or_none(self, session: Session) -> Network | None:
+        """The log's network, read from its genesis entry the first time (None if empty)."""
+        if self.network is None:
+            self.network = reads.network(session)
+        return self.network
+
+    def sync(self, session: Session) -> valuation.State:
+        """Bring the in-memory valuation state to the database's tree size."""
+        size = repo.tree_size(session)
+        state = self._state
+        if state is None or state.tree_size > size:
+            state = valuation.new_state()
+            self._seqs = {}
+        seqs = self._seqs
+        # These leaves were checked when they were appended (and `multitude check` re-checks
+        # them): catching up only needs their JSON, not their signatures or canonical form.
+        for index, entry_id, raw in repo.leaf_rows_between(session, state.tree_size, size):
+            leaf = json.loads(raw)
+            entry = leaf["entry"]
+            seqs[entry["author"]] = entry["seq"]
+            valuation.apply(
+                state,
+                valuation.Event(
+                    index=index,
+                    id=entry_id,
+                    kind=entry["kind"],
+                    author=entry["author"],
+                    logged_at=leaf["logged_at"],
+                    body=entry["body"],
+                ),
+            )
+        self._state = state
+        return state
+
+    def replayed_state(self) -> valuation.State:
+        """The valuation state at the current tree size (for reads that need the whole of it)."""
+        with self._lock, read_session(self.engine) as session:
+            return self.sync(session)
+
+
+def _check_network(entry: Entry, network: Network) -> None:
+    if entry.network != network.name:
+        raise RefusedError(
+            f"entry is for network {entry.network!r}, this log is {network.name!r}: "
+            "entries cannot be replayed across networks"
+        )
+
+
+_LEAF_COLUMNS = ("idx", "entry_id", "leaf_hash", "leaf", "author", "seq", "kind", "logged_at")
+_POSTING_COLUMNS = ("idx", "n", "member", "asset", "amount", "cause", "contribution", "evaluator")
+_HISTORY_COLUMNS = ("member", "idx", "reputation", "tokens")
+_EVALUATION_COLUMNS = ("contribution", "evaluator", "value", "idx")
+
+
+class _BatchWriter:
+    """Collects the rows of one append transaction and hands them to a `RowStream`: the log's
+    rows (leaves, tree nodes, postings, history) and the evaluations a chunk at a time, the
+    figures of members and contributions, which change all along a batch, at its end."""
+
+    def __init__(self, state: valuation.State, size: int, frontier: list[bytes]) -> None:
+        self.state = state
+        self.size = size  # of the tree whose frontier this is: leaves streamed so far
+        self.frontier = frontier
+        # The log's rows, as tuples in the order of their _COLUMNS.
+        self.leaves: list[tuple[Any, ...]] = []
+        self.leaf_hashes: list[bytes] = []
+        self.postings: list[tuple[Any, ...]] = []
+        self.history: list[tuple[Any, ...]] = []
+        self.members: dict[str, int] = {}  # member -> index of its latest change
+        self.new_contributions: dict[str, dict[str, Any]] = {}
+        self.changed_contributions: set[str] = set()
+        # Evaluations: new rows, and by (contribution, evaluator) rows that replace one.
+        self.new_evaluations: list[tuple[Any, ...]] = []
+        self.evaluations: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def add(
+        self,
+        entry: Entry,
+        index: int,
+        logged_at: str,
+        raw: bytes,
+        digest: bytes,
+        changes: valuation.Changes,
+        *,
+        again: bool = False,
+    ) -> None:
+        self.leaves.append(
+            (index, entry.id, digest, raw, entry.author, entry.seq, entry.kind, logged_at)
+        )
+        self.leaf_hashes.append(digest)
+        self.add_figures(entry, index, logged_at, changes, again=again)
+
+    def add_figures(
+        self,
+        entry: Entry,
+        index: int,
+        logged_at: str,
+        changes: valuation.Changes,
+        *,
+        again: bool = False,
+    ) -> None:
+        """The figure rows an entry changes: postings, history, members, contributions,
+        evaluations (`again`: one that replaces the evaluator's earlier one)."""
+        for n, p in enumerate(changes.postings):
+            self.postings.append(
+                (index, n, p.member, p.asset, p.amount, p.cause, p.contribution, p.evaluator)
+            )
+        figures = self.state.figures
+        for key in changes.members:
+            self.history.append((key, index, *figures(key)))
+            self.members.setdefault(key, index)
+        if entry.kind == "contribution.submit":
+            submitted = self.state.contribution(entry.id)
+            assert submitted is not None
+            self.new_contributions[entry.id] = {
+                "id": entry.id,
+                "idx": index,
+                "author": entry.author,
+                "title": entry.body["title"],
+                "type": submitted.type,
+                "logged_at": logged_at,
+            }
+        elif entry.kind == "evaluation.cast":
+            cid = str(entry.body["contribution"])
+            value = entry.body["value"]
+            if not again:
+                self.new_evaluations.append((cid, entry.author, value, index))
+            else:  # written after the new rows, so it may replace one of the same hand-off
+                self.evaluations[(cid, entry.author)] = {
+                    "contribution": cid,
+                    "evaluator": entry.author,
+                    "value": value,
+                    "idx": index,
+                }
+        self.changed_contributions.update(changes.contributions)
+
+    def stream(self, stream: RowStream) -> None:
+        """Hand the rows made since the last call to `stream`: the log's, and evaluations (new
+        ones inserted, then changed ones replacing theirs)."""
+        self.frontier, completed = merkle.append(self.frontier, self.size, self.leaf_hashes)
+        self.size += len(self.leaf_hashes)
+        stream.write(LeafRow, self.leaves, columns=_LEAF_COLUMNS)
+        stream.write(TreeNodeRow, repo.stored_nodes(completed), columns=("level", "idx", "hash"))
+        stream.write(PostingRow, self.postings, columns=_POSTING_COLUMNS)
+        stream.write(MemberHistoryRow, self.history, columns=_HISTORY_COLUMNS)
+        stream.write(EvaluationRow, self.new_evaluations, columns=_EVALUATION_COLUMNS)
+        stream.write(
+            EvaluationRow,
+            list(self.evaluations.values()),
+            conflict=("contribution", "evaluator"),
+            update=("value", "idx"),
+        )
+        self.leaves, self.leaf_hashes, self.postings, self.history = [], [], [], []
+        self.new_evaluations, self.evaluations = [], {}
+
+    def write(self, stream: RowStream) -> None:
+        """Hand the figure rows, as the batch leaves them, to `stream`."""
+        members = []
+        for key, first_index in self.members.items():
+            view = self.state.member(key)
+            assert view is not None
+            members.append(
+                {
+                    "member": key,
+                    "name": view.name,
+                    "referrer": view.referrer,
+                    "reputation": view.reputation,
+                    "tokens": view.tokens,
+                    "joined_idx": first_index,  # kept by a member that exists
+                }
+            )
+        stream.write(MemberRow, members, conflict=("member",), update=("reputation", "tokens"))
+        new, changed = [], []
+        for cid in sorted(self.changed_contributions | set(self.new_contributions)):
+            contribution = self.state.contribution(cid)
+            assert contribution is not None
+            figures = {"max_score": contribution.max_score, "fund": contribution.fund}
+            if cid in self.new_contributions:
+                new.append({**self.new_contributions[cid], **figures})
+            else:
+                changed.append({"id": cid, **figures})
+        stream.write(ContributionRow, new)
+        stream.update(ContributionRow, changed, "id")
