@@ -133,25 +133,26 @@ def baseline() -> list[Step]:
 
 
 def recast_farming(times: int = 50) -> Scenario:
-    farm = [cast("Eve", article("Ann")) for _ in range(times)]
+    farm = [cast("Bob", article("Ann")) for _ in range(times)]
     return Scenario(
         "re-cast farming",
-        f"Eve casts the same 1 on Ann's article {times} more times, for Ann (the attacker is "
+        f"Bob casts the same 1 on Ann's article {times} more times, for Ann (the attacker is "
         "both: the re-caster and the author it farms for)",
-        ("Ann", "Eve"),
+        ("Ann", "Bob"),
         tuple(baseline() + farm),
         tuple(baseline()),
     )
 
 
 def vote_flipping(times: int = 20) -> Scenario:
-    flips = [cast("Eve", article("Ann"), value=(n + 1) % 2) for n in range(times)]
-    assert not times % 2, "an even number of flips ends on 1"
+    if times % 2:
+        raise ValueError("an even number of flips ends on 1")
+    flips = [cast("Bob", article("Ann"), value=(n + 1) % 2) for n in range(times)]
     return Scenario(
         "vote flipping",
-        f"Eve flips her vote on Ann's article 0/1 {times} times, ending on 1 (the attacker is "
-        "Eve and Ann)",
-        ("Ann", "Eve"),
+        f"Bob flips his vote on Ann's article 0/1 {times} times, ending on 1 (the attacker is "
+        "Bob and Ann)",
+        ("Ann", "Bob"),
         tuple(baseline() + flips),
         tuple(baseline()),
     )
@@ -160,28 +161,25 @@ def vote_flipping(times: int = 20) -> Scenario:
 def self_evaluation() -> Scenario:
     return Scenario(
         "self-evaluation",
-        "Eve up-votes her own article after the others did",
-        ("Eve",),
-        (*baseline(), cast("Eve", article("Eve"))),
+        "Ann up-votes her own article after the others did",
+        ("Ann",),
+        (*baseline(), cast("Ann", article("Ann"))),
         tuple(baseline()),
     )
 
 
 def sybil_ring(keys: int = 10) -> Scenario:
-    ring = [f"Eve's key {n + 1}" for n in range(keys)]
-    steps = [join(name, "Eve") for name in ring]
+    ring = [f"Ann's key {n + 1}" for n in range(keys)]
+    steps = [join(name, "Ann") for name in ring]
     steps += [submit(name, f"ring article by {name}") for name in ring]
     for author in ring:
-        steps += [cast(voter, f"ring article by {author}") for voter in ("Eve", *ring)]
-    # Each key's own cast is dropped: self-evaluation is a scenario of its own.
-    steps = [
-        s for s in steps if not (s.kind == "cast" and s.target == f"ring article by {s.actor}")
-    ]
+        # Each key's own up-vote is left out: self-evaluation is a scenario of its own.
+        steps += [cast(voter, f"ring article by {author}") for voter in ring if voter != author]
     return Scenario(
         "sybil ring",
-        f"Eve adds {keys} keys that name her as referrer; each posts an article that Eve and "
-        "the other keys up-vote (the attacker is Eve and her keys)",
-        ("Eve", *ring),
+        f"Ann adds {keys} keys that name her as referrer; each posts an article that the "
+        "other keys up-vote (the attacker is Ann and her keys)",
+        ("Ann", *ring),
         tuple(baseline() + steps),
         tuple(baseline()),
     )
