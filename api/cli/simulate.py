@@ -93,6 +93,12 @@ def _known(algorithm: str) -> bool:
     return True
 
 
+def _out() -> Console:
+    """The terminal's console on a terminal; in a pipe or a file, one wide enough that no
+    cell is cut (a reader greps it)."""
+    return console if console.is_terminal else Console(soft_wrap=True, width=160)
+
+
 def _points(share: int) -> str:
     """A change of share of R, in units of 10^-9, as signed percentage points."""
     return f"{Decimal(share) * 100 / _UNIT:+.2f} pp"
@@ -139,7 +145,8 @@ def _simulation_tables(report: Report) -> None:
             f"{_amount(outcome.counterfactual.total_reputation, False)}"
             + (f" ({refused} refused)" if refused else ""),
         )
-    console.print(table)
+    out = _out()
+    out.print(table)
     if report.accuracy:
         accuracy = Table(
             title="honest accuracy (Spearman's rank correlation)", title_justify="left"
@@ -160,13 +167,13 @@ def _simulation_tables(report: Report) -> None:
                 f"{result.score_vs_quality:.3f}",
                 f"{result.reputation_vs_quality:.3f}",
             )
-        console.print(accuracy)
+        out.print(accuracy)
     measured = (
         "settled reputation plus pending claims"
         if report.pending_measured
         else "reputation as the state holds it"
     )
-    console.print(
+    out.print(
         "Gains are (with the attack) - (without it); losses (without) - (with). "
         f"Reputation measured: {measured}.",
         highlight=False,
@@ -216,7 +223,7 @@ def whatif(
 
 
 def _whatif_table(result: WhatIf, top: int) -> None:
-    print_ = console.print
+    print_ = _out().print
     print_(
         f"checkpoint {result.origin}, tree size {result.tree_size}, root {result.root}",
         highlight=False,
