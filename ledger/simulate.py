@@ -62,10 +62,10 @@ _VALUATIONS: Final[Mapping[str, Mapping[str, Any]]] = {
 
 
 def valuation_of(algorithm: str) -> dict[str, Any]:
-    """The genesis valuation of a simulation under `algorithm` (checked)."""
-    chosen = dict(_VALUATIONS.get(algorithm, {"algorithm": algorithm}))
-    valuation.resolve_params(chosen)
-    return chosen
+    """The genesis valuation of a simulation under `algorithm`, with every param written out
+    (an algorithm's defaults resolved)."""
+    chosen = _VALUATIONS.get(algorithm, {"algorithm": algorithm})
+    return valuation.resolve_params(chosen).to_json()
 
 
 # --- scenarios ----------------------------------------------------------------------------------
