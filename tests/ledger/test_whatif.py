@@ -113,3 +113,12 @@ def test_valuation_for_checks_the_params() -> None:
         valuation_for("backfeed/9", valuation.PRESETS["dmag"])
     with pytest.raises(WhatIfError, match="the params are refused"):
         valuation_for("backfeed/1", {"beta": "2"})
+
+
+def test_one_process_and_two_give_the_same_result(bundle: Path) -> None:
+    other = example(fee="60", reputation_reward_factor="50")
+    alone = replay_under(bundle, other, jobs=1).to_json()
+    side_by_side = replay_under(bundle, other, jobs=2).to_json()
+    alone.pop("seconds")
+    side_by_side.pop("seconds")
+    assert alone == side_by_side
