@@ -523,6 +523,7 @@ class Outcome:
                 "with": amount(self.attack.total_reputation),
                 "without": amount(self.counterfactual.total_reputation),
             },
+            "honest_paid": self.honest_paid,
             "refused": {"with": self.attack.refused, "without": self.counterfactual.refused},
             "entries": {"with": self.attack.appended, "without": self.counterfactual.appended},
         }

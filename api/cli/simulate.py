@@ -53,13 +53,16 @@ def simulate(
     as_json: Annotated[
         bool, typer.Option("--json", help="print the result as one JSON document")
     ] = False,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="print the tables as Markdown (for the docs)")
+    ] = False,
 ) -> None:
     """Attack simulations: each scenario against its counterfactual, under each algorithm."""
     from ledger import simulate as sim
 
     algorithms = algorithm or [a for a in sim.DEFAULT_ALGORITHMS if _known(a)]
     status = Console(stderr=True)
-    show = status.is_terminal and not as_json
+    show = status.is_terminal and not as_json and not markdown
 
     def progress(what: str) -> None:
         if show:
@@ -78,6 +81,9 @@ def simulate(
         raise CommandError(str(exc)) from None
     if as_json:
         typer.echo(json.dumps(report.to_json(), ensure_ascii=False))
+        return
+    if markdown:
+        typer.echo(_markdown(report))
         return
     _simulation_tables(report)
 
@@ -108,23 +114,27 @@ def _amount(units: int, sign: bool = True) -> str:
     return f"{Decimal(units) / _UNIT:{'+' if sign else ''},.2f}"
 
 
-def _simulation_tables(report: Report) -> None:
-    table = Table(
-        title=f"attacks against their counterfactual (seed {report.seed})", title_justify="left"
-    )
-    for column in (
-        "scenario",
-        "algorithm",
-        "attacker",
-        "attacker gain, share",
-        "attacker gain, tokens",
-        "honest lost, share",
-        "honest lost, tokens",
-        "R with / without",
-    ):
-        table.add_column(
-            column, justify="left" if column in ("scenario", "algorithm", "attacker") else "right"
-        )
+_HEADERS = (
+    "scenario",
+    "algorithm",
+    "attacker",
+    "attacker gain, share",
+    "attacker gain, tokens",
+    "honest lost, share",
+    "honest lost, tokens",
+    "R with / without",
+)
+_ACCURACY_HEADERS = (
+    "algorithm",
+    "contributions",
+    "evaluations",
+    "final score vs true quality",
+    "reputation vs mean true quality",
+)
+
+
+def _rows(report: Report) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = []
     for outcome in report.outcomes:
         attacker = outcome.attacker
         who = (
@@ -133,40 +143,70 @@ def _simulation_tables(report: Report) -> None:
             else f"{attacker[0]} + {len(attacker) - 1} keys"
         )
         refused = outcome.attack.refused + outcome.counterfactual.refused
-        table.add_row(
-            outcome.scenario,
-            outcome.algorithm,
-            who,
-            _points(outcome.attacker_share_gain),
-            _amount(outcome.attacker_tokens_gain),
-            _points(outcome.honest_share_loss),
-            _amount(outcome.honest_tokens_loss),
-            f"{_amount(outcome.attack.total_reputation, False)} / "
-            f"{_amount(outcome.counterfactual.total_reputation, False)}"
-            + (f" ({refused} refused)" if refused else ""),
+        rows.append(
+            (
+                outcome.scenario,
+                outcome.algorithm,
+                who,
+                _points(outcome.attacker_share_gain),
+                _amount(outcome.attacker_tokens_gain),
+                _points(outcome.honest_share_loss),
+                _amount(outcome.honest_tokens_loss),
+                f"{_amount(outcome.attack.total_reputation, False)} / "
+                f"{_amount(outcome.counterfactual.total_reputation, False)}"
+                + (f" ({refused} refused)" if refused else ""),
+            )
         )
+    return rows
+
+
+def _accuracy_rows(report: Report) -> list[tuple[str, ...]]:
+    return [
+        (
+            result.algorithm,
+            str(result.contributions),
+            str(result.evaluations),
+            f"{result.score_vs_quality:.3f}",
+            f"{result.reputation_vs_quality:.3f}",
+        )
+        for result in report.accuracy
+    ]
+
+
+def _markdown(report: Report) -> str:
+    def table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+        return [
+            "| " + " | ".join(headers) + " |",
+            "|" + "|".join("---" for _ in headers) + "|",
+            *("| " + " | ".join(row) + " |" for row in rows),
+        ]
+
+    lines = table(_HEADERS, _rows(report))
+    if report.accuracy:
+        lines += ["", *table(_ACCURACY_HEADERS, _accuracy_rows(report))]
+    return "\n".join(lines)
+
+
+def _simulation_tables(report: Report) -> None:
+    table = Table(
+        title=f"attacks against their counterfactual (seed {report.seed})", title_justify="left"
+    )
+    for column in _HEADERS:
+        table.add_column(
+            column, justify="left" if column in ("scenario", "algorithm", "attacker") else "right"
+        )
+    for row in _rows(report):
+        table.add_row(*row)
     out = _out()
     out.print(table)
     if report.accuracy:
         accuracy = Table(
             title="honest accuracy (Spearman's rank correlation)", title_justify="left"
         )
-        for column in (
-            "algorithm",
-            "contributions",
-            "evaluations",
-            "final score vs true quality",
-            "reputation vs mean true quality",
-        ):
+        for column in _ACCURACY_HEADERS:
             accuracy.add_column(column, justify="left" if column == "algorithm" else "right")
-        for result in report.accuracy:
-            accuracy.add_row(
-                result.algorithm,
-                str(result.contributions),
-                str(result.evaluations),
-                f"{result.score_vs_quality:.3f}",
-                f"{result.reputation_vs_quality:.3f}",
-            )
+        for row in _accuracy_rows(report):
+            accuracy.add_row(*row)
         out.print(accuracy)
     measured = (
         "settled reputation plus pending claims"

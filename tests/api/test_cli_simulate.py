@@ -128,3 +128,20 @@ def test_whatif_errors_are_one_sentence(
     assert result.code == 1
     assert "has no leaves.jsonl" in result.err
     assert "Traceback" not in result.err
+
+
+def test_simulate_markdown_is_the_docs_table(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_cli(
+        capsys,
+        "simulate",
+        "--algorithm",
+        "backfeed/1",
+        "--scenario",
+        "self-evaluation",
+        "--no-accuracy",
+        "--markdown",
+    )
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0].startswith("| scenario | algorithm | attacker |")
+    assert lines[2].startswith("| self-evaluation | backfeed/1 | Ann | +0.28 pp | +11.02 |")
