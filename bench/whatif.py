@@ -35,6 +35,13 @@ def _lines(path: Path) -> int:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
 
 
+def _cpu() -> tuple[float, float]:
+    """CPU seconds (user + system) of this process and of its finished children."""
+    here = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return here.ru_utime + here.ru_stime, children.ru_utime + children.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leaves", type=int, default=1_000_000)
@@ -55,13 +62,20 @@ def main() -> None:
     else:
         other = valuation_for(args.algorithm)
     started = time.perf_counter()
+    cpu_here, cpu_helper = _cpu()
     result = replay_under(directory, other, jobs=args.jobs)
     seconds = time.perf_counter() - started
+    cpu_here, cpu_helper = (a - b for a, b in zip(_cpu(), (cpu_here, cpu_helper), strict=True))
     moved = sum(1 for mover in result.movers if mover.rank_change)
     print(
         f"whatif {result.algorithm} -> {result.other_algorithm}: {result.tree_size:,} entries "
         f"in {seconds:.1f} s ({result.tree_size / seconds:,.0f} entries/s, jobs {args.jobs}); "
         f"{len(result.movers):,} members, {moved:,} changed rank; refused {result.refused}"
+    )
+    print(
+        f"CPU: {cpu_here:.1f} s in this process (the other rules, and the root), "
+        f"{cpu_helper:.1f} s in the helper process (the log's own rules); on an idle machine "
+        "with 2 cores the wall time is about the larger of the two"
     )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

@@ -35,6 +35,7 @@ from typing import Any, Final
 
 import valuation
 from ledger import checkpoint as cp
+from ledger import entries
 from ledger.audit import CHECKPOINT, LEAVES, LOG_VKEY, MAX_LINE, TreeBuilder, read_leaf_unchecked
 from ledger.errors import LedgerError
 from ledger.processes import exit_with_parent
@@ -241,60 +242,63 @@ class _Side:
 def _replay_side(bundle: Path, other: Mapping[str, Any] | None, progress: Progress | None) -> _Side:
     """Replay the bundle's leaves under its own rules (`other` None), where a refusal is an
     error, or with `other` in place of the genesis's valuation, where refusals are counted.
-    Either way the leaves' root must be the checkpoint's."""
-    verifier, _, checkpoint = _checkpoint(bundle)
-    log_key = verifier.public_key.hex()
-    state = valuation.new_state()
+
+    `valuation.replay` records no postings and is the fast way; it stops at a refusal, so the
+    other side falls back to `valuation.apply`, entry by entry, from the start when the other
+    rules refuse an entry. The other side also checks the leaves' root against the checkpoint
+    (once is enough)."""
+    _, _, checkpoint = _checkpoint(bundle)
+    at = [0]  # the line being replayed
     refused: Counter[str] = Counter()
     refusals: list[Refusal] = []
-    tree = TreeBuilder()
-    apply = valuation.apply
     Event = valuation.Event
-    RuleViolation = valuation.RuleViolation
-    for line, raw in _lines(bundle, progress):
-        if line > checkpoint.size:
+    tree = None if other is None else TreeBuilder()
+
+    genesis_valuation = None if other is None else dict(other)
+
+    def events() -> Iterator[valuation.Event]:
+        for line, entry, logged_at in _leaves(bundle, progress, tree):
+            at[0] = line
+            body = entry.body
+            if line == 1 and genesis_valuation is not None:
+                body = {**body, "valuation": genesis_valuation}
+            yield Event(line - 1, entry.id, entry.kind, entry.author, logged_at, body)
+
+    try:
+        state = valuation.replay(events())
+    except valuation.ValuationError as exc:
+        if other is None:
             raise WhatIfError(
-                f"{LEAVES} goes on after line {checkpoint.size}, the checkpoint's tree size"
+                f"{LEAVES} line {at[0]}: the log's own rules refuse the entry ({exc}); run "
+                "multitude verify on the bundle"
+            ) from None
+        if at[0] == 1:
+            raise WhatIfError(f"the other rules refuse the genesis: {exc}") from None
+        tree = TreeBuilder()
+        state = valuation.new_state()
+        apply = valuation.apply
+        for line, event in enumerate(events(), 1):
+            # Indexes are dense in the replayed state: an entry after a refused one moves up.
+            dense = Event(
+                state.tree_size, event.id, event.kind, event.author, event.logged_at, event.body
             )
-        tree.add(raw)
-        try:
-            leaf = read_leaf_unchecked(raw)
-        except LedgerError as exc:
-            raise WhatIfError(f"{LEAVES} line {line}: {exc}") from None
-        entry = leaf.entry
-        body = entry.body
-        if line == 1:
-            if entry.kind != "network.genesis" or entry.author != log_key:
-                raise WhatIfError(
-                    f"{LEAVES} line 1 is not the network.genesis signed by the key of {LOG_VKEY}"
-                )
-            if other is not None:
-                body = {**body, "valuation": dict(other)}
-        # Indexes are dense in the replayed state: an entry after a refused one moves up.
-        event = Event(state.tree_size, entry.id, entry.kind, entry.author, leaf.logged_at, body)
-        try:
-            apply(state, event)
-        except RuleViolation as exc:
-            if other is None:
-                raise WhatIfError(
-                    f"{LEAVES} line {line}: the log's own rules refuse the entry ({exc}); run "
-                    "multitude verify on the bundle"
-                ) from None
-            if line == 1:
-                raise WhatIfError(f"the other rules refuse the genesis: {exc}") from None
-            refused[entry.kind] += 1
-            if len(refusals) < _REASONS_KEPT:
-                refusals.append(Refusal(line, entry.kind, str(exc)))
-    if tree.size != checkpoint.size:
-        raise WhatIfError(
-            f"{LEAVES} holds {tree.size} leaves, but the checkpoint is of tree size "
-            f"{checkpoint.size}"
-        )
-    if tree.root() != checkpoint.root_hash:
-        raise WhatIfError(
-            f"the leaves of {LEAVES} do not have the root the checkpoint signs: the bundle was "
-            "changed; run multitude verify on it"
-        )
+            try:
+                apply(state, dense)
+            except valuation.ValuationError as refusal:
+                refused[event.kind] += 1
+                if len(refusals) < _REASONS_KEPT:
+                    refusals.append(Refusal(line, event.kind, str(refusal)))
+    if tree is not None:
+        if tree.size != checkpoint.size:
+            raise WhatIfError(
+                f"{LEAVES} holds {tree.size} leaves, but the checkpoint is of tree size "
+                f"{checkpoint.size}"
+            )
+        if tree.root() != checkpoint.root_hash:
+            raise WhatIfError(
+                f"the leaves of {LEAVES} do not have the root the checkpoint signs: the bundle "
+                "was changed; run multitude verify on it"
+            )
     figures, total = _figures(state)
     return _Side(
         algorithm=state.params.algorithm,
@@ -304,6 +308,33 @@ def _replay_side(bundle: Path, other: Mapping[str, Any] | None, progress: Progre
         refused=refused,
         refusals=tuple(refusals),
     )
+
+
+def _leaves(
+    bundle: Path, progress: Progress | None, tree: TreeBuilder | None
+) -> Iterator[tuple[int, entries.Entry, str]]:
+    """(line, entry, logged_at) of each leaf of the bundle, read as `ledger.audit` reads them;
+    line 1 must be the genesis signed by the key of log.vkey, and no line may lie beyond the
+    checkpoint's tree size. Each leaf's bytes go into `tree` when one is given."""
+    verifier, _, checkpoint = _checkpoint(bundle)
+    log_key = verifier.public_key.hex()
+    for line, raw in _lines(bundle, progress):
+        if line > checkpoint.size:
+            raise WhatIfError(
+                f"{LEAVES} goes on after line {checkpoint.size}, the checkpoint's tree size"
+            )
+        if tree is not None:
+            tree.add(raw)
+        try:
+            leaf = read_leaf_unchecked(raw)
+        except LedgerError as exc:
+            raise WhatIfError(f"{LEAVES} line {line}: {exc}") from None
+        entry = leaf.entry
+        if line == 1 and (entry.kind != "network.genesis" or entry.author != log_key):
+            raise WhatIfError(
+                f"{LEAVES} line 1 is not the network.genesis signed by the key of {LOG_VKEY}"
+            )
+        yield line, entry, leaf.logged_at
 
 
 def _checkpoint(bundle: Path) -> tuple[cp.Verifier, str, cp.Checkpoint]:
