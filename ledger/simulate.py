@@ -44,7 +44,7 @@ from ledger.db import make_engine, upgrade
 from ledger.entries import entry_id, sign_entry
 from ledger.errors import LedgerError
 from ledger.service import Ledger, NetworkConfig
-from valuation.reading import ratio
+from valuation.figures import ratio
 
 NETWORK: Final = "simulate"
 ORIGIN: Final = "localhost/simulate"

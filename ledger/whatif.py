@@ -40,7 +40,7 @@ from ledger.audit import CHECKPOINT, LEAVES, LOG_VKEY, MAX_LINE, TreeBuilder, re
 from ledger.errors import LedgerError
 from ledger.processes import exit_with_parent
 from ledger.simulate import pending_reader
-from valuation.reading import ratio
+from valuation.figures import ratio
 
 Progress = Callable[[int, int], None]
 """Called as `progress(bytes_read, bytes_total)` while `leaves.jsonl` is replayed."""
