@@ -28,7 +28,6 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -193,13 +192,17 @@ def replay_under(
         raise WhatIfError(f"the other valuation is refused: {exc}") from None
     _, note, checkpoint = _checkpoint(bundle)
     if jobs == 2:
-        context = multiprocessing.get_context()
-        with ProcessPoolExecutor(
-            1, mp_context=context, initializer=exit_with_parent, initargs=(os.getpid(),)
-        ) as pool:
-            own_side = pool.submit(_replay_side, bundle, None, None)
+        pool = multiprocessing.get_context().Pool(
+            1, initializer=exit_with_parent, initargs=(os.getpid(),)
+        )
+        try:
+            own_side = pool.apply_async(_replay_side, (bundle, None, None))
             after = _replay_side(bundle, other, progress)
-            before = own_side.result()
+            before = own_side.get()
+        finally:
+            # A failure on this side need not wait for the helper's replay to end.
+            pool.terminate()
+            pool.join()
     else:
         before = _replay_side(bundle, None, progress)
         after = _replay_side(bundle, other, None)
