@@ -203,7 +203,8 @@ def content_hash(content: bytes | str | Path) -> str:
 # --- the client -----------------------------------------------------------------------------
 
 
-def _check_base_url(base_url: str) -> str:
+def api_address(base_url: str) -> str:
+    """The server's address as the paths here expect it: checked, without a trailing / or /v1."""
     try:
         url = httpx.URL(base_url)
     except httpx.InvalidURL as exc:
@@ -212,11 +213,33 @@ def _check_base_url(base_url: str) -> str:
         raise ClientError(
             f"{base_url!r} is not an API address: give http://HOST:PORT, such as {DEFAULT_API}"
         )
-    return base_url.rstrip("/")
+    base = base_url.rstrip("/")
+    # The API lives under /v1 (SPEC section 6), so people give that too: the paths here add it.
+    return base.removesuffix("/v1") if base.endswith("/v1") else base
+
+
+def _signing_key(key: SigningKey | str | Path | None) -> SigningKey | None:
+    """A member's key as given to `Client`: a `SigningKey`, or the path of its key file."""
+    if key is None or isinstance(key, SigningKey):
+        return key
+    if isinstance(key, str | Path):
+        from ledger.keys import read_key
+
+        try:
+            return read_key(Path(key))
+        except LedgerError as exc:
+            raise ClientError(str(exc)) from None
+    raise TypeError(
+        f"key must be a nacl.signing.SigningKey or the path of a key file, not {type(key).__name__}"
+    )
 
 
 class Client:
     """The REST API at `base_url`, as the member holding `key` (or as a reader, without).
+
+    `base_url` is the server's address, such as http://127.0.0.1:8000 (a trailing /v1 is
+    accepted too). `key` is a `nacl.signing.SigningKey` or the path of a key file written by
+    `multitude keygen` (a `str` or `Path`); anything else is refused here, not at the first write.
 
     `retries` bounds how often a write lost to a concurrent entry of the same key (a 409 on
     `seq`) is re-read and re-signed. Nothing else is retried: a write that timed out may
@@ -226,16 +249,16 @@ class Client:
     def __init__(
         self,
         base_url: str = DEFAULT_API,
-        key: SigningKey | None = None,
+        key: SigningKey | str | Path | None = None,
         *,
         timeout: float = 10,
         retries: int = 3,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.base_url = _check_base_url(base_url)
-        self.key = key
+        self.base_url = api_address(base_url)
+        self.key = _signing_key(key)
         self.retries = retries
-        self._network: str | None = None
+        self._genesis: dict[str, Any] | None = None
         self._http = httpx.Client(
             base_url=self.base_url,
             timeout=timeout,
@@ -324,16 +347,27 @@ class Client:
             raise KeyRequired("signing an entry needs a member's key: give the client a key")
         return self.key
 
-    def network(self) -> str:
-        """The network name entries must carry, read from the genesis entry."""
-        if self._network is None:
+    def genesis(self) -> dict[str, Any]:
+        """The log's first entry, `network.genesis`: its network, log key and first params."""
+        if self._genesis is None:
             page = self._json("GET", "/v1/entries", params={"start": 0, "limit": 1})
             try:
-                name = page["items"][0]["entry"]["network"]
+                entry = page["items"][0]["entry"]
+                if not isinstance(entry, dict) or not isinstance(entry["network"], str):
+                    raise TypeError
             except (KeyError, IndexError, TypeError):
                 raise ClientError("the log has no genesis entry yet: no network to join") from None
-            self._network = str(name)
-        return self._network
+            self._genesis = entry
+        return self._genesis
+
+    def network(self) -> str:
+        """The network name entries must carry, read from the genesis entry."""
+        return str(self.genesis()["network"])
+
+    def params_changed(self) -> bool:
+        """Whether the log has signed a `network.params` since its genesis (seq 1 of the log
+        key), so that the genesis no longer tells which params are in force."""
+        return self.next_seq(str(self.genesis()["author"])) > 2
 
     def next_seq(self, key: str | None = None) -> int:
         """The seq the member signs next (also for a key that has not joined)."""

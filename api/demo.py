@@ -138,27 +138,45 @@ def community(seed: int, size: int) -> list[Person]:
         people.append(Person(name, habit, key, bytes(key.verify_key).hex()))
     for founder in people[:3]:
         founder.joined = True
+    # One member in three was invited by a founder, who stakes some of its reputation on it.
+    for i in range(3, size - 1, 3):
+        people[i].referrer = people[(i // 3) % 3].public
     people[-1].referrer = people[0].public  # the late joiner was invited by the first founder
     return people
 
 
-def demo_params() -> dict[str, Any]:
-    """The `example` preset with lower reward thresholds: in a community of a few dozen, half
-    of all reputation rarely votes on one contribution, and the demo should show rewards."""
-    params = copy.deepcopy(valuation.PRESETS["example"])
+def demo_params(algorithm: str = valuation.ALGORITHM_2) -> dict[str, Any]:
+    """The demo's valuation, with lower reward thresholds than the defaults: in a community of
+    a few dozen, half of all reputation rarely votes on one contribution, and the demo should
+    show rewards. backfeed/2 (the default): its defaults with a `comment` type; backfeed/1: the
+    `example` preset."""
+    if algorithm == valuation.ALGORITHM:
+        params = copy.deepcopy(valuation.PRESETS["example"])
+        types = params["params"]["contribution_types"]
+        types["article"]["reward_threshold"] = "0.2"
+        types["comment"]["reward_threshold"] = "0.1"
+        return params
+    params = copy.deepcopy(valuation.DEFAULT_VALUATION)
     types = params["params"]["contribution_types"]
     types["article"]["reward_threshold"] = "0.2"
-    types["comment"]["reward_threshold"] = "0.1"
+    types["comment"] = {
+        "fee": "0",
+        "reward_threshold": "0.1",
+        "token_reward_factor": "10",
+        "reputation_reward_factor": "1",
+        "evaluator_share": "0.2",
+        "evaluation_values": [0, 1],
+    }
     return params
 
 
-def genesis(people: Sequence[Person]) -> NetworkConfig:
+def genesis(people: Sequence[Person], algorithm: str = valuation.ALGORITHM_2) -> NetworkConfig:
     founders = [
         {"member": p.public, "name": p.name, "reputation": "40", "tokens": "60"}
         for p in people
         if p.habit.name == "founder"
     ]
-    return NetworkConfig(NETWORK, ORIGIN, demo_params(), founders)
+    return NetworkConfig(NETWORK, ORIGIN, demo_params(algorithm), founders)
 
 
 class Simulation:
@@ -180,6 +198,9 @@ class Simulation:
         self.works: list[Work] = []
         self.outcome = Outcome()
         self.pending: list[tuple[Person, dict[str, Any], Callable[[Appended], None]]] = []
+        # The dearest fee of a type: a member who cannot pay it does not submit.
+        types = ledger.replayed_state().params.contribution_types.values()
+        self.fee = max(kind.fee for kind in types)
         # Ordinary members join during the first fifth; the late joiner after 60 %.
         waiting = [p for p in people if not p.joined and p.habit.name != "late joiner"]
         self.join_at = {
@@ -210,7 +231,7 @@ class Simulation:
             self._join(due[0])
         elif active:
             person = self.rng.choices(active, weights=[p.habit.activity for p in active])[0]
-            if self.rng.random() < person.habit.submit and self._tokens(person) >= UNIT:
+            if self.rng.random() < person.habit.submit and self._tokens(person) >= self.fee:
                 self._submit(person)
             else:
                 self._evaluate(person)
@@ -476,6 +497,6 @@ def export_and_verify(ledger: Ledger, out: Path) -> tuple[bool, str]:
     if report.ok:
         return True, (
             f"exported the audit bundle to {out} and verified it offline: {report.entries} "
-            f"signed entries, root {exported.root[:16]}…, state digest {report.digest[:16]}…"
+            f"signed entries, root {exported.root[:16]}…, state root {report.state_root[:16]}…"
         )
     return False, f"the audit bundle in {out} does NOT verify: {report.failure}"

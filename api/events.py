@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ledger import repository as repo
 from ledger.db import read_session
+from ledger.entries import stored_leaf
 from ledger.errors import LedgerError
 from ledger.service import Ledger
 from valuation import format_amount
@@ -25,20 +27,41 @@ from valuation import format_amount
 KEEPALIVE_SECONDS = 15.0
 CHUNK = 200
 
+log = logging.getLogger(__name__)
+
 
 class EventHub:
-    def __init__(self, ledger: Ledger, poll_seconds: float) -> None:
+    """The log's size as this worker last saw it, and a signal to the streams when it grows.
+
+    No lock is shared with the streams: everything here runs on the event loop's one thread,
+    so a stream reads `size` and takes the current `_grown` event with no await between, then
+    waits on that event alone. A stream that goes away (the client left, the server stops)
+    is cancelled while it waits, holding nothing that another stream needs.
+    """
+
+    def __init__(
+        self, ledger: Ledger, poll_seconds: float, keepalive_seconds: float = KEEPALIVE_SECONDS
+    ) -> None:
         self.ledger = ledger
         self.poll_seconds = poll_seconds
+        self.keepalive_seconds = keepalive_seconds
         self.size = 0
-        self._changed = asyncio.Condition()
+        self._grown = asyncio.Event()  # set, and replaced, each time `size` grows
+        self._closing = asyncio.Event()  # set when the server stops: streams end
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        # Made anew on the loop that runs the app (a test may run one app on several loops).
+        self._grown, self._closing, self._wake = asyncio.Event(), asyncio.Event(), asyncio.Event()
         self._task = asyncio.create_task(self._poll())
 
+    def close(self) -> None:
+        """End every open stream now (the server is stopping), cleanly, at an event boundary."""
+        self._closing.set()
+
     async def stop(self) -> None:
+        self.close()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -48,15 +71,20 @@ class EventHub:
         self._wake.set()
 
     async def _poll(self) -> None:
+        failing = False
         while True:
             try:
                 size = await run_in_threadpool(self._tree_size)
-            except LedgerError:
-                size = self.size  # the database is down; streams wait for it to return
-            if size != self.size:
+                failing = False
+            except Exception as exc:  # the database is down: streams wait for it to return
+                if not failing:
+                    log.warning("events: cannot read the log's size (%s); retrying", exc)
+                failing = True
+                size = self.size
+            if size > self.size:
                 self.size = size
-                async with self._changed:
-                    self._changed.notify_all()
+                grown, self._grown = self._grown, asyncio.Event()
+                grown.set()
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
@@ -65,38 +93,57 @@ class EventHub:
         with read_session(self.ledger.engine) as session:
             return repo.tree_size(session)
 
-    async def stream(self, after: int | None) -> AsyncIterator[str]:
-        cursor = (await run_in_threadpool(self._tree_size)) if after is None else after + 1
+    async def cursor_after(self, after: int | None) -> int:
+        """Where a stream starts: after index `after`, or at the log's end when None (read
+        before the stream starts, so that a database outage is a problem, not a broken stream)."""
+        return (await run_in_threadpool(self._tree_size)) if after is None else after + 1
+
+    async def stream(self, cursor: int) -> AsyncIterator[str]:
+        """Every entry from index `cursor` on, live, until the client leaves or the server stops."""
         yield "retry: 1000\n\n"
-        while True:
+        while not self._closing.is_set():
+            grown = self._grown  # taken before `size` is read: no growth can slip between
             if cursor < self.size:
-                events = await run_in_threadpool(
-                    self._events, cursor, min(self.size, cursor + CHUNK)
-                )
+                try:
+                    events = await run_in_threadpool(
+                        self._events, cursor, min(self.size, cursor + CHUNK)
+                    )
+                except LedgerError:  # the database is away: wait for the next change
+                    events = []
                 for index, payload in events:
                     yield f"id: {index}\nevent: append\ndata: {payload}\n\n"
                     cursor = index + 1
                 if events:
                     continue
-            async with self._changed:
-                try:
-                    await asyncio.wait_for(self._changed.wait(), KEEPALIVE_SECONDS)
-                except TimeoutError:
-                    yield ": keepalive\n\n"
+            waiters = [
+                asyncio.ensure_future(grown.wait()),
+                asyncio.ensure_future(self._closing.wait()),
+            ]
+            try:
+                done, _ = await asyncio.wait(
+                    waiters, timeout=self.keepalive_seconds, return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+            if not done:
+                yield ": keepalive\n\n"
 
     def _events(self, start: int, end: int) -> list[tuple[int, str]]:
         out: list[tuple[int, str]] = []
         with read_session(self.ledger.engine) as session:
-            for row in repo.leaves(session, start, end - start):
-                entry = json.loads(bytes(row.leaf))["entry"]
-                members = [
+            changed: dict[int, list[dict[str, str]]] = {}
+            for h in repo.history_of_leaves(session, start, end):
+                changed.setdefault(h.idx, []).append(
                     {
                         "member": h.member,
                         "reputation": format_amount(h.reputation),
                         "tokens": format_amount(h.tokens),
                     }
-                    for h in repo.history_at(session, row.idx)
-                ]
+                )
+            for row in repo.leaves(session, start, end - start):
+                entry, _ = stored_leaf(bytes(row.leaf))
+                members = changed.get(row.idx, [])
                 data: dict[str, Any] = {
                     "index": row.idx,
                     "id": row.entry_id,

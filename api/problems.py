@@ -27,6 +27,7 @@ _MAPPING: list[tuple[type[Exception], int, str, str]] = [
     (errors.ConflictError, 409, "conflict", "Conflicts with the log"),
     (errors.RefusedError, 422, "refused", "Entry refused"),
     (valuation.ValuationError, 422, "refused", "Entry refused"),
+    (errors.NotAMemberError, 404, "not-a-member", "Not a member"),
     (errors.NotFoundError, 404, "not-found", "Not found"),
     (errors.UnavailableError, 503, "unavailable", "Service unavailable"),
 ]
@@ -54,14 +55,59 @@ def problem_body(status: int, slug: str, title: str, detail: str, **extra: Any) 
     }
 
 
+# The JSON schema of `problem_body`'s documents, for the OpenAPI description of the API.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "An RFC 9457 problem document; some problems add fields (e.g. next_seq)",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "description": "the problem's type, e.g. /problems/not-found"},
+        "title": {"type": "string", "description": "a short summary of the problem type"},
+        "status": {"type": "integer", "description": "the HTTP status"},
+        "detail": {"type": "string", "description": "what is wrong, in a sentence"},
+    },
+    "additionalProperties": True,
+}
+
+_WHEN = {
+    400: "The request is malformed: a bad parameter, or a body that is not strict JSON",
+    404: "Not found",
+    409: "The entry conflicts with the log (a seq already used, a duplicate)",
+    413: "The body is too large",
+    422: "The entry is refused: bad signature, bad shape, or refused by the rules",
+    503: "The database is unavailable; retry after the Retry-After seconds",
+}
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of a route answering these problems, for OpenAPI: each one an
+    `application/problem+json` document. Any other 4xx (405, 413 from the body limit, ...) is
+    a problem document too; declaring it also stops FastAPI from documenting a 422 validation
+    error that this API never sends (it answers 400)."""
+    content = {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}}
+    out: dict[int | str, dict[str, Any]] = {
+        status: {"description": _WHEN[status], "content": content} for status in statuses
+    }
+    out["4XX"] = {"description": "Another client error, as a problem document", "content": content}
+    return out
+
+
 def problem_of(exc: Exception) -> dict[str, Any]:
     """The problem document for a domain error (used for batch results too)."""
     if isinstance(exc, ProblemError):
         return problem_body(exc.status, exc.slug, exc.title, exc.detail, **exc.extra)
     for cls, status, slug, title in _MAPPING:
         if isinstance(exc, cls):
-            return problem_body(status, slug, title, str(exc) or title)
+            return problem_body(status, slug, title, str(exc) or title, **_members(exc))
     return problem_body(500, "internal", "Internal error", "the server failed; this is our bug")
+
+
+def _members(exc: Exception) -> dict[str, Any]:
+    """The members a problem adds to carry its error's own figures (RFC 9457 extensions)."""
+    if isinstance(exc, errors.NotAMemberError):
+        return {"next_seq": exc.next_seq}
+    return {}
 
 
 def response(problem: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:

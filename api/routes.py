@@ -12,23 +12,23 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api import schemas
-from api.problems import ProblemError, problem_of
+from api.problems import ProblemError, documented, problem_of
 from ledger import jsonstrict, reads
 from ledger import repository as repo
 from ledger.db import read_session
+from ledger.entries import stored_leaf
 from ledger.errors import LedgerError, MalformedJSONError, NotFoundError
 from ledger.service import MAX_BATCH, Appended, Ledger
-from valuation import format_amount
 
 router = APIRouter(prefix="/v1")
 
 HEX64 = r"^[0-9a-f]{64}$"
 Key = Annotated[str, Path(pattern=HEX64, description="a member's public key, 64 lowercase hex")]
 EntryId = Annotated[str, Path(pattern=HEX64, description="an entry id, 64 lowercase hex")]
-Start = Annotated[int, Query(ge=0, le=2**53, description="first index")]
-Offset = Annotated[int, Query(ge=0, le=2**53)]
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Size = Annotated[int, Query(ge=0, le=2**53)]
+Start = Annotated[int, Query(ge=0, le=2**53, description="the first log index to list")]
+Offset = Annotated[int, Query(ge=0, le=2**53, description="how many items to skip")]
+Limit = Annotated[int, Query(ge=1, le=1000, description="at most this many items (1 to 1,000)")]
+TreeSize = Annotated[int, Query(ge=0, le=2**53, description="the size of the tree to prove in")]
 
 SIGNED_ENTRY: dict[str, Any] = {
     "type": "object",
@@ -53,10 +53,17 @@ def _json_request(schema: dict[str, Any]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
-PROBLEMS: dict[int | str, dict[str, Any]] = {
-    status: {"model": schemas.Problem, "content": {"application/problem+json": {}}}
-    for status in (400, 404, 409, 413, 422, 503)
+# Writes may also meet the per-client write limit (api/limits.py).
+WRITE_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    **documented(400, 409, 413, 422, 503),
+    429: {
+        "model": schemas.Problem,
+        "content": {"application/problem+json": {}},
+        "description": "Too many writes from this client: retry after `Retry-After` seconds",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+    },
 }
+PROBLEMS = documented(400, 404, 503)
 
 
 def _next_offset(offset: int, limit: int, page: Sized) -> int | None:
@@ -96,9 +103,15 @@ async def _json_body(request: Request, limit: int) -> Any:
     "/entries",
     status_code=201,
     response_model=schemas.AppendedOut,
-    responses=PROBLEMS,
+    responses=WRITE_PROBLEMS,
     openapi_extra=_json_request(SIGNED_ENTRY),
+    tags=["entries"],
     summary="Append one signed entry",
+    description=(
+        "The entry is signed by its author on their own machine (SPEC section 2) and read as "
+        "strict JSON. The reply comes after the commit: its index, its id and the hash of its "
+        "leaf. A refused entry changes nothing."
+    ),
 )
 async def post_entry(request: Request, ledger: LedgerDep) -> schemas.AppendedOut:
     data = await _json_body(request, request.app.state.settings.max_entry_bytes)
@@ -111,7 +124,8 @@ async def post_entry(request: Request, ledger: LedgerDep) -> schemas.AppendedOut
     "/entries/batch",
     response_model=schemas.BatchOut,
     response_model_exclude_none=True,
-    responses=PROBLEMS,
+    responses=WRITE_PROBLEMS,
+    tags=["entries"],
     openapi_extra=_json_request(
         {
             "type": "object",
@@ -173,24 +187,39 @@ def _batch_result(result: Appended | LedgerError) -> dict[str, Any]:
 
 
 def _item(row: Any) -> schemas.EntryItem:
-    leaf = json.loads(bytes(row.leaf))
     return schemas.EntryItem(
         index=row.idx,
         id=row.entry_id,
         logged_at=row.logged_at,
         leaf_hash=bytes(row.leaf_hash).hex(),
-        entry=leaf["entry"],
+        entry=stored_leaf(bytes(row.leaf))[0],
     )
 
 
-@router.get("/entries", response_model=schemas.EntryPage, responses=PROBLEMS)
+@router.get(
+    "/entries",
+    response_model=schemas.EntryPage,
+    responses=PROBLEMS,
+    tags=["entries"],
+    summary="Entries in log order, a page at a time",
+    description="Each item holds the signed entry, its index, id, logged_at and leaf hash; "
+    "`next` is the index to start the next page at, or null at the end of the log.",
+)
 def list_entries(session: SessionDep, start: Start = 0, limit: Limit = 100) -> schemas.EntryPage:
     rows = repo.leaves(session, start, limit + 1)
     items = [_item(row) for row in rows[:limit]]
     return schemas.EntryPage(items=items, next=rows[limit].idx if len(rows) > limit else None)
 
 
-@router.get("/entries/{entry_id}", response_model=schemas.EntryItem, responses=PROBLEMS)
+@router.get(
+    "/entries/{entry_id}",
+    response_model=schemas.EntryItem,
+    responses=PROBLEMS,
+    tags=["entries"],
+    summary="One entry by its id",
+    description="An entry id is the hex SHA-256 of the JCS of the signed entry; contributions "
+    "are named by their entry id.",
+)
 def get_entry(session: SessionDep, entry_id: EntryId) -> schemas.EntryItem:
     row = repo.leaf_by_entry_id(session, entry_id)
     if row is None:
@@ -202,12 +231,17 @@ def get_entry(session: SessionDep, entry_id: EntryId) -> schemas.EntryItem:
     "/log/leaves",
     responses={200: {"content": {"application/x-ndjson": {}}}, **PROBLEMS},
     response_class=StreamingResponse,
+    tags=["log"],
     summary="The exact leaf bytes, one a line, streamed (by default every leaf from `start`)",
+    description="For mirrors and auditors: each line is the leaf as it was hashed into the "
+    "tree, so that a mirror can recompute every hash.",
 )
 def get_leaves(
     ledger: LedgerDep,
     start: Start = 0,
-    limit: Annotated[int, Query(ge=1, le=2**53)] = 2**53,
+    limit: Annotated[
+        int, Query(ge=1, le=2**53, description="at most this many leaves (default: all)")
+    ] = 2**53,
 ) -> StreamingResponse:
     lines = (raw + b"\n" for raw in ledger.leaf_bytes(start, limit))
     return StreamingResponse(lines, media_type="application/x-ndjson")
@@ -217,10 +251,14 @@ def get_leaves(
     "/log/checkpoint",
     response_class=PlainTextResponse,
     responses={200: {"content": {"text/plain": {}}}, **PROBLEMS},
+    tags=["log"],
     summary="The latest signed checkpoint (C2SP tlog-checkpoint in a signed note)",
+    description="The origin, tree size and root hash, with the state line, signed by the "
+    "log's key (SPEC section 4). Check it with the verifier key of `GET /v1/log/key`, "
+    "obtained from the operator rather than from this server.",
 )
 def get_checkpoint(ledger: LedgerDep) -> PlainTextResponse:
-    _, note, _ = ledger.latest_checkpoint()
+    _, note = ledger.latest_checkpoint()
     return PlainTextResponse(note)
 
 
@@ -228,102 +266,167 @@ def get_checkpoint(ledger: LedgerDep) -> PlainTextResponse:
     "/log/key",
     response_class=PlainTextResponse,
     responses={200: {"content": {"text/plain": {}}}, **PROBLEMS},
+    tags=["log"],
     summary="The log's verifier key (C2SP signed-note verifier key)",
+    description="`<origin>+<key id>+<base64 key>`. `multitude serve` prints the same key when "
+    "it starts; compare them before trusting checkpoints.",
 )
 def get_key(ledger: LedgerDep) -> PlainTextResponse:
     return PlainTextResponse(ledger.network().verifier_key)
 
 
-@router.get("/log/proof/inclusion", response_model=schemas.InclusionProof, responses=PROBLEMS)
-def get_inclusion(ledger: LedgerDep, index: Size, tree_size: Size) -> schemas.InclusionProof:
+@router.get(
+    "/log/proof/inclusion",
+    response_model=schemas.InclusionProof,
+    responses=PROBLEMS,
+    tags=["log"],
+    summary="An inclusion proof: the leaf at `index` is in the tree of `tree_size` leaves",
+    description="The audit path of RFC 9162 section 2.1.3, from stored subtree hashes. An index "
+    "at or beyond the tree size is refused (400).",
+)
+def get_inclusion(
+    ledger: LedgerDep,
+    index: Annotated[int, Query(ge=0, le=2**53, description="the leaf's index in the log")],
+    tree_size: TreeSize,
+) -> schemas.InclusionProof:
     hashes = ledger.inclusion_proof(index, tree_size)
     return schemas.InclusionProof(
         leaf_index=index, tree_size=tree_size, hashes=[h.hex() for h in hashes]
     )
 
 
-@router.get("/log/proof/consistency", response_model=schemas.ConsistencyProof, responses=PROBLEMS)
-def get_consistency(ledger: LedgerDep, first: Size, second: Size) -> schemas.ConsistencyProof:
+@router.get(
+    "/log/proof/consistency",
+    response_model=schemas.ConsistencyProof,
+    responses=PROBLEMS,
+    tags=["log"],
+    summary="A consistency proof: the tree of `second` leaves extends the tree of `first`",
+    description="RFC 9162 section 2.1.4. A proof from size 0 is refused (400), as is a first "
+    "size beyond the second.",
+)
+def get_consistency(
+    ledger: LedgerDep,
+    first: Annotated[int, Query(ge=0, le=2**53, description="the older tree size")],
+    second: Annotated[int, Query(ge=0, le=2**53, description="the newer tree size")],
+) -> schemas.ConsistencyProof:
     hashes = ledger.consistency_proof(first, second)
     return schemas.ConsistencyProof(first=first, second=second, hashes=[h.hex() for h in hashes])
 
 
-@router.get("/state", response_model=schemas.StateDigest, responses=PROBLEMS)
-def get_state(ledger: LedgerDep, tree_size: Size | None = None) -> schemas.StateDigest:
-    size, digest = ledger.digest_at(tree_size)
-    return schemas.StateDigest(tree_size=size, digest=digest)
+TreeSizeQuery = Annotated[
+    int | None,
+    Query(ge=0, le=2**53, description="a checkpointed tree size (default: the latest)"),
+]
+
+
+@router.get(
+    "/state",
+    response_model=schemas.StateRoot,
+    responses=PROBLEMS,
+    tags=["log"],
+    summary="The state map's root at a checkpointed tree size",
+)
+def get_state(ledger: LedgerDep, tree_size: TreeSizeQuery = None) -> schemas.StateRoot:
+    """The root the checkpoint of `tree_size` signs in its `state` line (default: the latest
+    checkpoint). Sizes without a checkpoint, or with one signed before the state map, are 404."""
+    size, root = ledger.state_root_at(tree_size)
+    return schemas.StateRoot(tree_size=size, root=root.hex())
+
+
+@router.get(
+    "/state/proof",
+    response_model=schemas.StateProofOut,
+    responses=PROBLEMS,
+    tags=["log"],
+    summary="Prove one record of the state map (a member's figures) against a checkpoint",
+)
+def get_state_proof(
+    ledger: LedgerDep,
+    key: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=1000,
+            description="the record's key, e.g. `member/<64 hex>`, `network`",
+        ),
+    ],
+    tree_size: TreeSizeQuery = None,
+) -> schemas.StateProofOut:
+    """SPEC section 5's proof of `key` at a checkpointed `tree_size` (default: the latest):
+    the record's value and the siblings of its path, or a proof that it is absent."""
+    return schemas.StateProofOut.model_validate(ledger.state_proof(key, tree_size).to_json())
 
 
 # --- figures --------------------------------------------------------------------------------
 
 
-@router.get("/members", response_model=schemas.MemberPage, responses=PROBLEMS)
+@router.get(
+    "/members",
+    response_model=schemas.MemberPage,
+    responses=PROBLEMS,
+    tags=["members"],
+    summary="Every member, by reputation (or tokens), a page at a time",
+    description="Ties are broken by key, ascending. `next` is the offset of the next page, or "
+    "null.",
+)
 def list_members(
     session: SessionDep,
-    order_by: Literal["reputation", "tokens"] = "reputation",
+    order_by: Annotated[
+        Literal["reputation", "tokens"],
+        Query(description="the figure to rank by, descending"),
+    ] = "reputation",
     offset: Offset = 0,
     limit: Limit = 100,
 ) -> schemas.MemberPage:
     return _member_page(session, order_by, offset, limit)
 
 
-@router.get("/members/{key}", response_model=schemas.MemberOut, responses=PROBLEMS)
-def get_member(session: SessionDep, key: Key) -> schemas.MemberOut | Response:
-    row = repo.member(session, key)
-    if row is None:
-        from api.problems import problem_body, response
-
-        return response(
-            problem_body(
-                404,
-                "not-a-member",
-                "Not a member",
-                f"{key[:16]}… has not joined this network; its next seq is "
-                f"{repo.last_seq(session, key) + 1}",
-                next_seq=repo.last_seq(session, key) + 1,
-            )
-        )
+@router.get(
+    "/members/{key}",
+    response_model=schemas.MemberOut,
+    responses=PROBLEMS,
+    tags=["members"],
+    summary="One member: reputation, tokens, influence, rank and next seq",
+    description="For a key that has not joined, a 404 problem `not-a-member` that carries "
+    "`next_seq`, the seq its first entry must have.",
+)
+def get_member(session: SessionDep, key: Key) -> schemas.MemberOut:
     return schemas.MemberOut.of(reads.member(session, key))
 
 
-@router.get("/members/{key}/history", response_model=schemas.HistoryPage, responses=PROBLEMS)
+@router.get(
+    "/members/{key}/history",
+    response_model=schemas.HistoryPage,
+    responses=PROBLEMS,
+    tags=["members"],
+    summary="A member's reputation and tokens after each log index that changed them",
+    description="Each item lists the postings of that index (fee, stake fee, rewards, shares), "
+    "each with its cause: together they explain every change of the member's figures.",
+)
 def get_history(
     session: SessionDep, key: Key, start: Start = 0, limit: Limit = 100
 ) -> schemas.HistoryPage:
-    if repo.member(session, key) is None:
-        raise NotFoundError(f"{key[:16]}… is not a member of this network")
-    rows = repo.history(session, key, start, limit + 1)
-    page = rows[:limit]
-    end = page[-1].idx + 1 if page else start
-    postings: dict[int, list[schemas.Posting]] = {}
-    for p in repo.postings(session, key, start, end):
-        postings.setdefault(p.idx, []).append(
-            schemas.Posting(
-                asset=p.asset,
-                amount=format_amount(p.amount),
-                cause=p.cause,
-                contribution=p.contribution,
-                evaluator=p.evaluator,
-            )
-        )
-    items = [
-        schemas.HistoryItem(
-            index=row.idx,
-            reputation=format_amount(row.reputation),
-            tokens=format_amount(row.tokens),
-            postings=postings.get(row.idx, []),
-        )
-        for row in page
-    ]
+    steps, following = reads.history(session, key, start, limit)
     return schemas.HistoryPage(
-        member=key, items=items, next=rows[limit].idx if len(rows) > limit else None
+        member=key, items=[schemas.HistoryItem.of(step) for step in steps], next=following
     )
 
 
-@router.get("/contributions", response_model=schemas.ContributionPage, responses=PROBLEMS)
+@router.get(
+    "/contributions",
+    response_model=schemas.ContributionPage,
+    responses=PROBLEMS,
+    tags=["contributions"],
+    summary="Contributions by feed score (or newest first), a page at a time",
+    description="The feed score fades with age (VALUATION.md); quality and score are read-time "
+    "figures.",
+)
 def list_contributions(
     session: SessionDep,
-    order_by: Literal["score", "time"] = "score",
+    order_by: Annotated[
+        Literal["score", "time"],
+        Query(description="score: the feed, best first; time: newest first"),
+    ] = "score",
     offset: Offset = 0,
     limit: Limit = 50,
 ) -> schemas.ContributionPage:
@@ -332,15 +435,31 @@ def list_contributions(
     return schemas.ContributionPage(items=items, next=_next_offset(offset, limit, page))
 
 
-@router.get("/contributions/{cid}", response_model=schemas.ContributionOut, responses=PROBLEMS)
+@router.get(
+    "/contributions/{cid}",
+    response_model=schemas.ContributionOut,
+    responses=PROBLEMS,
+    tags=["contributions"],
+    summary="One contribution with its figures and evaluations",
+    description="A contribution is named by the id of the entry that submitted it.",
+)
 def get_contribution(session: SessionDep, cid: EntryId) -> schemas.ContributionOut:
     return schemas.ContributionOut.of(reads.contribution(session, cid))
 
 
-@router.get("/leaderboard", response_model=schemas.MemberPage, responses=PROBLEMS)
+@router.get(
+    "/leaderboard",
+    response_model=schemas.MemberPage,
+    responses=PROBLEMS,
+    tags=["members"],
+    summary="The top members by reputation (or tokens)",
+    description="Ranked by the figure, descending, then by key ascending; 20 by default.",
+)
 def get_leaderboard(
     session: SessionDep,
-    by: Literal["reputation", "tokens"] = "reputation",
+    by: Annotated[
+        Literal["reputation", "tokens"], Query(description="the figure to rank by, descending")
+    ] = "reputation",
     offset: Offset = 0,
     limit: Limit = 20,
 ) -> schemas.MemberPage:
@@ -360,7 +479,10 @@ def _member_page(session: Session, by: str, offset: int, limit: int) -> schemas.
     "/stats",
     response_model=schemas.StatsOut,
     responses=PROBLEMS,
-    summary="The network's counts and its state digest, all at one tree size",
+    tags=["network"],
+    summary="The network's counts and its state root, all at one tree size",
+    description="Members, contributions, R (the reputation of all members) and the state root, "
+    "read together so that they agree.",
 )
 def get_stats(session: SessionDep) -> schemas.StatsOut:
     return schemas.StatsOut.of(reads.stats(session))
@@ -370,7 +492,9 @@ def get_stats(session: SessionDep) -> schemas.StatsOut:
     "/members/{key}/contributions",
     response_model=schemas.MemberContributionPage,
     responses=PROBLEMS,
+    tags=["members"],
     summary="A member's own contributions with their figures, newest first",
+    description="The same items as `GET /v1/contributions`, for one author.",
 )
 def get_member_contributions(
     session: SessionDep, key: Key, offset: Offset = 0, limit: Limit = 50
@@ -387,6 +511,7 @@ def get_member_contributions(
     "/members/{key}/evaluations",
     response_model=schemas.MemberEvaluationPage,
     responses=PROBLEMS,
+    tags=["members"],
     summary="A member's current evaluations, newest first",
     description="A changed vote is listed once, as it stands now, at the index of the change.",
 )
@@ -410,6 +535,7 @@ def get_member_evaluations(
     "/contributions/{cid}/history",
     response_model=schemas.ContributionHistoryPage,
     responses=PROBLEMS,
+    tags=["contributions"],
     summary="A contribution's figures after its submission and after each of its evaluations",
     description=(
         "One item for the submission and one for each evaluation of the contribution, in log "

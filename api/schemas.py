@@ -7,14 +7,15 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ledger.reads import (
-    ContributionFigures,
     ContributionPoint,
+    ContributionSummary,
+    HistoryStep,
     MemberFigures,
     NetworkStats,
 )
 from ledger.service import Appended
 from valuation import format_amount
-from valuation.reading import ratio
+from valuation.figures import ratio
 
 
 class Problem(BaseModel):
@@ -80,9 +81,30 @@ class ConsistencyProof(BaseModel):
     hashes: list[str]
 
 
-class StateDigest(BaseModel):
+class StateRoot(BaseModel):
+    tree_size: int = Field(description="the checkpointed tree size the root is of")
+    root: str = Field(
+        description="the state map's root at that size (hex), as the "
+        "checkpoint's `state` line signs it in base64"
+    )
+
+
+class OtherRecord(BaseModel):
+    key: str = Field(description="the record that sits where the absent key would")
+    value_hash: str = Field(description="SHA-256 of that record's value (JCS), hex")
+
+
+class StateProofOut(BaseModel):
+    """SPEC section 5: fold the siblings from the terminal up and compare with the root."""
+
     tree_size: int
-    digest: str
+    key: str
+    value: dict[str, Any] | None = Field(description="the record's value, or null when absent")
+    siblings: list[str] = Field(description="hex hashes, from depth 0 down")
+    other: OtherRecord | None = Field(
+        description="for an absence proof: the one record whose path shares the first "
+        "len(siblings) bits with the key's"
+    )
 
 
 class MemberOut(BaseModel):
@@ -131,6 +153,24 @@ class HistoryItem(BaseModel):
     tokens: str
     postings: list[Posting] = Field(description="why the figures changed at this index")
 
+    @classmethod
+    def of(cls, step: HistoryStep) -> HistoryItem:
+        return cls(
+            index=step.index,
+            reputation=format_amount(step.reputation),
+            tokens=format_amount(step.tokens),
+            postings=[
+                Posting(
+                    asset=p.asset,
+                    amount=format_amount(p.amount),
+                    cause=p.cause,
+                    contribution=p.contribution,
+                    evaluator=p.evaluator,
+                )
+                for p in step.postings
+            ],
+        )
+
 
 class HistoryPage(BaseModel):
     member: str
@@ -168,7 +208,7 @@ class ContributionOut(BaseModel):
     evaluations: list[EvaluationOut]
 
     @classmethod
-    def of(cls, c: ContributionFigures) -> ContributionOut:
+    def of(cls, c: ContributionSummary) -> ContributionOut:
         return cls(
             id=c.id,
             index=c.index,
@@ -205,7 +245,10 @@ class StatsOut(BaseModel):
     members: int
     contributions: int
     total_reputation: str = Field(description="R: the reputation of all members")
-    digest: str = Field(description="the state digest at tree_size")
+    state_root: str | None = Field(
+        description="the state map's root at tree_size (hex); null on a checkpoint signed "
+        "before the state map"
+    )
 
     @classmethod
     def of(cls, s: NetworkStats) -> StatsOut:
@@ -214,7 +257,7 @@ class StatsOut(BaseModel):
             members=s.members,
             contributions=s.contributions,
             total_reputation=format_amount(s.total_reputation),
-            digest=s.digest,
+            state_root=s.state_root,
         )
 
 

@@ -73,6 +73,7 @@ class Server:
                 str(workers),
                 "--log-key",
                 str(workdir / "log.key"),
+                "--no-write-limit",  # the raw rate is measured, from one address
             ],
             cwd=workdir,
             stdout=subprocess.DEVNULL,

@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -30,7 +31,11 @@ def _hex(seed: str) -> str:
     return hashlib.sha256(seed.encode()).hexdigest()
 
 
-def community(events: int, members: int, preset: str, seed: int) -> Iterator[Event]:
+def community(
+    events: int, members: int, preset: str | dict[str, Any], seed: int
+) -> Iterator[Event]:
+    """The community's events; `preset` names one of PRESETS or is a whole valuation object
+    (with an `article` and a `comment` type)."""
     rng = random.Random(seed)
     log_key = _hex("log")
     keys = [_hex(f"member {n}") for n in range(members)]
@@ -42,7 +47,7 @@ def community(events: int, members: int, preset: str, seed: int) -> Iterator[Eve
     body = {
         "origin": "bench/multitude",
         "log_key": "bench/multitude+00000000+AA==",
-        "valuation": PRESETS[preset],
+        "valuation": PRESETS[preset] if isinstance(preset, str) else preset,
         "founders": founders,
     }
     yield Event(0, _hex("genesis"), "network.genesis", log_key, stamp, body)

@@ -39,9 +39,9 @@ from ledger.audit import (
     LOG_VKEY,
     STATE,
     TreeBuilder,
-    canonical_chunks,
     verify_bundle,
 )
+from valuation.jcs import canonical_chunks
 
 NETWORK = "bench"
 ORIGIN = "bench.example/multitude"

@@ -13,24 +13,32 @@ twice and always extend the same state.
 
 from __future__ import annotations
 
-import json
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from nacl.signing import SigningKey
 from sqlalchemy import Engine
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 import valuation
 from ledger import checkpoint as cp
-from ledger import merkle, reads
+from ledger import merkle, reads, rules
 from ledger import repository as repo
-from ledger.db import read_session, write_transaction
-from ledger.entries import LOG_KINDS, Entry, format_timestamp, parse_timestamp
-from ledger.errors import ConflictError, LedgerError, RefusedError
+from ledger.db import first_line, read_session, write_transaction
+from ledger.entries import (
+    Entry,
+    event,
+    event_of,
+    format_timestamp,
+    parse_timestamp,
+    stored_leaf,
+)
+from ledger.errors import ConflictError, LedgerError, RefusedError, SeqError, UnavailableError
+from ledger.live_map import KEEP, LiveMap, RebuiltMaps
 from ledger.models import (
     ContributionRow,
     EvaluationRow,
@@ -43,9 +51,11 @@ from ledger.models import (
 from ledger.rowstream import RowStream
 from ledger.rules import Network
 from ledger.signatures import Unverified
+from valuation.statemap import StateProof
 
 MAX_CLOCK_SKEW = timedelta(seconds=300)
 _STREAM_EVERY = 200  # entries whose log rows are handed to the writing thread at once
+_REPLAY_CHUNK = 20_000  # leaves read in one transaction when an old state map is rebuilt
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,17 +64,6 @@ class Appended:
     index: int
     logged_at: str
     leaf_hash: str
-
-
-def event_of(entry: Entry, index: int, logged_at: str) -> valuation.Event:
-    return valuation.Event(
-        index=index,
-        id=entry.id,
-        kind=entry.kind,
-        author=entry.author,
-        logged_at=logged_at,
-        body=entry.body,
-    )
 
 
 def public_key(key: SigningKey) -> str:
@@ -91,6 +90,9 @@ class Appender:
         self._state: valuation.State | None = None
         # Each author's last seq in the log, kept with `_state` at the same tree size.
         self._seqs: dict[str, int] = {}
+        # The state map of `_state`, with the versions of the last checkpoints.
+        self._map: LiveMap | None = None
+        self._rebuilt = RebuiltMaps()
         self.network: Network | None = None  # the log's network, once known
 
     def precheck(
@@ -103,7 +105,7 @@ class Appender:
         entry = checked.entry
         try:
             if self.network is not None:
-                _check_network(entry, self.network)
+                rules.check_network(entry, self.network)
             skew = parse_timestamp(entry.ts) - now
             if abs(skew) > MAX_CLOCK_SKEW:
                 raise RefusedError(
@@ -117,7 +119,32 @@ class Appender:
             return verdict if isinstance(verdict, LedgerError) else exc
 
     def run(self, prepared: list[Unverified | LedgerError]) -> list[Appended | LedgerError]:
-        """Append the entries of one group commit in one transaction, under the log's lock."""
+        """Append the entries of one group commit in one transaction, under the log's lock.
+
+        If the database refuses something no check foresaw (a value it cannot store, a
+        constraint), one entry must not sink the others, of its batch or of its group: each is
+        tried again alone, in order, and only the culprit is refused (`_alone`)."""
+        try:
+            return self._transaction(prepared)
+        except DBAPIError:
+            return [self._alone(entry) for entry in prepared]
+
+    def _alone(self, entry: Unverified | LedgerError) -> Appended | LedgerError:
+        """One entry in a transaction of its own; what the database refuses, refused."""
+        if isinstance(entry, LedgerError):
+            return entry
+        try:
+            return self._transaction([entry])[0]
+        except (DataError, IntegrityError) as exc:  # about the entry's data: its own fault
+            return RefusedError(f"the database cannot store this entry: {first_line(exc)}")
+        except DBAPIError as exc:
+            return UnavailableError(f"the database failed to store this entry: {first_line(exc)}")
+        except LedgerError as exc:  # the database went away meanwhile (UnavailableError)
+            return exc
+
+    def _transaction(
+        self, prepared: Sequence[Unverified | LedgerError]
+    ) -> list[Appended | LedgerError]:
         with self._lock:
             try:
                 with write_transaction(self.engine) as session:
@@ -125,12 +152,15 @@ class Appender:
             except BaseException:
                 # The in-memory state may be ahead of what was committed: rebuild it.
                 self._state = None
+                self._map = None
                 raise
 
     def _append_locked(
         self, session: Session, prepared: Sequence[Unverified | LedgerError]
     ) -> list[Appended | LedgerError]:
         state = self.sync(session)
+        live = self._map
+        assert live is not None
         size = state.tree_size
         last = repo.last_leaf(session)
         floor = parse_timestamp(last.logged_at) if last is not None else None
@@ -155,10 +185,8 @@ class Appender:
                     results.append(item)
                     continue
                 try:
-                    self._check_against_log(item, network, size, seqs, logged_index)
-                    moment = self._clock()
-                    if floor is not None and moment < floor:
-                        moment = floor  # logged_at never decreases along the log
+                    entry_network = self._check_against_log(item, network, seqs, logged_index)
+                    moment = rules.next_logged_at(self._clock(), floor)
                     logged_at = format_timestamp(moment)
                     # Whether the evaluation replaces one in the log (known only before it does).
                     again = item.kind == "evaluation.cast" and state.has_evaluated(
@@ -168,6 +196,7 @@ class Appender:
                         changes = valuation.apply(state, event_of(item, size, logged_at))
                     except valuation.ValuationError as exc:
                         raise RefusedError(str(exc)) from None
+                    live.note(changes)
                 except LedgerError as exc:
                     results.append(exc)
                     continue
@@ -178,8 +207,7 @@ class Appender:
                 seqs[item.author] = item.seq
                 logged[item.id] = size
                 results.append(Appended(item.id, size, logged_at, digest.hex()))
-                if item.kind == "network.genesis":
-                    network = Network.of_genesis(item)
+                network = entry_network
                 size += 1
                 if len(batch.leaves) == _STREAM_EVERY:
                     batch.stream(stream)
@@ -188,22 +216,26 @@ class Appender:
             batch.stream(stream)
             batch.write(stream)
             assert network is not None
-            self._checkpoint(stream, state, batch.frontier, network)
+            self._checkpoint(stream, state, live, batch.frontier, network)
         return results
 
     def _checkpoint(
-        self, stream: RowStream, state: valuation.State, frontier: list[bytes], network: Network
+        self,
+        stream: RowStream,
+        state: valuation.State,
+        live: LiveMap,
+        frontier: list[bytes],
+        network: Network,
     ) -> None:
-        """Seal the new tree: sign its checkpoint (while the last rows are being stored) and
-        store it with the state digest of `state`."""
+        """Seal the new tree and the state map (while the last rows are being stored): sign
+        the checkpoint with its `state` line and store it."""
         root = merkle.root_from_frontier(frontier)
-        note = cp.sign_checkpoint(
-            cp.Checkpoint(network.origin, state.tree_size, root), signing_key(self._log_key)
-        )
-        state_digest = valuation.digest(state)
+        state_root = live.seal(state)
+        checkpoint = cp.Checkpoint(network.origin, state.tree_size, root, state_root)
+        note = cp.sign_checkpoint(checkpoint, signing_key(self._log_key))
         with stream.session() as session:
             repo.add_checkpoint(
-                session, state.tree_size, root, note, state_digest, state.total_reputation
+                session, state.tree_size, root, note, state_root, state.total_reputation
             )
 
     def _frontier(self, session: Session, size: int) -> list[bytes]:
@@ -216,44 +248,32 @@ class Appender:
         self,
         entry: Entry,
         network: Network | None,
-        size: int,
         seqs: Mapping[str, int],
         logged_index: Callable[[str], int | None],
-    ) -> None:
-        """The checks that need the log: network, duplicates, seq, who signs network entries.
+    ) -> Network:
+        """The log's rules (`ledger.rules`), an entry already in the log named as such, and a
+        genesis signed by this log's key; the log's network with the entry.
 
         `seqs` holds each author's last seq in the log (this transaction's entries included),
         and `logged_index` finds where an entry id is in it."""
-        if network is not None:
-            _check_network(entry, network)
-        expected = seqs.get(entry.author, 0) + 1
-        if entry.seq != expected:
+        try:
+            network = rules.check_entry(entry, network, seqs.get(entry.author, 0))
+        except SeqError:
             # The id covers author and seq, so an entry already in the log has a seq at most
             # its author's last: only an entry out of sequence needs looking up.
             at = logged_index(entry.id)
             if at is not None:
-                raise ConflictError(f"duplicate entry: {entry.id[:12]}… is already at index {at}")
-            what = "repeats an earlier seq" if entry.seq < expected else "skips ahead"
-            raise ConflictError(
-                f"seq {entry.seq} {what}: the next seq of {entry.author[:8]}… is {expected}"
-            )
-        if entry.kind in LOG_KINDS:
-            log_author = network.log_public_key if network is not None else None
-            if entry.kind == "network.genesis":
-                if size != 0:
-                    raise RefusedError("the log already has its genesis entry")
-                self._check_genesis(entry)
-            elif entry.author != log_author:
-                raise RefusedError(f"{entry.kind} may only be signed by the log's key")
-
-    def _check_genesis(self, entry: Entry) -> None:
-        verifier = cp.parse_verifier_key(str(entry.body["log_key"]))
-        if verifier.name != entry.body["origin"]:
-            raise RefusedError("genesis log_key must be named after the origin")
-        if verifier.public_key.hex() != entry.author:
-            raise RefusedError("genesis must be signed by the key in its log_key")
-        if self._log_key is not None and public_key(self._log_key) != entry.author:
+                raise ConflictError(
+                    f"duplicate entry: {entry.id[:12]}… is already at index {at}"
+                ) from None
+            raise
+        if (
+            entry.kind == rules.GENESIS
+            and self._log_key is not None
+            and public_key(self._log_key) != entry.author
+        ):
             raise RefusedError("genesis is not signed by this log's key")
+        return network
 
     def network_or_none(self, session: Session) -> Network | None:
         """The log's network, read from its genesis entry the first time (None if empty)."""
@@ -262,32 +282,65 @@ class Appender:
         return self.network
 
     def sync(self, session: Session) -> valuation.State:
-        """Bring the in-memory valuation state to the database's tree size."""
+        """Bring the in-memory valuation state, and its state map, to the database's tree size.
+
+        The map keeps the versions of the last `live_map.KEEP` checkpoints: a state rebuilt
+        from nothing is replayed without the map up to the first of those, where the map is
+        built from its records; from there each entry's changed records are noted and written
+        at each checkpoint's size."""
         size = repo.tree_size(session)
         state = self._state
         if state is None or state.tree_size > size:
             state = valuation.new_state()
             self._seqs = {}
+            self._map = None
         seqs = self._seqs
+        live = self._map
+        sealed = repo.checkpoint_sizes(session, state.tree_size + 1, size, last=KEEP)
+        build_at = sealed[0] if sealed else size
         # These leaves were checked when they were appended (and `multitude check` re-checks
         # them): catching up only needs their JSON, not their signatures or canonical form.
-        for index, entry_id, raw in repo.leaf_rows_between(session, state.tree_size, size):
-            leaf = json.loads(raw)
-            entry = leaf["entry"]
-            seqs[entry["author"]] = entry["seq"]
-            valuation.apply(
-                state,
-                valuation.Event(
-                    index=index,
-                    id=entry_id,
-                    kind=entry["kind"],
-                    author=entry["author"],
-                    logged_at=leaf["logged_at"],
-                    body=entry["body"],
-                ),
-            )
+        for leaf_event in _leaf_events(
+            repo.leaf_rows_between(session, state.tree_size, size), seqs
+        ):
+            changes = valuation.apply(state, leaf_event)
+            if live is not None:
+                live.note(changes)
+                if state.tree_size in sealed:
+                    live.seal(state)
+            elif state.tree_size == build_at:
+                live = LiveMap(state)
+                live.seal(state)
+        if live is None:  # nothing to replay, or no checkpoint in reach
+            live = LiveMap(state)
+            live.seal(state)
         self._state = state
+        self._map = live
         return state
+
+    def state_proof(self, key: str, tree_size: int) -> StateProof:
+        """The proof of record `key` at the checkpointed `tree_size` (SPEC section 5): from
+        the map in memory when that version is kept, else by a replay up to that size."""
+        live = self._map
+        proof = None if live is None else live.proof(key, tree_size)
+        if proof is None and (live is None or tree_size > live.size):
+            # Entries appended by another worker: catch up, which keeps their versions.
+            with self._lock, read_session(self.engine) as session:
+                self.sync(session)
+                live = self._map
+            proof = None if live is None else live.proof(key, tree_size)
+        if proof is not None:
+            return proof
+
+        def events() -> Iterator[valuation.Event]:
+            for start in range(0, tree_size, _REPLAY_CHUNK):
+                with read_session(self.engine) as session:
+                    rows = repo.leaf_rows_between(
+                        session, start, min(tree_size, start + _REPLAY_CHUNK)
+                    )
+                yield from _leaf_events(rows, {})
+
+        return self._rebuilt.proof(key, tree_size, events())
 
     def replayed_state(self) -> valuation.State:
         """The valuation state at the current tree size (for reads that need the whole of it)."""
@@ -295,12 +348,14 @@ class Appender:
             return self.sync(session)
 
 
-def _check_network(entry: Entry, network: Network) -> None:
-    if entry.network != network.name:
-        raise RefusedError(
-            f"entry is for network {entry.network!r}, this log is {network.name!r}: "
-            "entries cannot be replayed across networks"
-        )
+def _leaf_events(
+    rows: Iterable[tuple[int, str, bytes]], seqs: dict[str, int]
+) -> Iterator[valuation.Event]:
+    """The events of logged leaves (index, entry id, leaf bytes), noting each author's seq."""
+    for index, entry_id, raw in rows:
+        data, logged_at = stored_leaf(raw)
+        seqs[data["author"]] = data["seq"]
+        yield event(index, entry_id, data, logged_at)
 
 
 _LEAF_COLUMNS = ("idx", "entry_id", "leaf_hash", "leaf", "author", "seq", "kind", "logged_at")

@@ -1,28 +1,30 @@
 """The offline auditor: verify an audit bundle (SPEC section 7) with no server and no database.
 
-Pure: it reads the four files of a bundle and uses only `ledger.entries`, `ledger.merkle`,
-`ledger.checkpoint`, `ledger.errors` and `valuation`. `verify_bundle` never raises for a problem
-of the bundle: it returns an `AuditReport` whose `failure` names the file, the line, the check
-and why. The checks, in the order a failure is reported:
+Pure: it reads the four files of a bundle and uses only `ledger.entries`, `ledger.rules`,
+`ledger.merkle`, `ledger.checkpoint`, `ledger.errors` and `valuation`. `verify_bundle` never
+raises for a problem of the bundle: it returns an `AuditReport` whose `failure` names the file,
+the line, the check and why. The checks, in the order a failure is reported:
 
-1. The files: `leaves.jsonl`, `checkpoint`, `log.vkey` and `state.json` exist and are readable;
+1. The files: `leaves.jsonl`, `checkpoint`, `log.vkey` and `state.jsonl` exist and are readable;
    `log.vkey` is a verifier key.
 2. One streaming pass over `leaves.jsonl`, line by line, memory flat but for the valuation state:
    a. the line ends in "\\n" (a last line without one is a truncated file) and its bytes are
       their own RFC 8785 form: a leaf `{"entry", "logged_at"}` of the exact shape of SPEC
       section 2 (`leaf`);
    b. the entry's signature by its author (`signature`);
-   c. line 1 is the `network.genesis`, signed by the key of `log.vkey`, naming that key as its
-      `log_key` and its name as `origin` (`genesis`); once line 1 holds, the `checkpoint` and the
-      `--since` checkpoint are opened with that key (`checkpoint`, `since`);
-   d. every later entry is of the genesis network (`network`), a `network.params` is signed by
-      the log key (`params`), each author's `seq` is 1, then +1 (`seq`), `logged_at` never
-      decreases (`logged_at`);
+   c. line 1 is the `network.genesis` naming the key of `log.vkey` as its `log_key` (`genesis`);
+   d. the log's rules (`ledger.rules`): the genesis is signed by its `log_key`, named after its
+      `origin` (`genesis`); every later entry is of the genesis network (`network`), each
+      author's `seq` is 1, then +1 (`seq`), a `network.params` is signed by the log key and
+      there is no second genesis (`params`, `genesis`), `logged_at` never decreases
+      (`logged_at`); once line 1 holds, the `checkpoint` and the `--since` checkpoint are
+      opened with the log key (`checkpoint`, `since`);
    e. valuation applies the entry without refusal (`valuation`);
    f. when the tree reaches the `--since` checkpoint's size, its root equals that checkpoint's:
       the bundle extends it, computed from the leaves (`consistency`).
 3. The checkpoint: its size is the number of lines and its root the root of the leaves (`root`).
-4. `state.json`: its tree size, digest and every figure equal the replay (`state`).
+4. `state.jsonl`: its records equal the replayed ones, line by line (`state`), and they fold
+   to the state root the checkpoint's `state` line signs (`state`, reported on `checkpoint`).
 
 Duplicate entries are not looked up in a set of ids: an entry id is the hash of the whole signed
 entry, author and `seq` included, so a repeated entry repeats its author's `seq` and fails (d).
@@ -37,10 +39,9 @@ With `jobs` > 1, worker processes run (a) and (b) on chunks of lines, in order, 
 process reads the lines and runs (c) to (f); a failure it finds waits for the workers' verdict
 on the lines before it, so the report is the same as with one process.
 
-`state.json` is `valuation.state_json` of the replayed state plus a `digest` member, the state
-digest (hex SHA-256 of RFC 8785 of the document without `digest`), written in RFC 8785 form;
-it is hashed and compared a member at a time (`canonical_chunks`), and parsed whole only to
-name the first difference, or when it is not in canonical form.
+`state.jsonl` holds every record of the state map (SPEC section 5) at the bundle's size, one
+`{"key", "value"}` a line in RFC 8785 form, sorted by key (`state_lines`, which export writes
+with): it is compared a line at a time, and a line is parsed only to name what differs.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ import multiprocessing.pool
 import os
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -61,14 +62,15 @@ from typing import Any, BinaryIO, Final
 
 import valuation
 from ledger import checkpoint as cp
-from ledger import entries, merkle
-from ledger.errors import EntryError, LedgerError, SignatureError
+from ledger import entries, merkle, rules
+from ledger.errors import EntryError, LedgerError, LogRuleError, SignatureError
 from ledger.processes import exit_with_parent
+from valuation import jcs, statemap
 
 LEAVES: Final = "leaves.jsonl"
 CHECKPOINT: Final = "checkpoint"
 LOG_VKEY: Final = "log.vkey"
-STATE: Final = "state.json"
+STATE: Final = "state.jsonl"
 BUNDLE_FILES: Final = (LEAVES, CHECKPOINT, LOG_VKEY, STATE)
 
 Progress = Callable[[int, int], None]
@@ -107,7 +109,7 @@ class AuditReport:
     """What `verify_bundle` found. `ok` is true exactly when `failure` is None.
 
     `entries` is the number of leaves that passed every line check (all of them when `ok`);
-    `root` and `digest` are hex, empty until computed.
+    `root` and `state_root` are hex, empty until computed.
     """
 
     ok: bool
@@ -117,7 +119,7 @@ class AuditReport:
     network: str
     origin: str
     root: str
-    digest: str
+    state_root: str
     since: int | None
     seconds: float
     failure: AuditFailure | None = None
@@ -171,7 +173,7 @@ def _fast_value(raw: bytes) -> dict[str, Any] | None:
         # Floats and NaN are refused here; integers are range-checked by `check_shape`, as
         # every integer of a member's entry is one of its fields (`v`, `seq`, `value`).
         value = json.loads(text, parse_float=_refuse, parse_constant=_refuse)
-        again = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        again = jcs.dumps_plain(value)
     except (ValueError, RecursionError):
         return None
     if again != text or type(value) is not dict or len(value) != 2:
@@ -179,8 +181,9 @@ def _fast_value(raw: bytes) -> dict[str, Any] | None:
     entry, logged_at = value.get("entry"), value.get("logged_at")
     if type(entry) is not dict or type(logged_at) is not str:
         return None
-    # Objects of SPEC section 2 have ASCII keys, for which sorted JSON is RFC 8785. Only the
-    # valuation params of the log's own entries are open objects: those take the slow path.
+    # Objects of SPEC section 2 have ASCII keys, for which sorted JSON is RFC 8785
+    # (`jcs.is_plain`: `check_shape` then fixes the rest). Only the valuation params of the
+    # log's own entries are open objects: those take the slow path.
     if entry.get("kind") in entries.LOG_KINDS:
         return None
     return value
@@ -437,14 +440,13 @@ class _Auditor:
         self.vkey_text = ""
         self.network = ""
         self.origin = ""
-        self.log_author = ""
         self.checkpoint: cp.Checkpoint | None = None
         self.since: cp.Checkpoint | None = None
         self.state = valuation.new_state()
         self.size = 0  # leaves checked so far
         self.tree = TreeBuilder()
         self.root = ""
-        self.digest = ""
+        self.state_root = ""
 
     def report(self, failure: AuditFailure | None, seconds: float) -> AuditReport:
         return AuditReport(
@@ -455,7 +457,7 @@ class _Auditor:
             network=self.network,
             origin=self.origin,
             root=self.root,
-            digest=self.digest,
+            state_root=self.state_root,
             since=None if self.since is None else self.since.size,
             seconds=round(seconds, 3),
             failure=failure,
@@ -479,11 +481,10 @@ class _Auditor:
             self.verifier = cp.parse_verifier_key(self.vkey_text)
         except LedgerError as exc:
             raise _fail(LOG_VKEY, "file", f"not a verifier key: {exc}") from None
-        self.log_author = self.verifier.public_key.hex()
         self.origin = self.verifier.name
         self._leaves()
         self._final_root()
-        self._state_json()
+        self._state_records()
 
     def _read_text(self, file: Path, name: str) -> str:
         try:
@@ -593,6 +594,7 @@ class _Auditor:
         `yield`, valuation has accepted it."""
         seqs: dict[str, int] = {}
         floor: datetime | None = None
+        network: rules.Network | None = None
         parallel = self.workers.enabled
         for raw in self._lines():
             line = self.size + 1
@@ -610,38 +612,17 @@ class _Auditor:
             entry = leaf.entry
             if line == 1:
                 self._genesis(entry)
+            try:
+                network = rules.check_entry(entry, network, seqs.get(entry.author, 0))
+                rules.check_logged_at(leaf.logged_at, leaf.moment, floor)
+            except LogRuleError as exc:
+                raise _fail(LEAVES, exc.rule, str(exc), line) from None
+            if line == 1:
+                self.network = network.name
                 self._open_checkpoints()
-            else:
-                self._later(entry, line)
-            author = entry.author
-            expected = seqs.get(author, 0) + 1
-            if entry.seq != expected:
-                what = "repeats an earlier seq" if entry.seq < expected else "skips a seq"
-                raise _fail(
-                    LEAVES,
-                    "seq",
-                    f"seq {entry.seq} by {short(author)} {what}: expected {expected}",
-                    line,
-                )
-            seqs[author] = expected
-            moment = leaf.moment
-            if floor is not None and moment < floor:
-                raise _fail(
-                    LEAVES,
-                    "logged_at",
-                    f"logged_at {leaf.logged_at} is earlier than the line before: the log's "
-                    "clock never goes back",
-                    line,
-                )
-            floor = moment
-            yield valuation.Event(
-                index=line - 1,
-                id=entry.id,
-                kind=entry.kind,
-                author=author,
-                logged_at=leaf.logged_at,
-                body=entry.body,
-            )
+            seqs[entry.author] = entry.seq
+            floor = leaf.moment
+            yield entries.event_of(entry, line - 1, leaf.logged_at)
             self.tree.add(raw)
             self.size = line
             if self.since is not None and line == self.since.size:
@@ -656,52 +637,15 @@ class _Auditor:
                 )
 
     def _genesis(self, entry: entries.Entry) -> None:
-        if entry.kind != "network.genesis":
-            raise _fail(
-                LEAVES, "genesis", f"the first entry is a {entry.kind}, not the network.genesis", 1
-            )
-        body = entry.body
-        if body["log_key"] != self.vkey_text:
+        """The genesis of the bundle's own log: the one whose key `log.vkey` holds."""
+        if entry.kind == rules.GENESIS and entry.body["log_key"] != self.vkey_text:
             raise _fail(
                 LEAVES,
                 "genesis",
-                f"the genesis names the log key {body['log_key']!r}, but {LOG_VKEY} holds "
+                f"the genesis names the log key {entry.body['log_key']!r}, but {LOG_VKEY} holds "
                 f"{self.vkey_text!r}: the bundle mixes two logs",
                 1,
             )
-        if entry.author != self.log_author:
-            raise _fail(
-                LEAVES,
-                "genesis",
-                f"the genesis is signed by {short(entry.author)}, not by the log key of {LOG_VKEY}",
-                1,
-            )
-        if body["origin"] != self.origin:
-            raise _fail(
-                LEAVES,
-                "genesis",
-                f"the genesis origin {body['origin']!r} is not the log key's name {self.origin!r}",
-                1,
-            )
-        self.network = entry.network
-
-    def _later(self, entry: entries.Entry, line: int) -> None:
-        if entry.network != self.network:
-            raise _fail(
-                LEAVES,
-                "network",
-                f"the entry is for network {entry.network!r}, this log is {self.network!r}",
-                line,
-            )
-        if entry.kind in entries.LOG_KINDS and (
-            entry.kind == "network.genesis" or entry.author != self.log_author
-        ):
-            what = (
-                "a second network.genesis"
-                if entry.kind == "network.genesis"
-                else f"a network.params signed by {short(entry.author)}, not by the log key"
-            )
-            raise _fail(LEAVES, "params", f"{what}", line)
 
     def _compare_since(self, root: bytes) -> None:
         assert self.since is not None
@@ -733,56 +677,83 @@ class _Auditor:
                 f"root {root.hex()}: a leaf was changed, dropped, inserted or reordered",
             )
 
-    # --- state.json ---------------------------------------------------------------------------
+    # --- state.jsonl --------------------------------------------------------------------------
 
-    def _state_json(self) -> None:
-        # Built a member and a contribution at a time, so memory stays that of the state itself.
-        replayed = valuation.state_json_lazy(self.state)
-        hasher = hashlib.sha256()
-        for chunk in canonical_chunks(replayed):
-            hasher.update(chunk)
-        self.digest = hasher.hexdigest()
+    def _state_records(self) -> None:
+        records = sorted_records(self.state)
+        self.state_root = statemap.StateMap.of(records).root.hex()
         try:
             with (self.path / STATE).open("rb") as handle:
-                if _same_bytes(canonical_chunks({**replayed, "digest": self.digest}), handle):
-                    return
-                # Not the canonical bytes: read it whole, as any JSON, to say what differs.
-                handle.seek(0)
-                raw = handle.read()
+                for number, (key, line) in enumerate(state_lines(records), start=1):
+                    found = handle.readline(MAX_LINE + 1)
+                    if found != line:
+                        raise _fail(STATE, "state", _record_difference(found, key, line), number)
+                extra = handle.readline(MAX_LINE + 1)
+                if extra:
+                    raise _fail(
+                        STATE,
+                        "state",
+                        f"{_record_key(extra)} is not a record of the replayed state",
+                        len(records) + 1,
+                    )
         except OSError as exc:
             raise _fail(STATE, "file", f"cannot be read: {exc.strerror or exc}") from None
-        try:
-            published = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise _fail(STATE, "state", f"is not JSON: {exc}") from None
-        if not isinstance(published, dict):
-            raise _fail(STATE, "state", "is not a JSON object")
-        expected = {**valuation.state_json(self.state), "digest": self.digest}
-        # The tree size and the digest first: they say the most in one line.
-        for key in ("tree_size", "digest"):
-            if published.get(key) != expected[key]:
-                raise _fail(STATE, "state", _difference(key, published.get(key), expected[key]))
-        found = _first_difference(published, expected, "")
-        if found is not None:
-            raise _fail(STATE, "state", found)
+        assert self.checkpoint is not None
+        signed = self.checkpoint.state_root
+        if signed is not None and signed.hex() != self.state_root:
+            raise _fail(
+                CHECKPOINT,
+                "state",
+                f"signs state root {signed.hex()}, but the replayed records fold to "
+                f"{self.state_root}",
+            )
 
 
-_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+Record = tuple[str, Any]
 
 
-def canonical_chunks(value: Any, depth: int = 2) -> Iterator[bytes]:
-    """`valuation.canonical_json(value)` in pieces: the members of objects down to `depth` one
-    by one, so that the JCS bytes of a large state are hashed, written or compared without
-    ever being held whole. For the JSON valuation builds (ASCII keys, no floats), sorted
-    compact JSON is RFC 8785, as `valuation.canonical_json` says."""
-    if depth == 0 or not isinstance(value, Mapping):
-        yield _encode(value).encode("utf-8")
-        return
-    yield b"{"
-    for number, key in enumerate(sorted(value)):
-        yield (b"," if number else b"") + _encode(key).encode("utf-8") + b":"
-        yield from canonical_chunks(value[key], depth - 1)
-    yield b"}"
+def sorted_records(state: valuation.State) -> list[Record]:
+    """Every record of the state map of `state`, sorted by key (the order of state.jsonl)."""
+    return sorted(valuation.iter_records(state), key=_record_sort_key)
+
+
+def _record_sort_key(record: Record) -> str:
+    return record[0]
+
+
+def state_lines(records: list[Record]) -> Iterator[tuple[str, bytes]]:
+    """Each record's line of state.jsonl: the RFC 8785 form of `{"key", "value"}` and "\n"."""
+    for key, value in records:
+        yield key, jcs.canonical({"key": key, "value": value}) + b"\n"
+
+
+def _record_key(line: bytes) -> str:
+    try:
+        record = json.loads(line)
+        return repr(record["key"]) if isinstance(record, dict) else "the line"
+    except (ValueError, KeyError, UnicodeDecodeError):
+        return "the line"
+
+
+def _record_difference(found: bytes, key: str, expected: bytes) -> str:
+    """Why a line of state.jsonl is not the replay's record `key`."""
+    if not found:
+        return f"the file ends here, but the replay has the record {key!r}"
+    try:
+        published = json.loads(found)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return f"is not a JSON line: {exc}"
+    if not isinstance(published, dict) or set(published) != {"key", "value"}:
+        return 'is not a record: each line is {"key", "value"}'
+    replayed = json.loads(expected)["value"]
+    if published["key"] != key:
+        if isinstance(published["key"], str) and published["key"] > key:
+            return f"the record {key!r} is missing, replay gives {_show(replayed)}"
+        return f"{_show(published['key'])} is not a record of the replayed state (or out of order)"
+    difference = _first_difference(published["value"], replayed, key)
+    if difference is not None:
+        return difference
+    return f"the record {key!r} is not written in RFC 8785 form"
 
 
 def _same_bytes(chunks: Iterator[bytes], handle: BinaryIO) -> bool:

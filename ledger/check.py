@@ -9,17 +9,18 @@ the order a problem is reported:
    `log_key` names.
 2. For each leaf: its bytes are a canonical leaf with a well-signed entry (`parse_leaf`); they
    hash to the stored `leaf_hash`, the entry to the stored `entry_id`; the stored `author`,
-   `seq`, `kind` and `logged_at` columns say what the bytes say; the entry is of the genesis
-   network; log kinds are signed by the log key; each author's `seq` is 1, then +1; `logged_at`
-   never decreases.
+   `seq`, `kind` and `logged_at` columns say what the bytes say; the entry keeps the log's
+   rules (`ledger.rules`: the genesis network, each author's `seq` 1 then +1, log kinds signed
+   by the log key, `logged_at` never decreasing).
 3. Valuation replays the entry without refusal; the stored `postings` and `member_history` rows
    of its index are exactly what that step changed.
 4. The tree: every node above the leaves that they complete (`merkle.append`, as the
    integrator computes them) is stored with the same hash, and no node is stored beyond them.
 5. Every stored checkpoint, when the stream reaches its size: its note verifies with the
    genesis log key, its body names the origin, its size and root, and the root and the state
-   digest equal the ones recomputed at that size. No checkpoint lies beyond the log, and the
-   latest one covers every leaf (a leaf without a checkpoint is a half-written append).
+   root (its `state` line and the `state_root` column; the state digest on checkpoints signed
+   before the state map) equal the ones recomputed at that size. No checkpoint lies beyond the
+   log, and the latest one covers every leaf (a leaf without a checkpoint is a half-written append).
 6. The figure tables (`members`, `contributions`, `evaluations`) equal the replayed state.
 
 The first problem raises `IntegrityError` naming the table, the row and why; a database that
@@ -40,10 +41,10 @@ from sqlalchemy.orm import Session
 
 import valuation
 from ledger import checkpoint as cp
-from ledger import merkle
+from ledger import merkle, reads, rules
 from ledger import repository as repo
 from ledger.db import unavailable_on_outage
-from ledger.entries import LOG_KINDS, Entry, parse_leaf, parse_timestamp
+from ledger.entries import event_of, parse_leaf, parse_timestamp
 from ledger.errors import IntegrityError, LedgerError
 from ledger.models import (
     CheckpointRow,
@@ -55,7 +56,8 @@ from ledger.models import (
     PostingRow,
     TreeNodeRow,
 )
-from ledger.service import event_of
+from ledger.rules import Network
+from valuation.statemap import StateMap
 
 Progress = Callable[[int, int], None]
 """Called as `progress(leaves_done, leaves_total)` while the leaves stream by."""
@@ -65,13 +67,13 @@ CHUNK = 1000  # leaves (and their postings, history, nodes, checkpoints) fetched
 
 @dataclass(frozen=True, slots=True)
 class CheckReport:
-    """What a passing check covered. `root` and `digest` are hex, at `tree_size`."""
+    """What a passing check covered. `root` and `state_root` are hex, at `tree_size`."""
 
     tree_size: int
     network: str
     origin: str
     root: str
-    digest: str
+    state_root: str
     checkpoints: int
     nodes: int
     authors: int
@@ -121,6 +123,9 @@ class _Checker:
         self.progress = progress
         self.size = repo.tree_size(session)
         self.state = valuation.new_state()
+        # The state map, brought up to date at each checkpoint with the records changed since.
+        self.map = StateMap()
+        self.changed: set[str] = set()
         self.frontier: merkle.Frontier = []
         self.done = 0  # leaves checked so far: the tree size reached
         self.nodes = 0  # nodes above the leaves that they complete
@@ -129,9 +134,7 @@ class _Checker:
         self.last_logged_at: datetime | None = None
         self.joined: dict[str, int] = {}  # member -> first index that changed it
         self.submitted: dict[str, tuple[str, str]] = {}  # contribution -> (title, logged_at)
-        self.network = ""
-        self.origin = ""
-        self.log_author = ""
+        self.network: Network | None = None  # once leaf 0 is checked
         self.verifier: cp.Verifier | None = None
 
     def run(self) -> CheckReport:
@@ -145,10 +148,10 @@ class _Checker:
         members, contributions, evaluations = self._check_figures()
         return CheckReport(
             tree_size=self.size,
-            network=self.network,
-            origin=self.origin,
+            network="" if self.network is None else self.network.name,
+            origin="" if self.network is None else self.network.origin,
             root=merkle.root_from_frontier(self.frontier).hex(),
-            digest=valuation.digest(self.state),
+            state_root=self._state_root().hex(),
             checkpoints=self.checkpoints,
             nodes=self.nodes,
             authors=len(self.last_seq),
@@ -179,13 +182,13 @@ class _Checker:
         rows = session.scalars(
             select(LeafRow).where(LeafRow.idx >= start, LeafRow.idx < end).order_by(LeafRow.idx)
         ).all()
-        postings: dict[int, list[PostingRow]] = {}
-        for posting in session.scalars(
-            select(PostingRow)
-            .where(PostingRow.idx >= start, PostingRow.idx < end)
-            .order_by(PostingRow.idx, PostingRow.n)
-        ):
-            postings.setdefault(posting.idx, []).append(posting)
+        postings = reads.by_index(
+            session.scalars(
+                select(PostingRow)
+                .where(PostingRow.idx >= start, PostingRow.idx < end)
+                .order_by(PostingRow.idx, PostingRow.n)
+            )
+        )
         history: dict[int, dict[str, MemberHistoryRow]] = {}
         for change in session.scalars(
             select(MemberHistoryRow).where(
@@ -250,44 +253,17 @@ class _Checker:
                 raise IntegrityError(
                     f"{where}: the {column} column says {stored!r}, the leaf's bytes {actual!r}"
                 )
-        if index == 0:
-            self._check_genesis(entry)
-        elif entry.kind == "network.genesis":
-            raise IntegrityError(f"{where}: a second network.genesis; only leaf 0 may be one")
-        if entry.network != self.network:
-            raise IntegrityError(
-                f"{where}: the entry is for network {entry.network!r}, the log is {self.network!r}"
-            )
-        if entry.kind in LOG_KINDS and entry.author != self.log_author:
-            raise IntegrityError(f"{where}: {entry.kind} is not signed by the log key")
-        expected = self.last_seq.get(entry.author, 0) + 1
-        if entry.seq != expected:
-            raise IntegrityError(
-                f"{where}: seq {entry.seq} of {entry.author[:8]}…, expected {expected}"
-            )
-        self.last_seq[entry.author] = entry.seq
-        logged_at = parse_timestamp(leaf.logged_at)
-        if self.last_logged_at is not None and logged_at < self.last_logged_at:
-            raise IntegrityError(
-                f"{where}: logged_at {leaf.logged_at} is earlier than the leaf before it"
-            )
-        self.last_logged_at = logged_at
-
-    def _check_genesis(self, entry: Entry) -> None:
-        if entry.kind != "network.genesis":
-            raise IntegrityError(f"leaf 0: is a {entry.kind}, not the network.genesis")
         try:
-            verifier = cp.parse_verifier_key(str(entry.body["log_key"]))
+            network = rules.check_entry(entry, self.network, self.last_seq.get(entry.author, 0))
+            logged_at = parse_timestamp(leaf.logged_at)
+            rules.check_logged_at(leaf.logged_at, logged_at, self.last_logged_at)
         except LedgerError as exc:
-            raise IntegrityError(f"leaf 0: the genesis log_key is unusable: {exc}") from None
-        if verifier.public_key.hex() != entry.author:
-            raise IntegrityError("leaf 0: the genesis is not signed by the key of its log_key")
-        if verifier.name != entry.body["origin"]:
-            raise IntegrityError("leaf 0: the genesis log_key is not named after its origin")
-        self.network = entry.network
-        self.origin = str(entry.body["origin"])
-        self.log_author = entry.author
-        self.verifier = verifier
+            raise IntegrityError(f"{where}: {exc}") from None
+        if self.network is None:
+            self.network = network
+            self.verifier = cp.parse_verifier_key(network.verifier_key)
+        self.last_seq[entry.author] = entry.seq
+        self.last_logged_at = logged_at
 
     def _replay(
         self,
@@ -302,6 +278,7 @@ class _Checker:
             changes = valuation.apply(self.state, event_of(leaf.entry, index, leaf.logged_at))
         except valuation.ValuationError as exc:
             raise IntegrityError(f"leaf {index}: valuation refuses it: {exc}") from None
+        self.changed.update(changes.records)
         expected = [
             (n, p.member, p.asset, p.amount, p.cause, p.contribution, p.evaluator)
             for n, p in enumerate(changes.postings)
@@ -339,15 +316,15 @@ class _Checker:
     def _check_checkpoint(self, row: CheckpointRow) -> None:
         size = row.tree_size
         where = f"checkpoint at tree size {size}"
-        if self.verifier is None:
+        if self.verifier is None or self.network is None:
             raise IntegrityError(f"{where}: no leaf 0 (genesis) precedes it")
         try:
             signed = cp.open_checkpoint(row.note, self.verifier)
         except LedgerError as exc:
             raise IntegrityError(f"{where}: its note does not verify: {exc}") from None
-        if signed.origin != self.origin:
+        if signed.origin != self.network.origin:
             raise IntegrityError(
-                f"{where}: the note's origin is {signed.origin!r}, not {self.origin!r}"
+                f"{where}: the note's origin is {signed.origin!r}, not {self.network.origin!r}"
             )
         if signed.size != size:
             raise IntegrityError(f"{where}: the signed note is for tree size {signed.size}")
@@ -359,12 +336,27 @@ class _Checker:
             )
         if bytes(row.root_hash) != root:
             raise IntegrityError(f"{where}: the root_hash column is not the root of the leaves")
-        digest = valuation.digest(self.state)
-        if row.digest != digest:
-            raise IntegrityError(
-                f"{where}: the state digest {_short(row.digest)} is not the replayed "
-                f"{_short(digest)}"
-            )
+        state_root = self._state_root()
+        for what, found in (
+            ("state line", signed.state_root),
+            ("state_root column", row.state_root),
+        ):
+            if found is not None and bytes(found) != state_root:
+                raise IntegrityError(
+                    f"{where}: the {what} {bytes(found).hex()[:16]}… is not the replayed "
+                    f"state root {state_root.hex()[:16]}…"
+                )
+        if (signed.state_root is None) != (row.state_root is None):
+            raise IntegrityError(f"{where}: the state line and the state_root column disagree")
+        if row.digest is not None:  # signed before the state map
+            digest = valuation.digest(self.state)
+            if row.digest != digest:
+                raise IntegrityError(
+                    f"{where}: the state digest {_short(row.digest)} is not the replayed "
+                    f"{_short(digest)}"
+                )
+        elif row.state_root is None:
+            raise IntegrityError(f"{where}: it carries neither a state root nor a digest")
         total = row.total_reputation
         if total is not None and total != self.state.total_reputation:
             raise IntegrityError(
@@ -372,6 +364,13 @@ class _Checker:
                 f"{self.state.total_reputation}"
             )
         self.checkpoints += 1
+
+    def _state_root(self) -> bytes:
+        """The state map's root at the size replayed so far."""
+        if self.changed:
+            self.map.update((key, valuation.record_value(self.state, key)) for key in self.changed)
+            self.changed = set()
+        return self.map.root
 
     def _check_nodes(self, completed: Sequence[merkle.StoredNode]) -> None:
         stored = repo.nodes(self.session, [(level, idx) for level, idx, _ in completed])

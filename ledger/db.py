@@ -124,14 +124,15 @@ def unavailable_on_outage() -> Iterator[None]:
     try:
         yield
     except OperationalError as exc:
-        raise UnavailableError(f"the database is unavailable: {_first_line(exc)}") from exc
+        raise UnavailableError(f"the database is unavailable: {first_line(exc)}") from exc
     except DBAPIError as exc:
         if exc.connection_invalidated:
-            raise UnavailableError(f"the database connection was lost: {_first_line(exc)}") from exc
+            raise UnavailableError(f"the database connection was lost: {first_line(exc)}") from exc
         raise
 
 
-def _first_line(exc: DBAPIError) -> str:
+def first_line(exc: DBAPIError) -> str:
+    """The driver's message, its first line (no SQL, no parameters)."""
     return str(exc.orig).strip().splitlines()[0] if exc.orig else "unknown error"
 
 

@@ -1,8 +1,10 @@
-"""Entries: the exact JSON a member signs (SPEC section 2), its canonical bytes, signature and id.
+"""Entries: the exact JSON a member signs (SPEC section 2), its canonical bytes, signature and id;
+and leaves (SPEC section 3), the entries as the log stores them, and what valuation sees of them.
 
-Pure: JSON values in, typed `Entry` or `EntryError` out. Every object is closed (an unknown
-field anywhere is refused, so that no byte escapes the signature's meaning) and every error
-names the field and the reason.
+Pure: JSON values and bytes in, typed `Entry`, `Leaf` or `EntryError` out, no I/O (where a
+batch's signatures are checked is `ledger.signatures`'s business). Every object is closed (an
+unknown field anywhere is refused, so that no byte escapes the signature's meaning) and every
+error names the field and the reason.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Final
 
-import rfc8785
 from nacl.bindings import crypto_sign_open
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey
 
+import valuation
 from ledger import jsonstrict
 from ledger.errors import EntryError, SignatureError
+from valuation import jcs
 
 ENTRY_DOMAIN: Final = b"multitude/entry/v1\n"
 VERSION: Final = 1
@@ -40,56 +43,22 @@ _HEX128 = re.compile(r"[0-9a-f]{128}")
 _TS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z")
 _ORIGIN = re.compile(r"[^\s+]{1,255}")
 _DECIMAL = re.compile(r"(0|[1-9][0-9]*)(\.[0-9]{1,9})?")
+# SPEC section 2 refuses text holding "U+0000 or other control characters". Here that is
+# Unicode's general category Cc, exactly: C0 (U+0000-U+001F, so tab and newline too), DEL
+# (U+007F) and C1 (U+0080-U+009F). Format characters (Cf: joiners, bidi marks) are not refused:
+# emoji and scripts that need them are legitimate text. "White space", for the rule that text
+# must not be empty once trimmed, is what Python's `str.strip()` trims (`str.isspace`: Unicode
+# White_Space such as U+00A0 and U+3000, and the separators U+001C-U+001F, controls anyway).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def canonical(value: Any) -> bytes:
-    """RFC 8785 (JCS) bytes of a JSON value.
-
-    Where the standard library's sorted, compact, non-ASCII-escaping encoder writes exactly
-    what JCS writes (see `_plain`), it does the work, several times faster than the `rfc8785`
-    package; anything else (floats, keys whose UTF-16 order differs from their code-point
-    order, integers beyond ±(2^53 - 1)) goes to `rfc8785` itself.
-    """
-    if _plain(value, 0):
-        try:
-            return _dumps(value).encode("utf-8")
-        except (UnicodeEncodeError, RecursionError, ValueError):
-            pass  # lone surrogates and absurd nesting: let rfc8785 say what is wrong
+    """RFC 8785 (JCS) bytes of a JSON value (`valuation.jcs`), or the `EntryError` of a value
+    that has none."""
     try:
-        return bytes(rfc8785.dumps(value))
-    except (rfc8785.CanonicalizationError, TypeError, ValueError, RecursionError) as exc:
+        return jcs.canonical(value)
+    except jcs.CanonicalError as exc:
         raise EntryError(f"value has no canonical JSON form: {exc}") from None
-
-
-_dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
-
-
-def _plain(value: Any, depth: int) -> bool:
-    """Whether `json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`
-    writes the JCS bytes of `value`.
-
-    Strings are escaped alike by both (the short escapes, other controls as lowercase
-    `\\u00xx`, nothing else); integers within ±(2^53 - 1) are written alike. Keys must be
-    strings whose code-point order is JCS's UTF-16 order, which holds unless a key mixes
-    characters from U+E000-U+FFFF and beyond U+FFFF: keys below U+E000 are enough.
-    """
-    kind = type(value)
-    if kind is str or kind is bool or value is None:
-        return True
-    if kind is int:
-        return bool(-jsonstrict.MAX_SAFE_INTEGER <= value <= jsonstrict.MAX_SAFE_INTEGER)
-    if depth > jsonstrict.MAX_DEPTH:
-        return False
-    if kind is dict:
-        if not all(type(key) is str for key in value):
-            return False
-        keys = "".join(value)
-        if not keys.isascii() and max(keys) >= "\ue000":
-            return False
-        return all(_plain(item, depth + 1) for item in value.values())
-    if kind is list:
-        return all(_plain(item, depth + 1) for item in value)
-    return False
 
 
 def sha256_hex(data: bytes) -> str:
@@ -149,7 +118,7 @@ def _closed(obj: Any, path: str, required: Collection[str], optional: Collection
     if not isinstance(obj, dict):
         raise _fail(path, "must be a JSON object")
     if obj.keys() == required:
-        return  # the usual case, at a tenth of the cost of the set algebra below
+        return  # the usual case, checked without the set algebra below
     unknown = sorted(set(obj) - set(required) - set(optional))
     if unknown:
         raise _fail(f"{path}.{unknown[0]}", "unknown field (entries are closed objects)")
@@ -159,11 +128,27 @@ def _closed(obj: Any, path: str, required: Collection[str], optional: Collection
 
 
 def _string(value: Any, path: str, low: int = 1, high: int = 200) -> str:
+    """A text field: a string of `low` to `high` code points, with text in it (SPEC section 2)."""
     if not isinstance(value, str):
         raise _fail(path, "must be a string")
     if not low <= len(value) <= high:
         raise _fail(path, f"must be {low} to {high} characters long, not {len(value)}")
+    _text(value, path)
     return value
+
+
+def _text(value: str, path: str) -> None:
+    """Refuse control characters (category Cc, see `_CONTROL`) and text that is only white space."""
+    control = _CONTROL.search(value)
+    if control is not None:
+        raise _fail(
+            path,
+            f"holds the control character U+{ord(control.group()):04X} at position "
+            f"{control.start()} (text may not hold Unicode category Cc: U+0000-U+001F, "
+            "U+007F-U+009F)",
+        )
+    if not value.strip():
+        raise _fail(path, "is empty once white space is trimmed: it must hold some text")
 
 
 def _hex64(value: Any, path: str, what: str = "64 lowercase hex characters") -> str:
@@ -222,6 +207,7 @@ def _genesis_body(body: Any) -> None:
     _closed(body, "body", {"origin", "log_key", "valuation", "founders"})
     if not isinstance(body["origin"], str) or not _ORIGIN.fullmatch(body["origin"]):
         raise _fail("body.origin", "must be 1 to 255 characters with no space and no '+'")
+    _text(body["origin"], "body.origin")
     if not isinstance(body["log_key"], str):
         raise _fail("body.log_key", "must be a verifier key string")
     try:
@@ -360,10 +346,10 @@ def _signed_forms(data: Mapping[str, Any]) -> tuple[bytes, bytes]:
     if data["kind"] in LOG_KINDS:
         unsigned = canonical(unsigned_entry)  # valuation params: open objects
     else:
-        # `check_shape` has fixed everything of a member's entry to what `_plain` accepts
+        # `check_shape` has fixed everything of a member's entry to what `jcs.is_plain` accepts
         # (ASCII keys, strings, ints within ±(2^53 - 1), lists of strings): no need to walk it.
         try:
-            unsigned = _dumps(unsigned_entry).encode("utf-8")
+            unsigned = jcs.dumps_plain(unsigned_entry).encode("utf-8")
         except UnicodeEncodeError:
             unsigned = canonical(unsigned_entry)  # a lone surrogate: let rfc8785 refuse it
     at = unsigned.rindex(b',"ts":')
@@ -439,6 +425,32 @@ def parse_leaf(raw: bytes, *, verify: bool = True) -> Leaf:
         raise EntryError("leaf bytes are not in canonical (RFC 8785) form")
     entry = parse_entry(value["entry"]) if verify else _unverified(value["entry"])
     return Leaf(entry=entry, logged_at=value["logged_at"])
+
+
+def stored_leaf(raw: bytes) -> tuple[dict[str, Any], str]:
+    """The signed entry and `logged_at` of leaf bytes the log itself stored: just their JSON.
+
+    The log checked them when it appended them (and `multitude check` checks them again), so
+    reading them back needs neither their signature nor their canonical form: `parse_leaf` is
+    for bytes from elsewhere."""
+    leaf = json.loads(raw)
+    return leaf["entry"], leaf["logged_at"]
+
+
+def event(index: int, entry_id: str, data: Mapping[str, Any], logged_at: str) -> valuation.Event:
+    """What valuation sees of the signed entry `data`, whose id is `entry_id`, at `index`."""
+    return valuation.Event(
+        index=index,
+        id=entry_id,
+        kind=data["kind"],
+        author=data["author"],
+        logged_at=logged_at,
+        body=data["body"],
+    )
+
+
+def event_of(entry: Entry, index: int, logged_at: str) -> valuation.Event:
+    return event(index, entry.id, entry.data, logged_at)
 
 
 def _unverified(data: Any) -> Entry:

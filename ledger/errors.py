@@ -63,8 +63,34 @@ class ConflictError(RefusedError):
     """An entry that conflicts with the log: a repeated or skipped `seq`, a duplicate entry."""
 
 
+class LogRuleError(RefusedError):
+    """An entry that breaks a rule of the log (`ledger.rules`): the network, who signs network
+    entries, the genesis, `logged_at` order. `rule` names it as `multitude verify` reports it."""
+
+    def __init__(self, message: str, rule: str = "") -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
+class SeqError(LogRuleError, ConflictError):
+    """An entry whose `seq` is not its author's last + 1: a repeated or skipped `seq`."""
+
+
 class NotFoundError(LedgerError):
     """What was asked for (an entry, a member, a tree size) is not in the log."""
+
+
+class NotAMemberError(NotFoundError):
+    """A key that has not joined the network; `next_seq` is the seq it signs next (its first
+    entry, a member.join, unless it signed network entries before)."""
+
+    def __init__(self, key: str, next_seq: int) -> None:
+        super().__init__(f"{key[:16]}… has not joined this network; its next seq is {next_seq}")
+        self.key = key
+        self.next_seq = next_seq
+
+    def __reduce__(self) -> tuple[type[NotAMemberError], tuple[str, int]]:
+        return (NotAMemberError, (self.key, self.next_seq))
 
 
 class UnavailableError(LedgerError):

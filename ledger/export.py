@@ -7,24 +7,21 @@ A bundle is a directory of four files:
   reached N; if the log signed none at exactly N (appends of a batch share one checkpoint), one
   is signed now with the log key, and without the key the export is refused;
 - `log.vkey`: the log's verifier key text, no trailing newline;
-- `state.json`: `valuation.state_json` of the state after the N entries (its `tree_size` is N)
-  with one more member, `"digest"`: the state digest, hex SHA-256 of RFC 8785 of the document
-  without `digest`. It is written in RFC 8785 form and a newline.
+- `state.jsonl`: every record of the state map (SPEC section 5) after the N entries, one
+  `{"key", "value"}` a line in RFC 8785 form, sorted by key.
 
 The leaves are streamed from the database in chunks and written as they come, while valuation
 replays them, so the state at an older size costs one pass and memory stays flat but for the
 valuation state. Every file is written under a temporary name and renamed when complete; the
-root of the written leaves is checked against the checkpoint, and the replayed digest against
-the one the log published, before anything is renamed.
+root of the written leaves is checked against the checkpoint, and the replayed records' state
+root against the checkpoint's `state` line, before anything is renamed.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from itertools import chain
 from pathlib import Path
 from typing import Final
 
@@ -39,12 +36,15 @@ from ledger.audit import (
     LOG_VKEY,
     STATE,
     TreeBuilder,
-    canonical_chunks,
     read_leaf,
+    sorted_records,
+    state_lines,
 )
 from ledger.db import read_session
+from ledger.entries import event_of
 from ledger.errors import IntegrityError, LedgerError, NotFoundError
-from ledger.service import Ledger, event_of
+from ledger.service import Ledger
+from valuation import statemap
 
 Progress = Callable[[int, int], None]
 """Called as `progress(leaves_written, leaves_total)`."""
@@ -62,7 +62,7 @@ class ExportResult:
     directory: Path
     tree_size: int
     root: str  # hex
-    digest: str  # hex
+    state_root: str  # hex
     signed_now: bool  # the checkpoint was signed by this export, not stored by the log
 
 
@@ -83,15 +83,17 @@ def export_bundle(
     directory = Path(directory)
     _check_directory(directory, force)
     network = ledger.network()
-    latest, _, _ = ledger.latest_checkpoint()
+    latest, _ = ledger.latest_checkpoint()
     size = latest if tree_size is None else tree_size
     if size < 1:
         raise ExportError(f"tree size {size} holds no genesis: export a size of 1 or more")
     if size > latest:
         raise NotFoundError(f"tree size {size} is beyond the log's size {latest}")
     verifier = cp.parse_verifier_key(network.verifier_key)
-    note, published_digest = _checkpoint_note(ledger, size, log_key, network.origin, latest)
-    checkpoint = cp.open_checkpoint(note, verifier)
+    note = _stored_checkpoint(ledger, size)
+    signed_now = note is None
+    if note is None:
+        _check_log_key(ledger, size, log_key, latest)
 
     directory.mkdir(parents=True, exist_ok=True)
     leaves_path = directory / (LEAVES + _PARTIAL)
@@ -99,28 +101,29 @@ def export_bundle(
         state, root = _write_leaves(ledger, size, leaves_path, progress)
         if state.tree_size != size:
             raise IntegrityError(f"the database gave {state.tree_size} leaves for tree size {size}")
+        records = sorted_records(state)
+        state_root = statemap.StateMap.of(records).root
+        if note is None:
+            assert log_key is not None
+            signed = cp.Checkpoint(network.origin, size, root, state_root)
+            note = cp.sign_checkpoint(signed, log_key)
+        checkpoint = cp.open_checkpoint(note, verifier)
         if root != checkpoint.root_hash:
             raise IntegrityError(
                 f"the stored leaves have root {root.hex()}, but the checkpoint of size {size} "
                 f"signs {checkpoint.root_hash.hex()}: the database is corrupt"
+            )
+        if checkpoint.state_root is not None and checkpoint.state_root != state_root:
+            raise IntegrityError(
+                f"the replayed state root at size {size} is {state_root.hex()}, but the "
+                f"checkpoint signs {checkpoint.state_root.hex()}: the database is corrupt"
             )
     except BaseException:
         leaves_path.unlink(missing_ok=True)
         raise
     if progress is not None:
         progress(size, size)
-    replayed = valuation.state_json(state)
-    hasher = hashlib.sha256()
-    for chunk in canonical_chunks(replayed):
-        hasher.update(chunk)
-    digest = hasher.hexdigest()  # valuation.digest(state), without the whole text at once
-    if published_digest is not None and digest != published_digest:
-        leaves_path.unlink(missing_ok=True)
-        raise IntegrityError(
-            f"the replayed state digest at size {size} is {digest}, but the log published "
-            f"{published_digest}: the database is corrupt"
-        )
-    _write(directory / STATE, chain(canonical_chunks({**replayed, "digest": digest}), [b"\n"]))
+    _write(directory / STATE, (line for _, line in state_lines(records)))
     _write(directory / CHECKPOINT, [note.encode("utf-8")])
     _write(directory / LOG_VKEY, [network.verifier_key.removesuffix("\n").encode("utf-8")])
     os.replace(leaves_path, directory / LEAVES)
@@ -128,8 +131,8 @@ def export_bundle(
         directory=directory,
         tree_size=size,
         root=root.hex(),
-        digest=digest,
-        signed_now=published_digest is None,
+        state_root=state_root.hex(),
+        signed_now=signed_now,
     )
 
 
@@ -165,14 +168,15 @@ def _check_directory(directory: Path, force: bool) -> None:
         )
 
 
-def _checkpoint_note(
-    ledger: Ledger, size: int, log_key: SigningKey | None, origin: str, latest: int
-) -> tuple[str, str | None]:
-    """The stored checkpoint at `size` and its digest, or one signed now (digest unknown)."""
+def _stored_checkpoint(ledger: Ledger, size: int) -> str | None:
+    """The checkpoint the log signed at `size`, if it signed one at exactly that size."""
     with read_session(ledger.engine) as session:
         row = repo.checkpoint_at(session, size)
-        if row is not None:
-            return row.note, row.digest
+        return None if row is None else row.note
+
+
+def _check_log_key(ledger: Ledger, size: int, log_key: SigningKey | None, latest: int) -> None:
+    """The log key, needed to sign a checkpoint at a size the log signed none at."""
     if log_key is None:
         raise ExportError(
             f"the log signed no checkpoint at tree size {size} (appends in one batch share a "
@@ -181,8 +185,6 @@ def _checkpoint_note(
         )
     if bytes(log_key.verify_key).hex() != ledger.network().log_public_key:
         raise ExportError("the log key given is not this network's log key")
-    root = ledger.root_at(size)
-    return cp.sign_checkpoint(cp.Checkpoint(origin, size, root), log_key), None
 
 
 def _write(path: Path, chunks: Iterable[bytes]) -> None:

@@ -13,8 +13,8 @@ import re
 from typing import Any
 
 from ledger.errors import MalformedJSONError
+from valuation.jcs import MAX_SAFE_INTEGER as MAX_SAFE_INTEGER
 
-MAX_SAFE_INTEGER = 2**53 - 1
 MAX_DEPTH = 32
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

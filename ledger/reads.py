@@ -1,14 +1,14 @@
 """Reads: the log (its network, checkpoints, proofs, leaf bytes) and the read models of the
 dashboards, members and contributions as the figure tables hold them.
 
-Influence (`r / R`), quality and the feed score are computed here at read time from stored
-figures, with `valuation`'s own formulas.
+Influence (`r / R`), W(c, v), quality and the feed score are read off stored figures with
+`valuation`'s own functions (`weights_of`, `quality`, `next_max_score`, `feed_score`): the rules
+live there, never here.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -18,11 +18,13 @@ from sqlalchemy.orm import Session
 from ledger import merkle
 from ledger import repository as repo
 from ledger.db import read_session
-from ledger.entries import parse_leaf, parse_timestamp
-from ledger.errors import NotFoundError
+from ledger.entries import parse_leaf, parse_timestamp, stored_leaf
+from ledger.errors import NotAMemberError, NotFoundError
 from ledger.models import ContributionRow, MemberRow, PostingRow
 from ledger.rules import Network
-from valuation.reading import feed_score, quality, ratio
+from valuation.backfeed import next_max_score
+from valuation.figures import quality, ratio, weights_of
+from valuation.reading import feed_score
 
 # --- the log ----------------------------------------------------------------------------
 
@@ -35,24 +37,32 @@ def network(session: Session) -> Network | None:
     return Network.of_genesis(parse_leaf(bytes(row.leaf), verify=False).entry)
 
 
-def latest_checkpoint(session: Session) -> tuple[int, str, str]:
-    """(tree size, signed note, state digest) of the latest checkpoint."""
+def latest_checkpoint(session: Session) -> tuple[int, str]:
+    """(tree size, signed note) of the latest checkpoint."""
     row = repo.latest_checkpoint(session)
     if row is None:
         raise NotFoundError("the log is empty: no checkpoint has been signed yet")
-    return int(row.tree_size), row.note, row.digest
+    return int(row.tree_size), row.note
 
 
-def digest_at(session: Session, size: int | None) -> tuple[int, str]:
-    """(tree size, state digest) at `size`, or at the latest checkpoint if None."""
+def state_root_at(session: Session, size: int | None) -> tuple[int, bytes]:
+    """(tree size, state root) of the checkpoint at `size`, or of the latest if None.
+
+    The state map answers checkpointed sizes only (SPEC section 6)."""
     row = repo.latest_checkpoint(session) if size is None else repo.checkpoint_at(session, size)
     if row is None:
+        if size is None:
+            raise NotFoundError("the log is empty: no checkpoint has been signed yet")
         raise NotFoundError(
-            "no state digest is published at that tree size"
-            if size is not None
-            else "the log is empty"
+            f"the log signed no checkpoint at tree size {size}: the state map answers "
+            "checkpointed sizes only (appends of one batch share a checkpoint)"
         )
-    return int(row.tree_size), row.digest
+    if row.state_root is None:
+        raise NotFoundError(
+            f"the checkpoint of tree size {row.tree_size} was signed before the state map "
+            "and carries no state root"
+        )
+    return int(row.tree_size), bytes(row.state_root)
 
 
 def inclusion_proof(session: Session, index: int, size: int) -> list[bytes]:
@@ -115,7 +125,9 @@ class EvaluationFigures:
 
 
 @dataclass(frozen=True, slots=True)
-class ContributionFigures:
+class ContributionSummary:
+    """A contribution as a dashboard lists it: its row, its figures and its evaluations."""
+
     id: str
     index: int
     author: str
@@ -156,8 +168,44 @@ def member_figures(
 def member(session: Session, key: str) -> MemberFigures:
     row = repo.member(session, key)
     if row is None:
-        raise NotFoundError(f"{key[:16]}… is not a member of this network")
+        raise NotAMemberError(key, repo.last_seq(session, key) + 1)
     return member_figures(session, row, repo.total_reputation(session))
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryStep:
+    """A member's figures just after an entry that changed them, and the postings that did."""
+
+    index: int
+    reputation: int
+    tokens: int
+    postings: tuple[PostingRow, ...]
+
+
+def history(
+    session: Session, key: str, start: int, limit: int
+) -> tuple[list[HistoryStep], int | None]:
+    """The steps of a member's history at indexes >= start (at most `limit`), and the index of
+    the next step, if any."""
+    if repo.member(session, key) is None:
+        raise NotFoundError(f"{key[:16]}… is not a member of this network")
+    rows = repo.history(session, key, start, limit + 1)
+    page = rows[:limit]
+    end = page[-1].idx + 1 if page else start
+    postings = by_index(repo.postings(session, key, start, end))
+    steps = [
+        HistoryStep(row.idx, row.reputation, row.tokens, tuple(postings.get(row.idx, ())))
+        for row in page
+    ]
+    return steps, rows[limit].idx if len(rows) > limit else None
+
+
+def by_index(postings: Iterable[PostingRow]) -> dict[int, list[PostingRow]]:
+    """Postings grouped by the index of the entry that made them, in the order given."""
+    grouped: dict[int, list[PostingRow]] = {}
+    for posting in postings:
+        grouped.setdefault(posting.idx, []).append(posting)
+    return grouped
 
 
 def leaderboard(session: Session, by: str, offset: int, limit: int) -> list[MemberFigures]:
@@ -182,7 +230,7 @@ def _days_since(logged_at: str, now: datetime) -> int:
 
 def contributions(
     session: Session, rows: Sequence[ContributionRow], now: datetime | None = None
-) -> list[ContributionFigures]:
+) -> list[ContributionSummary]:
     now = now or datetime.now(UTC)
     total = repo.total_reputation(session)
     by_contribution: dict[str, list[EvaluationFigures]] = {row.id: [] for row in rows}
@@ -193,12 +241,10 @@ def contributions(
     result = []
     for row in rows:
         evaluations = sorted(by_contribution[row.id], key=lambda e: e.index)
-        weights: dict[int, int] = {}
-        for e in evaluations:
-            weights[e.value] = weights.get(e.value, 0) + e.reputation
+        weights, engaged = weights_of((e.value, e.reputation) for e in evaluations)
         q = quality(weights.get(0, 0), weights.get(1, 0), total)
         result.append(
-            ContributionFigures(
+            ContributionSummary(
                 id=row.id,
                 index=row.idx,
                 author=row.author,
@@ -208,7 +254,7 @@ def contributions(
                 max_score=row.max_score,
                 fund=row.fund,
                 total_reputation=total,
-                engaged_reputation=sum(weights.values()),
+                engaged_reputation=engaged,
                 weights=weights,
                 quality=q,
                 score=feed_score(q, _days_since(row.logged_at, now)),
@@ -218,7 +264,7 @@ def contributions(
     return result
 
 
-def contribution(session: Session, cid: str) -> ContributionFigures:
+def contribution(session: Session, cid: str) -> ContributionSummary:
     row = repo.contribution(session, cid)
     if row is None:
         raise NotFoundError(f"no contribution has id {cid[:16]}…")
@@ -227,7 +273,7 @@ def contribution(session: Session, cid: str) -> ContributionFigures:
 
 def ranked_contributions(
     session: Session, order_by: str, offset: int, limit: int
-) -> list[ContributionFigures]:
+) -> list[ContributionSummary]:
     if order_by == "time":
         return contributions(session, repo.contributions(session, offset, limit, newest_first=True))
     # The feed score fades with age, so it cannot be indexed: rank every contribution's
@@ -254,11 +300,11 @@ class NetworkStats:
     members: int
     contributions: int
     total_reputation: int
-    digest: str
+    state_root: str | None  # hex; None on a checkpoint signed before the state map
 
 
 def stats(session: Session) -> NetworkStats:
-    """The network's counts, all read from one state of the database, with its digest."""
+    """The network's counts, all read from one state of the database, with its state root."""
     repo.snapshot(session)
     checkpoint = repo.latest_checkpoint(session)
     if checkpoint is None:
@@ -268,13 +314,13 @@ def stats(session: Session) -> NetworkStats:
         members=repo.member_count(session),
         contributions=repo.contribution_count(session),
         total_reputation=repo.total_reputation(session),
-        digest=checkpoint.digest,
+        state_root=None if checkpoint.state_root is None else bytes(checkpoint.state_root).hex(),
     )
 
 
 def member_contributions(
     session: Session, key: str, offset: int, limit: int
-) -> list[ContributionFigures]:
+) -> list[ContributionSummary]:
     """A member's own contributions with their figures, newest first."""
     if repo.member(session, key) is None:
         raise NotFoundError(f"{key[:16]}… is not a member of this network")
@@ -331,11 +377,10 @@ class _Cast:
 def _casts(session: Session, row: ContributionRow) -> list[_Cast]:
     casts = []
     for index, author, raw in repo.evaluation_leaves(session, row.id, row.idx):
-        leaf = json.loads(raw)
-        entry = leaf["entry"]
-        body = entry["body"]
-        if entry["kind"] == "evaluation.cast" and body["contribution"] == row.id:
-            casts.append(_Cast(index, author, int(body["value"]), str(leaf["logged_at"])))
+        data, logged_at = stored_leaf(raw)
+        body = data["body"]
+        if data["kind"] == "evaluation.cast" and body["contribution"] == row.id:
+            casts.append(_Cast(index, author, int(body["value"]), logged_at))
     return casts
 
 
@@ -347,9 +392,9 @@ def contribution_history(
 
     Everything is derived from logged rows: the evaluation leaves give who voted what and
     when; `member_history` gives each evaluator's reputation before and after each vote; the
-    reputation postings give R. VALUATION.md's step 6 is then followed to carry the maximum
-    score (U / R with reputations as they stood before the vote, a new maximum only on a value
-    other than 0), and quality is `valuation`'s own formula over the figures after the vote.
+    reputation postings give R. The maximum score is carried by VALUATION.md's step 6 as
+    `valuation.backfeed.next_max_score` states it (U / R with reputations as they stood before
+    the vote), and W(c, v) and quality are `valuation`'s own functions of the figures after it.
     Every earlier point is walked over to reach `start`: the maximum score is a running one.
     """
     repo.snapshot(session)
@@ -379,10 +424,7 @@ def contribution_history(
     reputation = repo.reputations_before(session, keys, submitted + 1)
     history = list(repo.history_between(session, keys, submitted + 1, end))
     shown = set(page)
-    postings: dict[int, list[PostingRow]] = {}
-    for posting in repo.postings_at(session, page):
-        if posting.contribution == cid:
-            postings.setdefault(posting.idx, []).append(posting)
+    postings = by_index(p for p in repo.postings_at(session, page) if p.contribution == cid)
 
     points = []
     if submitted in shown:
@@ -415,10 +457,8 @@ def contribution_history(
         current.pop(cast.evaluator, None)
         current[cast.evaluator] = cast.value
         if cast.value != 0:
-            upon_one = sum(reputation[k] for k, v in current.items() if v == 1)
-            score = ratio(upon_one, total)
-            if best is None or score > best:
-                best = score
+            upon_one = weights_of((v, reputation[k]) for k, v in current.items())[0].get(1, 0)
+            best = next_max_score(best, cast.value, upon_one, total)
         # Figures just after it.
         while position < len(history) and history[position].idx == cast.index:
             reputation[history[position].member] = history[position].reputation
@@ -427,9 +467,7 @@ def contribution_history(
         previous = cast.index
         if cast.index not in shown:
             continue
-        weights: dict[int, int] = {}
-        for k, v in current.items():
-            weights[v] = weights.get(v, 0) + reputation[k]
+        weights, _ = weights_of((v, reputation[k]) for k, v in current.items())
         points.append(
             ContributionPoint(
                 index=cast.index,

@@ -1,9 +1,15 @@
-"""Every query Multitude makes, and nothing else: services ask, this module speaks SQL."""
+"""The queries of the log, its figures and the dashboards' reads: services ask, this module
+speaks SQL, and does nothing else.
+
+Two kinds of SQL live elsewhere, on purpose: the bulk writes of an append, which take the
+dialect's fastest path (`ledger.rowstream`), and `multitude check`, which streams every table
+against a replay in its own order (`ledger.check`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, func, literal, or_, select, text, union_all
 from sqlalchemy.orm import Session
@@ -19,6 +25,18 @@ from ledger.models import (
     PostingRow,
     TreeNodeRow,
 )
+
+T = TypeVar("T", str, int)
+
+_IN_CHUNK = 500  # values in one `IN (...)` list, well below SQLite's limit of host parameters
+
+
+def _in_chunks(values: Iterable[T]) -> Iterator[list[T]]:
+    """The distinct values in sorted order, a chunk at a time: one `IN (...)` list each."""
+    wanted = sorted(set(values))
+    for start in range(0, len(wanted), _IN_CHUNK):
+        yield wanted[start : start + _IN_CHUNK]
+
 
 # --- the log ------------------------------------------------------------------------------
 
@@ -86,12 +104,11 @@ def last_seq(session: Session, author: str) -> int:
 
 def last_seqs(session: Session, authors: Iterable[str]) -> dict[str, int]:
     """Each author's last seq (0 for an author that never signed), in one query."""
-    wanted = sorted(set(authors))
-    found = dict.fromkeys(wanted, 0)
-    for start in range(0, len(wanted), 500):
+    found = dict.fromkeys(sorted(set(authors)), 0)
+    for chunk in _in_chunks(found):
         query = (
             select(LeafRow.author, func.max(LeafRow.seq))
-            .where(LeafRow.author.in_(wanted[start : start + 500]))
+            .where(LeafRow.author.in_(chunk))
             .group_by(LeafRow.author)
         )
         for author, seq in session.execute(query):
@@ -153,17 +170,28 @@ def checkpoint_at(session: Session, size: int) -> CheckpointRow | None:
 
 
 def add_checkpoint(
-    session: Session, size: int, root: bytes, note: str, digest: str, total_reputation: int
+    session: Session, size: int, root: bytes, note: str, state_root: bytes, total_reputation: int
 ) -> None:
     session.add(
         CheckpointRow(
             tree_size=size,
             root_hash=root,
             note=note,
-            digest=digest,
+            state_root=state_root,
             total_reputation=total_reputation,
         )
     )
+
+
+def checkpoint_sizes(session: Session, low: int, high: int, last: int) -> list[int]:
+    """The last `last` tree sizes in [low, high] that have a checkpoint, ascending."""
+    query = (
+        select(CheckpointRow.tree_size)
+        .where(CheckpointRow.tree_size >= low, CheckpointRow.tree_size <= high)
+        .order_by(CheckpointRow.tree_size.desc())
+        .limit(last)
+    )
+    return sorted(int(size) for size in session.scalars(query))
 
 
 # --- figures ------------------------------------------------------------------------------
@@ -220,9 +248,12 @@ def history(session: Session, key: str, start: int, limit: int) -> Sequence[Memb
     return session.scalars(query).all()
 
 
-def history_at(session: Session, index: int) -> Sequence[MemberHistoryRow]:
-    query = select(MemberHistoryRow).where(MemberHistoryRow.idx == index)
-    return session.scalars(query.order_by(MemberHistoryRow.member)).all()
+def history_of_leaves(session: Session, start: int, end: int) -> Sequence[MemberHistoryRow]:
+    """Every history row of the entries at indexes [start, end), by index, then member."""
+    query = select(MemberHistoryRow).where(
+        MemberHistoryRow.idx >= start, MemberHistoryRow.idx < end
+    )
+    return session.scalars(query.order_by(MemberHistoryRow.idx, MemberHistoryRow.member)).all()
 
 
 def postings(session: Session, key: str, start: int, end: int) -> Sequence[PostingRow]:
@@ -345,13 +376,12 @@ def evaluation_leaves(session: Session, cid: str, after: int) -> Sequence[tuple[
 
 def reputations_before(session: Session, keys: Iterable[str], index: int) -> dict[str, int]:
     """Each member's reputation just before entry `index` (0 for one not yet a member then)."""
-    wanted = sorted(set(keys))
-    found = dict.fromkeys(wanted, 0)
-    for start in range(0, len(wanted), 500):
+    found = dict.fromkeys(sorted(set(keys)), 0)
+    for chunk in _in_chunks(found):
         last = (
             select(MemberHistoryRow.member, func.max(MemberHistoryRow.idx).label("idx"))
             .where(
-                MemberHistoryRow.member.in_(wanted[start : start + 500]),
+                MemberHistoryRow.member.in_(chunk),
                 MemberHistoryRow.idx < index,
             )
             .group_by(MemberHistoryRow.member)
@@ -370,11 +400,10 @@ def history_between(
     session: Session, keys: Iterable[str], start: int, end: int
 ) -> Sequence[MemberHistoryRow]:
     """These members' history rows at indexes [start, end], in log order."""
-    wanted = sorted(set(keys))
     rows: list[MemberHistoryRow] = []
-    for first in range(0, len(wanted), 500):
+    for chunk in _in_chunks(keys):
         query = select(MemberHistoryRow).where(
-            MemberHistoryRow.member.in_(wanted[first : first + 500]),
+            MemberHistoryRow.member.in_(chunk),
             MemberHistoryRow.idx >= start,
             MemberHistoryRow.idx <= end,
         )
@@ -396,24 +425,20 @@ def reputation_posted(session: Session, start: int, end: int | None = None) -> i
 
 def postings_at(session: Session, indexes: Sequence[int]) -> Sequence[PostingRow]:
     """Every posting at these log indexes, in log order."""
-    wanted = sorted(set(indexes))
     rows: list[PostingRow] = []
-    for start in range(0, len(wanted), 500):
-        query = select(PostingRow).where(PostingRow.idx.in_(wanted[start : start + 500]))
+    for chunk in _in_chunks(indexes):
+        query = select(PostingRow).where(PostingRow.idx.in_(chunk))
         rows.extend(session.scalars(query.order_by(PostingRow.idx, PostingRow.n)).all())
     return rows
 
 
 def reputation_posted_at(session: Session, indexes: Sequence[int]) -> dict[int, int]:
     """For each of these log indexes, the sum of its reputation postings (0 when none)."""
-    wanted = sorted(set(indexes))
-    found = dict.fromkeys(wanted, 0)
-    for start in range(0, len(wanted), 500):
+    found = dict.fromkeys(sorted(set(indexes)), 0)
+    for chunk in _in_chunks(found):
         query = (
             select(PostingRow.idx, func.sum(PostingRow.amount))
-            .where(
-                PostingRow.asset == "reputation", PostingRow.idx.in_(wanted[start : start + 500])
-            )
+            .where(PostingRow.asset == "reputation", PostingRow.idx.in_(chunk))
             .group_by(PostingRow.idx)
         )
         for idx, total in session.execute(query):

@@ -22,17 +22,16 @@ import valuation
 from ledger import checkpoint as cp
 from ledger import reads
 from ledger import repository as repo
-from ledger.appender import Appended, Appender, event_of, public_key, signing_key
+from ledger.appender import Appended, Appender, public_key, signing_key
 from ledger.db import read_session
-from ledger.entries import sign_entry
+from ledger.entries import event_of, sign_entry
 from ledger.errors import EntryError, LedgerError, NotFoundError, RefusedError
 from ledger.rules import Network
 from ledger.sequencer import Sequencer
 from ledger.signatures import SignaturePool, Unverified, shared_pool
+from valuation.statemap import StateProof
 
 __all__ = [
-    "DEFAULT_NETWORK",
-    "DEFAULT_ORIGIN",
     "MAX_BATCH",
     "Appended",
     "Ledger",
@@ -42,8 +41,6 @@ __all__ = [
 ]
 
 MAX_BATCH = 1000
-DEFAULT_NETWORK = "multitude"
-DEFAULT_ORIGIN = "localhost/multitude"
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,13 +156,21 @@ class Ledger:
 
     # --- reads ------------------------------------------------------------------------------
 
-    def latest_checkpoint(self) -> tuple[int, str, str]:
+    def latest_checkpoint(self) -> tuple[int, str]:
+        """(tree size, signed note) of the latest checkpoint."""
         with read_session(self.engine) as session:
             return reads.latest_checkpoint(session)
 
-    def digest_at(self, size: int | None) -> tuple[int, str]:
+    def state_root_at(self, size: int | None) -> tuple[int, bytes]:
+        """(tree size, state root) of the checkpoint at `size` (default: the latest)."""
         with read_session(self.engine) as session:
-            return reads.digest_at(session, size)
+            return reads.state_root_at(session, size)
+
+    def state_proof(self, key: str, size: int | None = None) -> StateProof:
+        """The proof of record `key` against the state root of the checkpoint at `size`
+        (default: the latest), SPEC section 5; NotFoundError for a size with no state root."""
+        tree_size, _ = self.state_root_at(size)
+        return self._appender.state_proof(key, tree_size)
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         with read_session(self.engine) as session:

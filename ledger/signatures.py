@@ -70,6 +70,13 @@ class SignaturePool:
             except BrokenExecutor:
                 self.broke()
 
+    def stop(self) -> None:
+        """Stop the checkers this process started, and wait for them: a server that stops
+        leaves no process behind, nor the pool's semaphores for `resource_tracker` to find."""
+        if self._executor is not None and self._executor[0] == os.getpid():
+            self._executor[1].shutdown(wait=True, cancel_futures=True)
+        self._executor = None
+
     def broke(self) -> None:
         """A checker died: start a new pool next time, unless no pool ever got to work."""
         self._executor = None

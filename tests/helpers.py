@@ -1,18 +1,27 @@
-"""Test helpers: members that sign on their own machine, and a ledger with a fresh network."""
+"""Test helpers shared by the test modules: members that sign on their own machine, a ledger
+with a fresh network and a small history, the command line in-process, a live server, and the
+checks of an append's result and of a problem document."""
 
 from __future__ import annotations
 
+import socket
 import sys
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import uvicorn
 from nacl.signing import SigningKey
 from sqlalchemy import Engine
 
 import valuation
+from api.app import create_app
+from api.settings import Settings
 from ledger.entries import sign_entry
-from ledger.service import Ledger, NetworkConfig
+from ledger.errors import LedgerError
+from ledger.service import Appended, Ledger, NetworkConfig
 
 
 class Signer:
@@ -62,6 +71,71 @@ def new_ledger(
         NetworkConfig("demo", "example.org/demo", valuation.PRESETS[preset], founders or [])
     )
     return ledger
+
+
+def appended(result: Appended | LedgerError) -> Appended:
+    """An append's result that must be an acceptance."""
+    assert isinstance(result, Appended), result
+    return result
+
+
+def build_history(ledger: Ledger) -> dict[str, Any]:
+    """Joins (one referred), contributions, evaluations and a changed vote, in separate appends
+    so that every leaf has its own logged_at and the log has checkpoints at several sizes."""
+    ann, bob, cy = Signer(), Signer(), Signer()
+    ledger.append_one(ann.join("Ann"))  # line 2
+    ledger.append_one(bob.join("Bob", referrer=ann.public))  # line 3
+    ledger.append_one(cy.join("Cy"))  # line 4
+    guide = ledger.append_one(ann.submit("Translate the onboarding guide"))  # line 5
+    note = ledger.append_one(bob.submit("Übersetzung — notes «FR»", type="comment"))  # line 6
+    ledger.append_one(bob.evaluate(guide.id, 1))  # line 7
+    ledger.append_one(cy.evaluate(guide.id, 0))  # line 8
+    ledger.append_one(ann.evaluate(note.id, 1))  # line 9
+    ledger.append_one(cy.evaluate(guide.id, 1))  # line 10: a changed vote
+    appended(ledger.append([ann.evaluate(guide.id, 1), bob.evaluate(note.id, 1)])[0])  # 11, 12
+    return {"ann": ann, "bob": bob, "cy": cy, "guide": guide.id}
+
+
+def assert_problem(response: Any, status: int, *words: str) -> dict[str, Any]:
+    """An RFC 9457 problem with this status whose detail holds each of `words` (in any case)."""
+    assert response.status_code == status, (response.status_code, response.text[:500])
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem: dict[str, Any] = response.json()
+    assert problem["status"] == status and problem["detail"]
+    for word in words:
+        assert word.lower() in problem["detail"].lower(), problem
+    return problem
+
+
+class LiveServer:
+    """A uvicorn server over `ledger`, in a thread, on a free loopback port."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        app = create_app(Settings(db="sqlite://", events_poll_seconds=0.05), ledger=ledger)
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.01)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (now)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -8,14 +8,13 @@ formula runs in `arithmetic.CONTEXT` and each amount it yields is rounded half-e
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 
-from valuation.amounts import UNIT, format_amount, parse_amount
+from valuation import checks
+from valuation.amounts import UNIT, format_amount
 from valuation.arithmetic import CONTEXT, Factor, Power, div, mul_div, round_units
-from valuation.errors import AmountError, ParamsError, RuleViolation
-from valuation.figures import contribution_figures, digest, state_json, state_json_bytes
+from valuation.errors import ParamsError, RuleViolation
 from valuation.model import (
     Cause,
     Changes,
@@ -25,23 +24,10 @@ from valuation.model import (
     Posting,
     State,
 )
-from valuation.params import PRESETS, Params, resolve_params
+from valuation.params import Params, resolve_params
 from valuation.records import changed_records
 
-__all__ = [
-    "PRESETS",
-    "apply",
-    "contribution_figures",
-    "digest",
-    "new_state",
-    "replay",
-    "resolve_params",
-    "state_json",
-    "state_json_bytes",
-]
-
-_KEY = re.compile(r"[0-9a-f]{64}")
-_NAME_MAX = 80
+__all__ = ["apply", "new_state", "next_max_score", "replay", "reward_base"]
 
 Postings = list[Posting] | None
 # A handler checks its event, changes the state and returns (members created, contributions
@@ -110,47 +96,17 @@ def _genesis(state: State, event: Event, out: Postings) -> tuple[tuple[str, ...]
         raise RuleViolation("a network.genesis may only be the first entry of a log")
     body = event.body
     params = _params_of(body.get("valuation"))
-    founders = body.get("founders")
-    if not isinstance(founders, list):
-        raise RuleViolation("the genesis must list its founders (an empty list for none)")
-    checked: list[tuple[str, str, str | None, int, int]] = []
-    seen: set[str] = set()
-    for number, founder in enumerate(founders, start=1):
-        if not isinstance(founder, Mapping):
-            raise RuleViolation(f"founder {number} of the genesis is not an object")
-        key = _key(founder.get("member"), f"founder {number}'s member key")
-        if key in seen:
-            raise RuleViolation(f"founder {number}, {_short(key)}, is listed twice in the genesis")
-        name = _name(founder.get("name"), f"founder {number}")
-        referrer = founder.get("referrer")
-        if referrer is not None and (not isinstance(referrer, str) or referrer not in seen):
-            raise RuleViolation(
-                f"founder {number}'s referrer {_show(referrer)} is not an earlier founder"
-            )
-        reputation = _founder_amount(founder.get("reputation"), number, "reputation")
-        tokens = _founder_amount(founder.get("tokens"), number, "tokens")
-        seen.add(key)
-        checked.append((key, name, referrer, reputation, tokens))
+    checked = checks.founders(body)
     # Every rule holds: now change the state.
     state._params = params
     state._formulas.clear()
     state._log_author = event.author
     members = state._members
-    for key, name, referrer, reputation, tokens in checked:
-        ref = None if referrer is None else members[referrer]
-        members[key] = member = MemberRecord(key, name, ref, 0, 0)
-        _credit(state, member, tokens, reputation, "genesis", None, None, out)
-    return tuple(key for key, *_ in checked), ()
-
-
-def _founder_amount(value: object, number: int, field: str) -> int:
-    try:
-        units = parse_amount(value)
-    except AmountError as error:
-        raise RuleViolation(f"founder {number}'s {field}: {error}") from None
-    if units < 0:
-        raise RuleViolation(f"founder {number}'s {field} must not be negative")
-    return units
+    for founder in checked:
+        ref = None if founder.referrer is None else members[founder.referrer]
+        members[founder.key] = member = MemberRecord(founder.key, founder.name, ref, 0, 0)
+        _credit(state, member, founder.tokens, founder.reputation, "genesis", None, None, out)
+    return tuple(founder.key for founder in checked), ()
 
 
 # -- network.params ----------------------------------------------------------------------------
@@ -162,7 +118,7 @@ def _new_params(
     if event.author != state._log_author:
         raise RuleViolation(
             f"network.params must be signed by the log key that signed the genesis, "
-            f"not by {_short(event.author)}"
+            f"not by {checks.short(event.author)}"
         )
     params = _params_of(event.body.get("valuation"))
     in_use = {record.type for record in state._contributions.values()}
@@ -177,6 +133,13 @@ def _new_params(
     return (), ()
 
 
+def _in_force(state: State) -> Params:
+    """The backfeed/1 parameters in force (a state of another algorithm never reaches here)."""
+    params = state.params
+    assert isinstance(params, Params)
+    return params
+
+
 def _params_of(obj: object) -> Params:
     try:
         return resolve_params(obj)
@@ -188,19 +151,19 @@ def _params_of(obj: object) -> Params:
 
 
 def _join(state: State, event: Event, out: Postings) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    key = _key(event.author, "the joining key")
+    key = checks.key(event.author, "the joining key")
     members = state._members
     if key in members:
-        raise RuleViolation(f"{_short(key)} is already a member and cannot join again")
+        raise RuleViolation(f"{checks.short(key)} is already a member and cannot join again")
     body = event.body
-    name = _name(body.get("name"), "the new member")
+    name = checks.name(body.get("name"), "the new member")
     referrer = body.get("referrer")
     ref = None
     if referrer is not None:
         ref = members.get(referrer) if isinstance(referrer, str) else None
         if ref is None:
-            raise RuleViolation(f"the referrer {_show(referrer)} is not a member")
-    params = state.params
+            raise RuleViolation(f"the referrer {checks.show(referrer)} is not a member")
+    params = _in_force(state)
     members[key] = member = MemberRecord(key, name, ref, 0, 0)
     _credit(
         state, member, params.initial_tokens, params.initial_reputation, "join", None, None, out
@@ -212,8 +175,8 @@ def _join(state: State, event: Event, out: Postings) -> tuple[tuple[str, ...], t
 
 
 def _submit(state: State, event: Event, out: Postings) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    author = _author(state, event)
-    params = state.params
+    author = checks.author(state, event)
+    params = _in_force(state)
     body = event.body
     kind = body.get("type")
     if kind is None:
@@ -221,7 +184,7 @@ def _submit(state: State, event: Event, out: Postings) -> tuple[tuple[str, ...],
     ctype = params.contribution_types.get(kind) if isinstance(kind, str) else None
     if ctype is None:
         raise RuleViolation(
-            f"{_show(kind)} is not a contribution type of this network; the types are "
+            f"{checks.show(kind)} is not a contribution type of this network; the types are "
             f"{', '.join(params.contribution_types)}"
         )
     if author.tokens < ctype.fee:
@@ -235,10 +198,10 @@ def _submit(state: State, event: Event, out: Postings) -> tuple[tuple[str, ...],
         raise RuleViolation("refs must be a list of contribution ids")
     for ref in refs:
         if not isinstance(ref, str) or ref not in contributions:
-            raise RuleViolation(f"refs names {_show(ref)}, which is not a contribution")
-    cid = _key(event.id, "the entry id")
+            raise RuleViolation(f"refs names {checks.show(ref)}, which is not a contribution")
+    cid = checks.key(event.id, "the entry id")
     if cid in contributions:
-        raise RuleViolation(f"contribution {_short(cid)} exists already")
+        raise RuleViolation(f"contribution {checks.short(cid)} exists already")
     # Every rule holds: burn the fee, open the evaluators' fund.
     author.tokens -= ctype.fee
     contributions[cid] = ContributionRecord(
@@ -283,24 +246,24 @@ class _TypeArithmetic:
 def _arithmetic(state: State, name: str) -> _TypeArithmetic:
     made = state._formulas.get(name)
     if made is None:
-        made = state._formulas[name] = _TypeArithmetic(state.params, name)
+        made = state._formulas[name] = _TypeArithmetic(_in_force(state), name)
     assert isinstance(made, _TypeArithmetic)
     return made
 
 
 def _cast(state: State, event: Event, out: Postings) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    evaluator = _author(state, event)
-    params = state.params
+    evaluator = checks.author(state, event)
+    params = _in_force(state)
     body = event.body
     cid = body.get("contribution")
     contribution = state._contributions.get(cid) if isinstance(cid, str) else None
     if contribution is None:
-        raise RuleViolation(f"{_show(cid)} is not a contribution of this log")
+        raise RuleViolation(f"{checks.show(cid)} is not a contribution of this log")
     arithmetic = _arithmetic(state, contribution.type)
     value = body.get("value")
     if type(value) is not int or value not in arithmetic.values:
         raise RuleViolation(
-            f"{_show(value)} is not an evaluation value of type {contribution.type!r}; "
+            f"{checks.show(value)} is not an evaluation value of type {contribution.type!r}; "
             "the values are "
             f"{', '.join(map(str, sorted(arithmetic.values)))}"
         )
@@ -380,20 +343,35 @@ def _cast(state: State, event: Event, out: Postings) -> tuple[tuple[str, ...], t
         state._total += minted
 
     # 6. Contributor reward, when the score U / R passes its maximum (and the threshold).
-    if value != 0:
-        score = div(U * UNIT, R) if R > 0 else 0
-        best = contribution.max_score
-        if best is None or score > best:
-            if best is not None and best >= arithmetic.threshold:
-                base = score - best
-            elif score > arithmetic.threshold:
-                base = score
-            else:
-                base = 0
-            contribution.max_score = score
-            if base > 0:
-                _reward_contributor(state, contribution, arithmetic, base, k, out)
+    best = contribution.max_score
+    score = next_max_score(best, value, U, R)
+    if score != best:
+        assert score is not None
+        base = reward_base(best, score, arithmetic.threshold)
+        contribution.max_score = score
+        if base > 0:
+            _reward_contributor(state, contribution, arithmetic, base, k, out)
     return (), (contribution.id,)
+
+
+def reward_base(best: int | None, score: int, threshold: Decimal) -> int:
+    """Step 6's base for a score that passes the maximum so far `best`: the increase once the
+    maximum has reached the threshold, the whole score when it first passes it, else 0."""
+    if best is not None and best >= threshold:
+        return score - best
+    if score > threshold:
+        return score
+    return 0
+
+
+def next_max_score(best: int | None, value: int, upon_one: int, total: int) -> int | None:
+    """Step 6's maximum score after an evaluation of `value`, with U(c) = `upon_one` and R =
+    `total` read after it: the score U / R when that passes the maximum so far `best` (only an
+    evaluation other than 0 can set it), else `best`."""
+    if value == 0:
+        return best
+    score = div(upon_one * UNIT, total) if total > 0 else 0
+    return score if best is None or score > best else best
 
 
 def _reward_contributor(
@@ -444,44 +422,6 @@ def _credit(
             out.append(
                 Posting(member.key, "reputation", reputation, cause, contribution, evaluator)
             )
-
-
-# -- shared checks -----------------------------------------------------------------------------
-
-
-def _author(state: State, event: Event) -> MemberRecord:
-    member = state._members.get(event.author)
-    if member is None:
-        raise RuleViolation(
-            f"author {_short(event.author)} is not a member: only member.join may come from a "
-            f"new key"
-        )
-    return member
-
-
-def _key(value: object, what: str) -> str:
-    if not isinstance(value, str) or _KEY.fullmatch(value) is None:
-        raise RuleViolation(f"{what} must be 64 lowercase hex characters, not {_show(value)}")
-    return value
-
-
-def _name(value: object, who: str) -> str:
-    if not isinstance(value, str) or not 1 <= len(value) <= _NAME_MAX:
-        raise RuleViolation(f"{who} needs a name of 1 to {_NAME_MAX} characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise RuleViolation(f"{who}'s name is not valid Unicode text") from None
-    return value
-
-
-def _short(key: str) -> str:
-    return key[:4] + "…" if len(key) > 4 else key
-
-
-def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:40] + "…"
 
 
 _HANDLERS: dict[str, _Handler] = {

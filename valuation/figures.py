@@ -16,11 +16,10 @@ from decimal import Decimal
 from itertools import islice
 from typing import Any
 
-import rfc8785
-
 from valuation.amounts import UNIT, format_amount
 from valuation.arithmetic import CONTEXT, div, round_units
-from valuation.model import ContributionRecord, MemberRecord, State
+from valuation.jcs import canonical as canonical_json
+from valuation.model import ContributionRecord, ContributionRecord2, MemberRecord, State
 
 __all__ = [
     "ContributionFigures",
@@ -31,6 +30,7 @@ __all__ = [
     "ratio",
     "state_json",
     "state_json_bytes",
+    "weights_of",
 ]
 
 _divide = CONTEXT.divide
@@ -253,32 +253,34 @@ def _member_bytes(member: MemberRecord) -> bytes:
     return member.json
 
 
-def canonical_json(obj: Any) -> bytes:
-    """RFC 8785 (JCS) bytes of `obj`.
+def weights_of(
+    evaluations: Iterable[tuple[int, int]], values: Iterable[int] = ()
+) -> tuple[dict[int, int], int]:
+    """W(c, v) for each value, and V(c), from the (value, weight) of each current evaluation.
 
-    For the JSON valuation builds (ASCII keys, no floats, integers well inside 2^53, strings
-    that are valid Unicode), the standard library's sorted, compact, non-ASCII-escaping encoder
-    writes exactly the JCS bytes, several times faster than the `rfc8785` package; anything
-    else goes to `rfc8785` itself.
+    Every value in `values` is listed, with 0 when no evaluation holds it. An evaluation's
+    weight is its algorithm's: the evaluator's current reputation under backfeed/1, the weight
+    frozen at its first cast under backfeed/2.
     """
-    try:
-        text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return text.encode("utf-8")
-    except (TypeError, ValueError):
-        result: bytes = rfc8785.dumps(obj)
-        return result
+    weights = dict.fromkeys(values, 0)
+    engaged = 0
+    for value, weight in evaluations:
+        engaged += weight
+        weights[value] = weights.get(value, 0) + weight
+    return weights, engaged
 
 
 def _weights(record: ContributionRecord, values: Iterable[int]) -> tuple[dict[int, int], int]:
-    """W(c, v) for each of `values`, and V(c), from the current reputation of the evaluators."""
-    weights = dict.fromkeys(values, 0)
-    engaged = 0
-    for value, _, member in record.evaluations.values():
-        reputation = member.reputation
-        engaged += reputation
-        if value in weights:
-            weights[value] += reputation
-    return weights, engaged
+    """W(c, v) for each of `values` (only those), and V(c), of a contribution of the state."""
+    if isinstance(record, ContributionRecord2):
+        pairs = (
+            (value, record.votes[key].weight) for key, (value, _, _) in record.evaluations.items()
+        )
+    else:
+        pairs = ((value, member.reputation) for value, _, member in record.evaluations.values())
+    weights, engaged = weights_of(pairs, values)
+    listed = set(values)
+    return {value: weight for value, weight in weights.items() if value in listed}, engaged
 
 
 def _values(state: State, record: ContributionRecord) -> tuple[int, ...]:

@@ -1,8 +1,11 @@
 """What valuation reads (Event), what it reports (Posting, Changes) and what it holds (State).
 
-`State` is mutable and private in structure: `valuation.backfeed` changes it, everyone else reads
-it through the helpers here (`member`, `contribution`, `iter_members`, ...), which return frozen
-views. Amounts are int units of 10^-9 throughout.
+`State` is mutable and private in structure: the algorithm that signed its genesis
+(`valuation.backfeed` for backfeed/1, `valuation.backfeed2` for backfeed/2) changes it, everyone
+else reads it through the helpers here (`member`, `contribution`, `iter_members`, ...), which
+return frozen views. backfeed/2 keeps its own records (`MemberRecord2`, `ContributionRecord2`),
+subclasses of backfeed/1's, so that every reader works on either. Amounts are int units of 10^-9
+throughout.
 """
 
 from __future__ import annotations
@@ -13,16 +16,21 @@ from typing import Any, Literal
 
 from valuation.errors import ValuationError
 from valuation.params import Params
+from valuation.params2 import Params2
 
 __all__ = [
+    "AnyParams",
     "Asset",
     "Cause",
     "Changes",
+    "ContributionRecord2",
     "ContributionView",
     "Event",
+    "MemberRecord2",
     "MemberView",
     "Posting",
     "State",
+    "Vote",
 ]
 
 Asset = Literal["reputation", "tokens"]
@@ -35,7 +43,9 @@ Cause = Literal[
     "alignment_reward",
     "contributor_reward",
     "referral_share",
+    "referral_stake",
 ]
+AnyParams = Params | Params2
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,12 +155,62 @@ class ContributionRecord:
         self.json: bytes | None = None
 
 
+class MemberRecord2(MemberRecord):
+    """A backfeed/2 member: when it joined, what its referrer staked on it, the members it
+    referred, and its open claims (the contributions on which it holds an up-vote that shares
+    evaluator rewards)."""
+
+    __slots__ = ("claims", "joined", "received", "referees")
+
+    def __init__(
+        self,
+        key: str,
+        name: str,
+        ref: MemberRecord | None,
+        joined: int,
+    ) -> None:
+        super().__init__(key, name, ref, 0, 0)
+        self.joined = joined  # the log index of its join (0 for a founder)
+        self.received = 0  # the referral stake it received when it joined
+        self.claims: dict[str, ContributionRecord2] = {}
+        self.referees: list[MemberRecord2] = []  # the members it referred, in join order
+
+
+class Vote:
+    """A backfeed/2 evaluation's frozen weight and claim. `marker` is the contribution's
+    accumulator when the claim was opened or last settled, None when the evaluation holds no
+    open claim; `carry` the remainder (below the accumulator's scale) the last settlement left,
+    so that what a claim pays never depends on when it is settled; `paid` what it has paid."""
+
+    __slots__ = ("carry", "marker", "paid", "weight")
+
+    def __init__(self, weight: int, marker: int | None) -> None:
+        self.weight = weight
+        self.marker = marker
+        self.carry = 0
+        self.paid = 0
+
+
+class ContributionRecord2(ContributionRecord):
+    """A backfeed/2 contribution: the running sums W(c, v) of its evaluations' frozen weights,
+    its accumulator, and each evaluation's `Vote` (by evaluator, as `evaluations`)."""
+
+    __slots__ = ("accumulator", "votes", "weights")
+
+    def __init__(self, id: str, index: int, author: MemberRecord, type: str) -> None:
+        super().__init__(id, index, author, type, 0)
+        self.weights: dict[int, int] = {}  # each value ever cast on it -> W(c, value)
+        self.accumulator = 0  # evaluator reward per unit of up-vote weight, times 10^27
+        self.votes: dict[str, Vote] = {}
+
+
 class State:
     """The whole derived state after `tree_size` events. Change it only through `apply`."""
 
     __slots__ = (
         "_contributions",
         "_formulas",
+        "_issued",
         "_log_author",
         "_members",
         "_order",
@@ -160,18 +220,20 @@ class State:
     )
 
     def __init__(self) -> None:
-        self._params: Params | None = None
+        self._params: AnyParams | None = None
         # What valuation.backfeed derives from the params in force, per contribution type.
         self._formulas: dict[str, object] = {}
         self._log_author: str | None = None
         self._members: dict[str, MemberRecord] = {}
         self._contributions: dict[str, ContributionRecord] = {}
         self._total = 0
+        # backfeed/2: all reputation issued, settled or still held by open claims.
+        self._issued = 0
         self._tree_size = 0
         self._order: object = None  # valuation.figures keeps the sorted keys for the digest
 
     @property
-    def params(self) -> Params:
+    def params(self) -> AnyParams:
         """The parameters in force; a state without a genesis has none and raises."""
         if self._params is None:
             raise ValuationError("the state has no parameters before its network.genesis")

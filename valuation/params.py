@@ -16,7 +16,19 @@ from typing import Any
 from valuation.amounts import format_amount, parse_amount
 from valuation.errors import AmountError, ParamsError
 
-__all__ = ["ALGORITHM", "PRESETS", "ContributionType", "Params", "resolve_params"]
+__all__ = [
+    "ALGORITHM",
+    "PRESETS",
+    "ContributionType",
+    "Params",
+    "check_evaluation_values",
+    "closed_object",
+    "format_decimal",
+    "read_amount",
+    "read_decimal",
+    "resolve_params",
+    "show",
+]
 
 ALGORITHM = "backfeed/1"
 
@@ -120,25 +132,25 @@ def resolve_params(obj: object) -> Params:
 
     Raises ParamsError naming the field and why it is refused.
     """
-    top = _closed_object(obj, _TOP_FIELDS, "valuation")
+    top = closed_object(obj, _TOP_FIELDS, "valuation")
     if top["algorithm"] != ALGORITHM:
         raise ParamsError(
-            f"valuation.algorithm must be {ALGORITHM!r}, not {_show(top['algorithm'])}"
+            f"valuation.algorithm must be {ALGORITHM!r}, not {show(top['algorithm'])}"
         )
-    raw = _closed_object(top["params"], _PARAM_FIELDS, "params")
+    raw = closed_object(top["params"], _PARAM_FIELDS, "params")
     types_raw = raw["contribution_types"]
     if not isinstance(types_raw, Mapping) or not types_raw:
         raise ParamsError("params.contribution_types must be an object with at least one type")
     types: dict[str, ContributionType] = {}
     for name in sorted(types_raw):
         if not isinstance(name, str) or not name or len(name) > 64:
-            raise ParamsError(f"contribution type name {_show(name)} must be 1 to 64 characters")
+            raise ParamsError(f"contribution type name {show(name)} must be 1 to 64 characters")
         types[name] = _contribution_type(name, types_raw[name])
     return Params(
-        initial_reputation=_amount(raw, "initial_reputation", "params"),
-        initial_tokens=_amount(raw, "initial_tokens", "params"),
-        beta=_decimal(raw, "beta", "params"),
-        referral_reward_fraction=_decimal(raw, "referral_reward_fraction", "params", high=1),
+        initial_reputation=read_amount(raw, "initial_reputation", "params"),
+        initial_tokens=read_amount(raw, "initial_tokens", "params"),
+        beta=read_decimal(raw, "beta", "params"),
+        referral_reward_fraction=read_decimal(raw, "referral_reward_fraction", "params", high=1),
         reward_tokens_to_evaluators=_flag(raw, "reward_tokens_to_evaluators"),
         allow_self_evaluation=_flag(raw, "allow_self_evaluation"),
         contribution_types=types,
@@ -147,32 +159,36 @@ def resolve_params(obj: object) -> Params:
 
 def _contribution_type(name: str, obj: object) -> ContributionType:
     where = f"params.contribution_types.{name}"
-    raw = _closed_object(obj, _TYPE_FIELDS, where)
-    values = raw["evaluation_values"]
+    raw = closed_object(obj, _TYPE_FIELDS, where)
+    return ContributionType(
+        name=name,
+        fee=read_amount(raw, "fee", where),
+        stake=read_decimal(raw, "stake", where, high=1),
+        distribution_stake=read_decimal(raw, "distribution_stake", where),
+        reward_threshold=read_decimal(raw, "reward_threshold", where),
+        token_reward_factor=read_decimal(raw, "token_reward_factor", where),
+        reputation_reward_factor=read_decimal(raw, "reputation_reward_factor", where),
+        evaluator_token_fund=read_amount(raw, "evaluator_token_fund", where),
+        evaluation_values=check_evaluation_values(raw["evaluation_values"], where),
+    )
+
+
+def check_evaluation_values(values: object, where: str) -> tuple[int, ...]:
+    """A type's `evaluation_values`: distinct integers within 32 bits, at least one."""
     if not isinstance(values, list) or not values:
         raise ParamsError(f"{where}.evaluation_values must be a non-empty list of integers")
     for value in values:
         if type(value) is not int or abs(value) > _MAX_EVALUATION_VALUE:
             raise ParamsError(
-                f"{where}.evaluation_values holds {_show(value)}, which is not an integer "
+                f"{where}.evaluation_values holds {show(value)}, which is not an integer "
                 f"between -{_MAX_EVALUATION_VALUE} and {_MAX_EVALUATION_VALUE}"
             )
     if len(set(values)) != len(values):
         raise ParamsError(f"{where}.evaluation_values must not repeat a value")
-    return ContributionType(
-        name=name,
-        fee=_amount(raw, "fee", where),
-        stake=_decimal(raw, "stake", where, high=1),
-        distribution_stake=_decimal(raw, "distribution_stake", where),
-        reward_threshold=_decimal(raw, "reward_threshold", where),
-        token_reward_factor=_decimal(raw, "token_reward_factor", where),
-        reputation_reward_factor=_decimal(raw, "reputation_reward_factor", where),
-        evaluator_token_fund=_amount(raw, "evaluator_token_fund", where),
-        evaluation_values=tuple(values),
-    )
+    return tuple(values)
 
 
-def _closed_object(obj: object, fields: frozenset[str], where: str) -> Mapping[str, Any]:
+def closed_object(obj: object, fields: frozenset[str], where: str) -> Mapping[str, Any]:
     if not isinstance(obj, Mapping):
         raise ParamsError(f"{where} must be a JSON object")
     missing = sorted(fields - obj.keys())
@@ -184,7 +200,7 @@ def _closed_object(obj: object, fields: frozenset[str], where: str) -> Mapping[s
     return obj
 
 
-def _amount(raw: Mapping[str, Any], field: str, where: str) -> int:
+def read_amount(raw: Mapping[str, Any], field: str, where: str) -> int:
     try:
         units = parse_amount(raw[field])
     except AmountError as error:
@@ -194,11 +210,13 @@ def _amount(raw: Mapping[str, Any], field: str, where: str) -> int:
     return units
 
 
-def _decimal(raw: Mapping[str, Any], field: str, where: str, high: int | None = None) -> Decimal:
+def read_decimal(
+    raw: Mapping[str, Any], field: str, where: str, high: int | None = None
+) -> Decimal:
     text = raw[field]
     if not isinstance(text, str) or _DECIMAL.fullmatch(text) is None:
         raise ParamsError(
-            f'{where}.{field} must be a decimal string such as "0.5", not {_show(text)}'
+            f'{where}.{field} must be a decimal string such as "0.5", not {show(text)}'
         )
     value = Decimal(text)
     if value < 0:
@@ -211,11 +229,11 @@ def _decimal(raw: Mapping[str, Any], field: str, where: str, high: int | None = 
 def _flag(raw: Mapping[str, Any], field: str) -> bool:
     value = raw[field]
     if not isinstance(value, bool):
-        raise ParamsError(f"params.{field} must be true or false, not {_show(value)}")
+        raise ParamsError(f"params.{field} must be true or false, not {show(value)}")
     return value
 
 
-def _show(value: object) -> str:
+def show(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:40] + "…"
 

@@ -1,8 +1,6 @@
-"""Figures that dashboards read off the state (VALUATION.md, "A contribution's figures").
-
-Ratios are returned, like amounts, as integers of 10^-9. `ratio` and `quality` are those of the
-state (`valuation.figures`); the feed score fades with age and so is computed at read time only,
-never part of the state.
+"""The feed score, which ranks contributions for a reader (VALUATION.md, "A contribution's
+figures"): it fades with age, so it is computed at read time only, never part of the state.
+The state's own ratios (`ratio`, `quality`, `weights_of`) live in `valuation.figures`.
 """
 
 from __future__ import annotations
@@ -10,9 +8,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from valuation.arithmetic import CONTEXT, round_units
-from valuation.figures import quality, ratio
 
-__all__ = ["feed_score", "quality", "ratio"]
+__all__ = ["feed_score"]
 
 _FEED_FLOOR = Decimal("0.1")
 _FEED_SCALE = Decimal(27)

@@ -11,6 +11,19 @@ and one an evaluation, so that no record grows with the number of entries that t
 | `contribution/<id>` | `{"author", "type", "index", "fund", "max_score"}` |
 | `evaluation/<contribution id>/<evaluator key>` | `{"value", "index"}` (the current one) |
 
+`backfeed/2` (docs/valuation/backfeed2.md) has the same `network` and `member/<key>` records, and:
+
+| key | value |
+|---|---|
+| `contribution/<id>` | `{"author", "type", "index", "max_score", "weights", "accumulator"}` |
+| `evaluation/<cid>/<evaluator key>` | `{"value", "index", "weight", "marker", "carry", "paid"}` |
+
+Its `network` record adds `issued_reputation`, R* (all reputation issued, settled or not).
+`weights` maps each value cast at least once on the contribution (as a string) to W(c, v), the
+sum of the frozen weights that hold it; `accumulator` and `marker` are decimal integer strings
+(`marker` null when the evaluation holds no open claim; `carry` the remainder below the
+accumulator's scale its last settlement left); `paid` is what its claim has paid.
+
 Amounts are decimal strings exactly as the API writes them; `max_score` is null until the first
 evaluation that sets it. `record_value` reads one record off the state, `iter_records` all of
 them, and `changed_records` names those one applied event set or changed (`Changes.records`).
@@ -22,7 +35,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from valuation.amounts import format_amount
-from valuation.model import ContributionRecord, MemberRecord, State
+from valuation.model import ContributionRecord, ContributionRecord2, MemberRecord, State, Vote
+from valuation.params2 import Params2
 
 __all__ = [
     "NETWORK",
@@ -66,7 +80,10 @@ def record_value(state: State, key: str) -> dict[str, Any] | None:
         cid, _, evaluator = key[len(_EVALUATION) :].partition("/")
         record = state._contributions.get(cid)
         current = None if record is None else record.evaluations.get(evaluator)
-        return None if current is None else {"value": current[0], "index": current[1]}
+        if current is None:
+            return None
+        assert record is not None
+        return _evaluation(record, evaluator, current[0], current[1])
     return None
 
 
@@ -81,7 +98,7 @@ def iter_records(state: State) -> Iterator[tuple[str, dict[str, Any]]]:
         yield _CONTRIBUTION + contribution.id, _contribution(contribution)
         prefix = f"{_EVALUATION}{contribution.id}/"
         for evaluator, (value, index, _) in contribution.evaluations.items():
-            yield prefix + evaluator, {"value": value, "index": index}
+            yield prefix + evaluator, _evaluation(contribution, evaluator, value, index)
 
 
 def changed_records(
@@ -107,11 +124,14 @@ def changed_records(
 
 def _network(state: State) -> dict[str, Any]:
     params = state.params.to_json()
-    return {
+    network = {
         "algorithm": params["algorithm"],
         "params": params["params"],
         "total_reputation": format_amount(state.total_reputation),
     }
+    if isinstance(state.params, Params2):
+        network["issued_reputation"] = format_amount(state._issued)
+    return network
 
 
 def _member(member: MemberRecord) -> dict[str, Any]:
@@ -124,6 +144,18 @@ def _member(member: MemberRecord) -> dict[str, Any]:
 
 
 def _contribution(record: ContributionRecord) -> dict[str, Any]:
+    if isinstance(record, ContributionRecord2):
+        return {
+            "author": record.author.key,
+            "type": record.type,
+            "index": record.index,
+            "max_score": None if record.max_score is None else format_amount(record.max_score),
+            "weights": {
+                str(value): format_amount(weight)
+                for value, weight in sorted(record.weights.items())
+            },
+            "accumulator": str(record.accumulator),
+        }
     return {
         "author": record.author.key,
         "type": record.type,
@@ -131,3 +163,19 @@ def _contribution(record: ContributionRecord) -> dict[str, Any]:
         "fund": format_amount(record.fund),
         "max_score": None if record.max_score is None else format_amount(record.max_score),
     }
+
+
+def _evaluation(
+    record: ContributionRecord, evaluator: str, value: int, index: int
+) -> dict[str, Any]:
+    if isinstance(record, ContributionRecord2):
+        vote: Vote = record.votes[evaluator]
+        return {
+            "value": value,
+            "index": index,
+            "weight": format_amount(vote.weight),
+            "marker": None if vote.marker is None else str(vote.marker),
+            "carry": str(vote.carry),
+            "paid": format_amount(vote.paid),
+        }
+    return {"value": value, "index": index}

@@ -26,6 +26,7 @@ Pure: bytes and JSON in, bytes, proofs or `StateProofError` out.
 from __future__ import annotations
 
 import hashlib
+import json
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -104,15 +105,16 @@ def reference_root(records: Mapping[str, Any]) -> bytes:
 
 
 class Leaf:
-    """One record: its key, path, the hash of its value and its leaf hash."""
+    """One record: its key, path, value (its JCS bytes), the value's hash and the leaf hash."""
 
-    __slots__ = ("hash", "key", "path", "value_hash")
+    __slots__ = ("hash", "key", "path", "value", "value_hash")
 
-    def __init__(self, key: str, path: bytes, hashed_value: bytes) -> None:
+    def __init__(self, key: str, path: bytes, value: bytes) -> None:
         self.key = key
         self.path = path
-        self.value_hash = hashed_value
-        self.hash: bytes = leaf_hash(path, hashed_value)
+        self.value = value
+        self.value_hash = _sha256(value).digest()
+        self.hash: bytes = leaf_hash(path, self.value_hash)
 
 
 class Node:
@@ -160,7 +162,7 @@ def _build_sorted(leaves: list[Leaf], paths: list[int], lo: int, hi: int, depth:
     )
 
 
-Change = tuple[bytes, str, bytes | None]  # (path, key, value hash, or None to remove)
+Change = tuple[bytes, str, bytes | None]  # (path, key, value's JCS bytes, or None to remove)
 
 
 def _split(changes: list[Change], lo: int, hi: int, depth: int) -> int:
@@ -179,11 +181,11 @@ def _update(tree: Tree, changes: list[Change], lo: int, hi: int, depth: int) -> 
         records: dict[bytes, Leaf] = {}
         if tree is not None:
             records[tree.path] = tree
-        for path, key, hashed in changes[lo:hi]:
-            if hashed is None:
+        for path, key, value in changes[lo:hi]:
+            if value is None:
                 records.pop(path, None)
             else:
-                records[path] = Leaf(key, path, hashed)
+                records[path] = Leaf(key, path, value)
         leaves = [records[path] for path in sorted(records)]
         return _build(leaves, 0, len(leaves), depth)
     assert type(tree) is Node
@@ -212,7 +214,7 @@ class StateMap:
         """The map of `records` (key, value), built from nothing."""
         made = cls()
         leaves = sorted(
-            (Leaf(key, path_of(key), value_hash(value)) for key, value in records),
+            (Leaf(key, path_of(key), canonical_json(value)) for key, value in records),
             key=lambda leaf: leaf.path,
         )
         made._tree = _build(leaves, 0, len(leaves), 0)
@@ -226,7 +228,7 @@ class StateMap:
         """Set each (key, value) given; a value of None removes the key."""
         batch = sorted(
             [
-                (path_of(key), key, None if value is None else value_hash(value))
+                (path_of(key), key, None if value is None else canonical_json(value))
                 for key, value in changes
             ],
             key=_path,
@@ -259,13 +261,11 @@ class StateMap:
         tree = self._versions[tree_size]
         return EMPTY if tree is None else tree.hash
 
-    def prove(self, key: str, value: Any, tree_size: int | None = None) -> StateProof:
-        """The proof of `key` in the latest map (or the version kept for `tree_size`).
-
-        `value` is the record's value as the caller's state holds it (None when absent); the
-        proof carries it, and it must be the value the map hashed, which `prove` checks."""
+    def prove(self, key: str, tree_size: int | None = None) -> StateProof:
+        """The proof of `key` in the latest map, or in the version kept for `tree_size` (a
+        KeyError when it is not kept). The proof's `tree_size` is -1 for the latest map."""
         tree = self._tree if tree_size is None else self._versions[tree_size]
-        return prove(tree, key, value, -1 if tree_size is None else tree_size)
+        return prove(tree, key, -1 if tree_size is None else tree_size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,7 +291,8 @@ class StateProof:
         }
 
 
-def prove(tree: Tree, key: str, value: Any, tree_size: int) -> StateProof:
+def prove(tree: Tree, key: str, tree_size: int) -> StateProof:
+    """The proof of `key` in `tree`: its value and siblings, or its absence."""
     path = path_of(key)
     siblings: list[bytes] = []
     depth = 0
@@ -303,15 +304,11 @@ def prove(tree: Tree, key: str, value: Any, tree_size: int) -> StateProof:
         siblings.append(EMPTY if sibling is None else sibling.hash)
         depth += 1
     assert not isinstance(tree, Node)
-    other = None
-    if tree is not None and tree.key != key:
-        other = (tree.key, tree.value_hash)
-    present = tree is not None and tree.key == key
-    if present != (value is not None) or (
-        tree is not None and present and tree.value_hash != value_hash(value)
-    ):
-        raise StateProofError(f"the state map does not hold the value given for {key!r}")
-    return StateProof(tree_size, key, value, tuple(siblings), other)
+    if tree is None:
+        return StateProof(tree_size, key, None, tuple(siblings), None)
+    if tree.key == key:
+        return StateProof(tree_size, key, json.loads(tree.value), tuple(siblings), None)
+    return StateProof(tree_size, key, None, tuple(siblings), (tree.key, tree.value_hash))
 
 
 def verify_proof(proof: StateProof, root: bytes) -> None:

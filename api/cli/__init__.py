@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Any, NoReturn
 
 import typer
 
-import valuation
 from api.cli.common import CommandError, err
 from ledger.errors import LedgerError
 
@@ -23,6 +23,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
 )
 
 # In the order `multitude --help` lists them.
@@ -33,13 +34,50 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
+    """The `multitude` console script: every refusal is one line `error: ...` and exit 1 (2 for
+    a command line that does not parse), never a traceback."""
     try:
-        app()
-    except (CommandError, LedgerError, valuation.ValuationError) as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
-        sys.exit(1)
-    except KeyboardInterrupt:
+        code = app(standalone_mode=False)
+    except (KeyboardInterrupt, typer.Abort):
         sys.exit(130)
     except OSError as exc:
-        err.print(f"[red]error:[/] {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}")
-        sys.exit(1)
+        _fail(f"{exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}")
+    except Exception as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `multitude` alone: the help
+            print(exc)
+            sys.exit(0)
+        if _is_usage_error(exc):
+            _fail(_usage_message(exc), code=2)
+        if not _one_sentence(exc):
+            raise
+        _fail(str(exc))
+    if isinstance(code, int) and code != 0:
+        sys.exit(code)
+
+
+def _fail(message: str, *, code: int = 1) -> NoReturn:
+    err.print(f"[red]error:[/] {message}", highlight=False)
+    sys.exit(code)
+
+
+def _one_sentence(exc: Exception) -> bool:
+    """Whether `exc` is a refusal to print as one sentence rather than a bug to show in full.
+
+    `valuation` is imported only by the commands that value; when it was never imported, none
+    of its errors can have been raised."""
+    if isinstance(exc, CommandError | LedgerError):
+        return True
+    errors = sys.modules.get("valuation.errors")
+    return errors is not None and isinstance(exc, errors.ValuationError)
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    # Click's UsageError (typer vendors click, so it is matched by its shape, not its module).
+    return callable(getattr(exc, "format_message", None)) and hasattr(exc, "ctx")
+
+
+def _usage_message(exc: Any) -> str:
+    message = str(exc.format_message()).rstrip(".")
+    ctx = exc.ctx
+    where = ctx.command_path if ctx is not None else "multitude"
+    return f"{message} (see `{where} --help`)"

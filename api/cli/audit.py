@@ -14,39 +14,38 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 
 from api.cli.common import DbOption, LogKeyOption, db_url, log_key_path, open_ledger
-from ledger.audit import LEAVES, AuditReport, verify_bundle
+
+if TYPE_CHECKING:
+    from ledger.audit import AuditReport
 
 ProgressCallback = Callable[[int, int], None]
 
 
 def export(
-    directory: Annotated[Path, typer.Argument(help="the directory to write the bundle into")],
+    directory: Annotated[
+        Path, typer.Argument(metavar="DIRECTORY", help="the directory to write the bundle into")
+    ],
     db: DbOption = None,
     tree_size: Annotated[
         int | None,
-        typer.Option("--tree-size", help="export the log at this size [default: the latest]"),
+        typer.Option(
+            "--tree-size", metavar="N", help="export the log at this size [default: the latest]"
+        ),
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="write into a directory that is not empty")
     ] = False,
     log_key: LogKeyOption = None,
 ) -> None:
-    """Write the audit bundle: leaves.jsonl, checkpoint, log.vkey and state.json."""
+    """Write the audit bundle of the log.
+
+    leaves.jsonl, checkpoint, log.vkey and state.json, into DIRECTORY."""
     from ledger import keys
     from ledger.export import export_bundle
 
@@ -62,16 +61,18 @@ def export(
     ledger.engine.dispose()
     signed = "; its checkpoint was signed now with the log key" if result.signed_now else ""
     typer.echo(f"exported tree size {result.tree_size} to {result.directory}{signed}")
-    typer.echo(f"root   {result.root}")
-    typer.echo(f"digest {result.digest}")
+    typer.echo(f"root  {result.root}")
+    typer.echo(f"state {result.state_root}")
 
 
 def verify(
-    directory: Annotated[Path, typer.Argument(help="the bundle directory")],
+    directory: Annotated[Path, typer.Argument(metavar="DIRECTORY", help="the bundle directory")],
     since: Annotated[
         Path | None,
         typer.Option(
-            "--since", help="an older checkpoint of the same log that the bundle must extend"
+            "--since",
+            metavar="FILE",
+            help="an older checkpoint of the same log that the bundle must extend",
         ),
     ] = None,
     as_json: Annotated[
@@ -79,10 +80,17 @@ def verify(
     ] = False,
     jobs: Annotated[
         int,
-        typer.Option("--jobs", min=1, help="processes checking signatures in parallel"),
+        typer.Option(
+            "--jobs", metavar="N", min=1, help="processes checking signatures in parallel"
+        ),
     ] = 1,
 ) -> None:
-    """Verify an audit bundle offline: signatures, seqs, order, root, valuation, state.json."""
+    """Verify an audit bundle offline.
+
+    Signatures, seqs, order, root, valuation and state.json: exit 0, or 1 naming the first
+    line and check that fail."""
+    from ledger.audit import verify_bundle
+
     with _progress("verifying", unit="bytes", enabled=not as_json) as progress:
         report = verify_bundle(directory, since=since, progress=progress, jobs=jobs)
     if as_json:
@@ -100,9 +108,11 @@ def register(app: typer.Typer) -> None:
 
 
 def _summary(report: AuditReport) -> None:
+    from ledger.audit import LEAVES
+
     if report.failure is not None:
         failure = report.failure
-        typer.echo(f"FAILED ({failure.check}): {failure}")
+        typer.echo(f"error: verification failed ({failure.check}): {failure}", err=True)
         if failure.file == LEAVES and failure.line and failure.line > 1:
             typer.echo(f"lines 1 to {failure.line - 1} passed every check of a line")
         elif report.entries:
@@ -112,8 +122,8 @@ def _summary(report: AuditReport) -> None:
         f"OK: {report.entries} entries, {report.members} members, {report.contributions} "
         f"contributions of network {report.network!r} ({report.origin}) in {report.seconds:.2f} s"
     )
-    typer.echo(f"root   {report.root}")
-    typer.echo(f"digest {report.digest}")
+    typer.echo(f"root  {report.root}")
+    typer.echo(f"state {report.state_root}")
     if report.since is not None:
         typer.echo(f"extends the checkpoint of tree size {report.since}")
 
@@ -123,6 +133,16 @@ def _progress(
     description: str, *, unit: str, enabled: bool = True
 ) -> Iterator[ProgressCallback | None]:
     """A rich progress bar on a terminal; no bar (None) when stdout is not one."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     if not enabled or not sys.stdout.isatty():
         yield None
         return

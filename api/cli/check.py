@@ -6,19 +6,26 @@ drawn on a terminal only. `register(app)` adds the command to the `multitude` Ty
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from sqlalchemy import Engine
 
-from api.cli.common import DbOption, db_url
-from ledger.check import CheckReport, check
-from ledger.db import make_engine, sqlite_file
-from ledger.errors import IntegrityError, LedgerError
+from api.cli.common import CommandError, DbOption, db_url, no_database
+from ledger.errors import LedgerError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from ledger.check import CheckReport
 
 
 def check_command(db: DbOption = None) -> None:
-    """Check the database: leaves, tree nodes, checkpoints, seq chains, figures against a replay."""
+    """Check the database against itself.
+
+    Leaves, tree nodes, checkpoints, seq chains, and the figures against a replay."""
+    from ledger.db import make_engine
+
     out = Console(soft_wrap=True)
     err = Console(stderr=True, soft_wrap=True)
     url = db_url(db)
@@ -30,19 +37,31 @@ def check_command(db: DbOption = None) -> None:
         finally:
             engine.dispose()
     except LedgerError as exc:
-        err.print(f"[red]check failed:[/] {exc}", highlight=False)
+        err.print(f"[red]error:[/] check failed: {exc}", highlight=False)
         raise typer.Exit(1) from None
     out.print(summary(report), highlight=False)
 
 
 def _must_exist(engine: Engine) -> None:
     """A check never creates a database: SQLite would make an empty file of a mistyped path."""
+    from ledger.db import sqlite_file
+
     path = sqlite_file(engine.url.render_as_string(hide_password=False))
     if path is not None and not path.exists():
-        raise IntegrityError(f"there is no database at {path}")
+        raise CommandError(no_database(engine.url.render_as_string(hide_password=False), path))
 
 
 def _run(engine: Engine, err: Console) -> CheckReport:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from ledger.check import check
+
     if not err.is_terminal:
         return check(engine)
     columns = (
@@ -75,7 +94,7 @@ def summary(report: CheckReport) -> str:
         f"{_count(report.checkpoints, 'signed checkpoint')}; {_count(report.members, 'member')}, "
         f"{_count(report.contributions, 'contribution')} and "
         f"{_count(report.evaluations, 'evaluation')} equal a replay; root {report.root}, "
-        f"state digest {report.digest} ({report.seconds:.1f} s)"
+        f"state root {report.state_root} ({report.seconds:.1f} s)"
     )
 
 

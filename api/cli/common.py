@@ -1,22 +1,25 @@
 """What every `multitude` command shares: the `--db` and `--log-key` options, the consoles,
 `CommandError` and opening the ledger. It imports none of the command modules, so each of them
-imports this and nothing of its siblings."""
+imports this and nothing of its siblings.
+
+`multitude --help` and the member's commands must start quickly (issue 17): the database, the
+migrations and the server stack are imported inside the functions that use them, never here."""
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from api.settings import default_log_key_path
-from ledger import keys
-from ledger.db import DEFAULT_URL, make_engine, sqlite_file, unavailable_on_outage, upgrade
-from ledger.service import Appended, Ledger, NetworkConfig
+if TYPE_CHECKING:
+    from nacl.signing import VerifyKey
+
+    from ledger.service import Appended, Ledger, NetworkConfig
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -32,24 +35,39 @@ class CommandError(Exception):
 DbOption = Annotated[
     str | None,
     typer.Option(
-        "--db", help="SQLAlchemy database URL [default: $MULTITUDE_DB, else sqlite:///multitude.db]"
+        "--db",
+        metavar="URL",
+        help="SQLAlchemy database URL",
+        show_default="$MULTITUDE_DB, else sqlite:///multitude.db in the working directory",
     ),
 ]
 LogKeyOption = Annotated[
     Path | None,
     typer.Option(
         "--log-key",
-        help="the log's signing key file [default: multitude-log.key beside the database]",
+        metavar="FILE",
+        help="the log's signing key file",
+        show_default="multitude-log.key beside the database",
     ),
 ]
 
 
 def db_url(db: str | None) -> str:
+    from ledger.db import DEFAULT_URL
+
     return db or os.environ.get("MULTITUDE_DB") or DEFAULT_URL
 
 
 def log_key_path(db: str, log_key: Path | None) -> Path:
+    from api.settings import default_log_key_path
+
     return log_key or default_log_key_path(db)
+
+
+def no_database(url: str, file: Path) -> str:
+    """Where a command looked for a SQLite database that is not there, in words."""
+    given = "" if url.endswith(str(file)) and file.is_absolute() else f" (from {url})"
+    return f"there is no database at {file.resolve()}{given}"
 
 
 def open_ledger(
@@ -57,9 +75,13 @@ def open_ledger(
 ) -> Ledger:
     """Open (and migrate) the database; load the log key, creating it when asked. With
     `existing`, a SQLite file that is not there is an error rather than a new database."""
+    from ledger import keys
+    from ledger.db import make_engine, sqlite_file, unavailable_on_outage, upgrade
+    from ledger.service import Ledger
+
     file = sqlite_file(db)
     if existing and file is not None and not file.exists():
-        raise CommandError(f"there is no database at {file}: give --db, or create one with init")
+        raise CommandError(f"{no_database(db, file)}: give --db, or create one with init")
     engine = make_engine(db)
     with unavailable_on_outage():
         upgrade(engine)
@@ -75,18 +97,26 @@ def open_ledger(
     return Ledger(engine, key)
 
 
-def new_network(ledger: Ledger, key_path: Path, config: NetworkConfig) -> tuple[Ledger, Appended]:
+def new_network(
+    ledger: Ledger, key_path: Path, config: Callable[[VerifyKey], NetworkConfig]
+) -> tuple[Ledger, Appended]:
     """Sign the genesis of an empty log, creating the log key file if there is none yet.
 
-    A new key file is written first (so a network never exists without its key) and removed
-    again if the genesis is refused, so a failed `init` leaves nothing behind to trip over."""
+    `config` is given the log's public key, from which a default network name is made (SPEC
+    section 2), and may refuse with a `CommandError` before anything is written. A new key file
+    is written before the genesis (so a network never exists without its key) and removed again
+    if the genesis is refused, so a failed `init` leaves nothing behind to trip over."""
+    from ledger import keys
+    from ledger.service import Ledger
+
     created = not key_path.exists()
+    key = keys.generate() if created else keys.read_key(key_path)
+    settings = config(key.verify_key)
     if created:
-        key = keys.generate()
         keys.write_key(key_path, key)
-        ledger = Ledger(ledger.engine, key)
+    ledger = Ledger(ledger.engine, key)
     try:
-        appended = ledger.create_network(config)
+        appended = ledger.create_network(settings)
     except BaseException:
         if created:
             key_path.unlink(missing_ok=True)

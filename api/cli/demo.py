@@ -13,8 +13,6 @@ import typer
 from rich.console import Console
 
 from api.cli.common import CommandError, open_ledger
-from api.demo import export_and_verify, run
-from ledger.db import unavailable_on_outage
 
 
 def _default_place(db: str | None) -> tuple[str, Path]:
@@ -31,36 +29,54 @@ def _default_place(db: str | None) -> tuple[str, Path]:
 def demo(
     db: Annotated[
         str | None,
-        typer.Option("--db", help="an empty database to fill [default: a new temporary SQLite]"),
+        typer.Option(
+            "--db",
+            metavar="URL",
+            help="an empty database to fill [default: a new temporary SQLite]",
+        ),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="the same seed gives the same figures")] = 1,
-    members: Annotated[int, typer.Option("--members", min=6, max=1000)] = 30,
-    entries: Annotated[int, typer.Option("--entries", min=10, max=20_000)] = 400,
+    seed: Annotated[
+        int, typer.Option("--seed", metavar="N", help="the same seed gives the same figures")
+    ] = 1,
+    members: Annotated[int, typer.Option("--members", metavar="N", min=6, max=1000)] = 30,
+    entries: Annotated[int, typer.Option("--entries", metavar="N", min=10, max=20_000)] = 400,
     out: Annotated[
-        Path | None, typer.Option("--out", help="where to write the audit bundle")
+        Path | None,
+        typer.Option("--out", metavar="DIRECTORY", help="where to write the audit bundle"),
     ] = None,
 ) -> None:
-    """A simulated community, live: members sign, the log values, the audit verifies."""
+    """Fill a database with a simulated community, live.
+
+    Members sign, the log values, the audit verifies. On a database that already holds the
+    demo's community it does nothing, so that `multitude demo --db URL && multitude serve` can
+    be run again."""
+    from api.demo import NETWORK, export_and_verify, run
+    from ledger.db import unavailable_on_outage
+
     console = Console(highlight=False, soft_wrap=True)
     url, bundle = _default_place(db)
     bundle = out or bundle
-    if bundle.exists() and any(bundle.iterdir()):
-        raise CommandError(f"{bundle} is not empty: give another --out")
     if members > entries:
         raise CommandError("give more entries than members: every member signs a join")
     with unavailable_on_outage():
         probe = open_ledger(url, None)
-        empty = probe.is_empty()
+        held = None if probe.is_empty() else probe.network().name
         probe.engine.dispose()
-    if not empty:
+    if held == NETWORK:
+        console.print(f"{url} already holds the demo's community: skipped the demo")
+        return
+    if held is not None:
         raise CommandError(f"{url} already holds a network: the demo needs an empty database")
+    if bundle.exists() and any(bundle.iterdir()):
+        raise CommandError(f"{bundle} is not empty: give another --out")
     ledger = open_ledger(url, None, create_key=True)
     started = time.monotonic()
     outcome = run(ledger, seed=seed, members=members, entries=entries, console=console)
     elapsed = time.monotonic() - started
     console.print(
-        f"\n{outcome.appended} signed entries appended in {elapsed:.1f} s "
-        f"({outcome.refused} refused by the log), seed {seed}, database {url}"
+        f"\n{outcome.appended + 1} signed entries in the log, the genesis and {outcome.appended} "
+        f"by members, appended in {elapsed:.1f} s ({outcome.refused} refused by the log), "
+        f"seed {seed}, database {url}"
     )
     if bundle.exists() and not any(bundle.iterdir()):
         shutil.rmtree(bundle)

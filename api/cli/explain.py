@@ -12,19 +12,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from api.cli.common import HEX64, CommandError, DbOption, complete_id, db_url
+from api.cli.common import HEX64, CommandError, DbOption, complete_id, db_url, no_database
+from ledger import reads
 from ledger import repository as repo
 from ledger.db import make_engine, read_session, sqlite_file
 from ledger.errors import LedgerError
-from valuation import format_amount, parse_amount
+
+if TYPE_CHECKING:
+    import httpx
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -89,6 +91,8 @@ def rows(explanation: Explanation) -> Iterator[Row]:
 
 def mismatches(explanation: Explanation) -> list[str]:
     """Every index where the postings do not add up to the stored figure, in words."""
+    from valuation import format_amount
+
     found = []
     reputation = tokens = 0
     for step in explanation.steps:
@@ -118,9 +122,10 @@ def _change(asset: str, amount: int, cause: str, cid: str | None, evaluator: str
 
 def from_database(url: str, key: str) -> Explanation:
     """The explanation straight from the ledger's tables (no server needed)."""
+
     file = sqlite_file(url)
     if file is not None and not file.exists():
-        raise CommandError(f"there is no database at {url}: give --db or --api")
+        raise CommandError(f"{no_database(url, file)}: give --db or --api")
     engine = make_engine(url)
     try:
         with read_session(engine) as session:
@@ -133,19 +138,21 @@ def from_database(url: str, key: str) -> Explanation:
             member = repo.member(session, key)
             if member is None:
                 raise CommandError(f"{key[:16]}… is not a member of this network")
-            history = repo.history(session, key, 0, 2**53)
-            by_index: dict[int, list[Change]] = {}
-            end = history[-1].idx + 1 if history else 0
-            for p in repo.postings(session, key, 0, end):
-                by_index.setdefault(p.idx, []).append(
-                    _change(p.asset, p.amount, p.cause, p.contribution, p.evaluator)
-                )
+            steps, _ = reads.history(session, key, 0, 2**53)
             explanation = Explanation(
                 member=key,
                 name=member.name,
                 steps=[
-                    Step(h.idx, h.reputation, h.tokens, tuple(by_index.get(h.idx, [])))
-                    for h in history
+                    Step(
+                        step.index,
+                        step.reputation,
+                        step.tokens,
+                        tuple(
+                            _change(p.asset, p.amount, p.cause, p.contribution, p.evaluator)
+                            for p in step.postings
+                        ),
+                    )
+                    for step in steps
                 ],
             )
             for k in _evaluators(explanation):
@@ -161,7 +168,16 @@ def from_database(url: str, key: str) -> Explanation:
 
 def from_api(base_url: str, key: str, transport: httpx.BaseTransport | None = None) -> Explanation:
     """The explanation from a server's `GET /v1/members/{key}/history`, page by page."""
-    with httpx.Client(base_url=base_url.rstrip("/"), timeout=30, transport=transport) as http:
+    import httpx
+
+    from api.client import ClientError, api_address
+    from valuation import parse_amount
+
+    try:
+        base_url = api_address(base_url)
+    except ClientError as exc:
+        raise CommandError(str(exc)) from None
+    with httpx.Client(base_url=base_url, timeout=30, transport=transport) as http:
 
         def get(path: str, **params: Any) -> Any:
             try:
@@ -243,6 +259,7 @@ CAUSES = {
     "alignment_reward": "alignment reward",
     "contributor_reward": "contributor reward",
     "referral_share": "referral share",
+    "referral_stake": "referral stake",
 }
 
 
@@ -269,16 +286,24 @@ def reason(explanation: Explanation, change: Change) -> str:
             return f"staked on evaluating {title}"
         case "evaluator_fund":
             return f"evaluated {title}: a share of its evaluator fund"
+        case "alignment_reward" if not change.evaluator:
+            return f"up-voted {title} before others: a share of its evaluator rewards"
         case "alignment_reward":
             return f"agreed with {who} evaluation of {title}"
         case "contributor_reward":
             return f"{who} evaluation of {title} raised its score"
         case "referral_share":
             return f"a referee's reward, from {who} evaluation of {title}"
+        case "referral_stake" if change.amount < 0:
+            return "staked on a newcomer it referred"
+        case "referral_stake":
+            return "staked on it by its referrer when it joined"
     return change.cause
 
 
 def _signed(amount: int) -> Text:
+    from valuation import format_amount
+
     text = format_amount(amount)
     if amount > 0:
         return Text("+" + text, style="green")
@@ -286,6 +311,8 @@ def _signed(amount: int) -> Text:
 
 
 def table(explanation: Explanation) -> Table:
+    from valuation import format_amount
+
     out = Table(
         title=f"{explanation.name} ({explanation.member[:16]}…)",
         caption="reputation and tokens after each change; the last change of an index "
@@ -313,14 +340,22 @@ def table(explanation: Explanation) -> Table:
 
 
 def explain(
-    key: Annotated[str, typer.Argument(help="the member's public key (or its first hex digits)")],
+    key: Annotated[
+        str, typer.Argument(metavar="KEY", help="the member's public key (or its first hex digits)")
+    ],
     db: DbOption = None,
     api: Annotated[
         str | None,
-        typer.Option("--api", help="read from this Multitude API instead of the database"),
+        typer.Option(
+            "--api", metavar="URL", help="read from this Multitude API instead of the database"
+        ),
     ] = None,
 ) -> None:
-    """Why a member's reputation and tokens are what they are: every change, with its cause."""
+    """Why a member's reputation and tokens are what they are.
+
+    Every change, with its cause."""
+    from valuation import format_amount
+
     if db is not None and api is not None:
         raise CommandError("give --db or --api, not both")
     try:

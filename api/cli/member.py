@@ -9,41 +9,42 @@ Tables are for people, `--json` is for scripts. Every failure becomes one senten
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from api.cli.common import PREFIX, CommandError, complete_id
-from api.client import (
-    DEFAULT_API,
-    Client,
-    ClientError,
-    Contribution,
-    EntryRefused,
-    Member,
-    NotFound,
-    Receipt,
-    as_json,
-)
-from ledger import checkpoint as cp
-from ledger import keys
 from ledger.errors import LedgerError
+
+if TYPE_CHECKING:
+    from api.client import Client, Contribution, Member, Receipt
+
+_NOT_JOINED = re.compile(r"author \S+ is not a member")
+
+# api.client's, written here so that `--help` need not import the HTTP client to show it.
+DEFAULT_API = "http://127.0.0.1:8000"
 
 console = Console(highlight=False, soft_wrap=True)
 
 
 KeyOption = Annotated[
-    Path, typer.Option("--key", help="your secret key file (make one with `multitude keygen`)")
+    Path,
+    typer.Option(
+        "--key", metavar="FILE", help="your secret key file (make one with `multitude keygen`)"
+    ),
 ]
 ApiOption = Annotated[
     str,
-    typer.Option("--api", envvar="MULTITUDE_API", help="the Multitude API to talk to"),
+    typer.Option(
+        "--api", metavar="URL", envvar="MULTITUDE_API", help="the Multitude API to talk to"
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="print JSON, for scripts")]
 
@@ -54,10 +55,13 @@ JsonOption = Annotated[bool, typer.Option("--json", help="print JSON, for script
 @contextmanager
 def _reporting() -> Iterator[None]:
     """Turn the client's and the key file's errors into one sentence for the terminal."""
+    from api.client import ClientError, EntryRefused
+
     try:
         yield
     except EntryRefused as exc:
-        raise CommandError(f"the server refused the entry: {exc.detail}") from None
+        hint = ": run `multitude join` first" if _NOT_JOINED.search(exc.detail) else ""
+        raise CommandError(f"the server refused the entry: {exc.detail}{hint}") from None
     except ClientError as exc:
         raise CommandError(str(exc)) from None
     except LedgerError as exc:
@@ -65,11 +69,14 @@ def _reporting() -> Iterator[None]:
 
 
 def _client(api: str, key_file: Path | None = None) -> Client:
-    key = keys.read_key(key_file) if key_file is not None else None
-    return Client(api, key)
+    from api.client import Client
+
+    return Client(api, key_file)
 
 
 def _print_json(value: Any) -> None:
+    from api.client import as_json
+
     print(json.dumps(as_json(value), indent=2, ensure_ascii=False))
 
 
@@ -83,9 +90,12 @@ def _amount(text: str | None, places: int = 3) -> str:
         return text
 
 
-def _percent(text: str) -> str:
+def _percent(text: str | None, places: int = 1) -> str:
+    """A fraction as the dashboard shows it: 0.0246 is 2.46 %."""
+    if text is None:
+        return "-"
     try:
-        return f"{Decimal(text) * 100:.1f} %"
+        return f"{Decimal(text) * 100:.{places}f} %"
     except InvalidOperation:
         return text
 
@@ -112,9 +122,16 @@ def _resolve(client: Client, ident: str, *, members: bool = True) -> str:
 
 
 def keygen(
-    out: Annotated[Path, typer.Option("--out", help="where to write the secret key (mode 0600)")],
+    out: Annotated[
+        Path,
+        typer.Option("--out", metavar="FILE", help="where to write the secret key (mode 0600)"),
+    ],
 ) -> None:
-    """Make a member's key pair: write the secret key file, print the public key."""
+    """Make a member's key pair.
+
+    Writes the secret key file (mode 0600) and prints the public key."""
+    from ledger import keys
+
     key = keys.generate()
     keys.write_key(out, key)
     console.print(keys.public_hex(key))
@@ -125,14 +142,21 @@ def keygen(
 
 def join(
     key: KeyOption,
-    name: Annotated[str, typer.Option("--name", help="the name others see (1 to 80 characters)")],
+    name: Annotated[
+        str, typer.Option("--name", metavar="NAME", help="the name others see (1 to 80 characters)")
+    ],
     referrer: Annotated[
-        str | None, typer.Option("--referrer", help="the public key of the member who invited you")
+        str | None,
+        typer.Option(
+            "--referrer", metavar="KEY", help="the public key of the member who invited you"
+        ),
     ] = None,
     api: ApiOption = DEFAULT_API,
     json_out: JsonOption = False,
 ) -> None:
-    """Join the network: sign a member.join with your key and submit it."""
+    """Join the network, signed with your key.
+
+    Signs a member.join with your key and submits it."""
     with _reporting(), _client(api, key) as client:
         receipt = client.join(name, referrer=referrer)
         if json_out:
@@ -147,19 +171,32 @@ def join(
 
 def contribute(
     key: KeyOption,
-    title: Annotated[str, typer.Argument(help="what you contributed, 1 to 200 characters")],
+    title: Annotated[
+        str, typer.Argument(metavar="TITLE", help="what you contributed, 1 to 200 characters")
+    ],
     type: Annotated[
-        str | None, typer.Option("--type", help="a contribution type of the network, e.g. article")
+        str | None,
+        typer.Option(
+            "--type", metavar="TYPE", help="a contribution type of the network, e.g. article"
+        ),
     ] = None,
-    uri: Annotated[str | None, typer.Option("--uri", help="where the work can be seen")] = None,
+    uri: Annotated[
+        str | None, typer.Option("--uri", metavar="URI", help="where the work can be seen")
+    ] = None,
     content: Annotated[
         Path | None,
-        typer.Option("--content", help="a local file: only its SHA-256 is signed and sent"),
+        typer.Option(
+            "--content", metavar="FILE", help="a local file: only its SHA-256 is signed and sent"
+        ),
     ] = None,
-    tag: Annotated[list[str] | None, typer.Option("--tag", help="a tag (repeatable)")] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", metavar="TAG", help="a tag (repeatable)")
+    ] = None,
     ref: Annotated[
         list[str] | None,
-        typer.Option("--ref", help="id of an earlier contribution this builds on (repeatable)"),
+        typer.Option(
+            "--ref", metavar="ID", help="id of an earlier contribution this builds on (repeatable)"
+        ),
     ] = None,
     api: ApiOption = DEFAULT_API,
     json_out: JsonOption = False,
@@ -178,27 +215,67 @@ def contribute(
 def evaluate(
     key: KeyOption,
     contribution_id: Annotated[
-        str, typer.Argument(help="the contribution's id (or a unique prefix of it)")
+        str, typer.Argument(metavar="ID", help="the contribution's id (or a unique prefix of it)")
     ],
-    value: Annotated[int, typer.Argument(help="your evaluation, e.g. 1 (good) or 0 (not good)")],
+    value: Annotated[
+        int,
+        typer.Argument(
+            metavar="VALUE",
+            help="your evaluation, one of the values the contribution's type allows, "
+            "e.g. 1 (good) or 0 (not good); negative values too, such as -1",
+        ),
+    ],
     api: ApiOption = DEFAULT_API,
     json_out: JsonOption = False,
 ) -> None:
     """Evaluate a contribution, signed with your key. Evaluating again replaces your vote."""
+    from api.client import NotFound
+
     with _reporting(), _client(api, key) as client:
         cid = _resolve(client, contribution_id, members=False)
         try:
-            title = client.contribution(cid).title
+            contribution = client.contribution(cid)
         except NotFound:
             raise CommandError(f"no contribution has id {cid}") from None
+        title = contribution.title
+        allowed = _evaluation_values(client, contribution.type)
+        if allowed is not None and value not in allowed:
+            raise CommandError(
+                f"{value} is not a value for a contribution of type {contribution.type!r}: "
+                f"give one of {', '.join(str(v) for v in sorted(allowed))}"
+            )
         receipt = client.evaluate(cid, value)
         _receipt(f"evaluated {title!r} with {value}", receipt, json_out)
+
+
+def _evaluation_values(client: Client, contribution_type: str) -> tuple[int, ...] | None:
+    """The values the params in force allow for `contribution_type`, so that a value out of
+    range is caught here; None when this cannot be told (the log changed its params since its
+    genesis, or they are not understood here), and the server alone checks."""
+    import valuation
+
+    if client.params_changed():
+        return None
+    try:
+        params = valuation.resolve_params(client.genesis()["body"]["valuation"])
+    except (valuation.ValuationError, KeyError, TypeError):
+        return None
+    ctype = params.contribution_types.get(contribution_type)
+    values = getattr(ctype, "evaluation_values", None)
+    return tuple(values) if values is not None else None
 
 
 # --- reads ----------------------------------------------------------------------------------
 
 
-def _member_table(title: str, rows: Sequence[Member], by: str = "reputation") -> Table:
+def _member_table(
+    title: str,
+    rows: Sequence[Member],
+    by: str = "reputation",
+    you: str | None = None,
+    top: int | None = None,
+) -> Table:
+    """Members as a table; `you` is marked; rows after the first `top` are not of the top."""
     table = Table(title=title, title_justify="left")
     table.add_column("rank" if by == "reputation" else "#", justify="right")
     table.add_column("name")
@@ -208,8 +285,8 @@ def _member_table(title: str, rows: Sequence[Member], by: str = "reputation") ->
     table.add_column("member")
     for i, m in enumerate(rows, start=1):
         table.add_row(
-            str(m.rank if by == "reputation" else i),
-            m.name,
+            str(m.rank) if by == "reputation" else str(i) if top is None or i <= top else "…",
+            f"{m.name} (you)" if m.member == you else m.name,
             _amount(m.reputation),
             _amount(m.tokens),
             _percent(m.influence),
@@ -230,26 +307,48 @@ def members(api: ApiOption = DEFAULT_API, json_out: JsonOption = False) -> None:
 
 def leaderboard(
     by: Annotated[
-        Literal["reputation", "tokens"], typer.Option("--by", help="reputation or tokens")
+        Literal["reputation", "tokens"],
+        typer.Option("--by", metavar="[reputation|tokens]", help="reputation or tokens"),
     ] = "reputation",
-    limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 20,
+    limit: Annotated[int, typer.Option("--limit", metavar="N", min=1, max=1000)] = 20,
+    key: Annotated[
+        Path | None,
+        typer.Option(
+            "--key",
+            metavar="FILE",
+            help="your key file: marks you, and adds your own row when you are not in the top",
+        ),
+    ] = None,
     api: ApiOption = DEFAULT_API,
     json_out: JsonOption = False,
 ) -> None:
     """The top members by reputation (or tokens)."""
-    with _reporting(), _client(api) as client:
+    from api.client import NotFound
+
+    with _reporting(), _client(api, key) as client:
         rows = client.leaderboard(by=by, limit=limit)
+        you = client.public_key if key is not None else None
+        if you is not None and all(m.member != you for m in rows):
+            try:
+                rows.append(client.member(you))
+            except NotFound:
+                raise CommandError("you are not a member yet: run `multitude join` first") from None
     if json_out:
         _print_json(rows)
         return
-    console.print(_member_table(f"leaderboard by {by}", rows, by))
+    top = min(limit, len(rows) - 1) if you is not None and len(rows) > limit else None
+    table = _member_table(f"leaderboard by {by}", rows, by, you, top)
+    if top is not None:  # your own row, below the top
+        table.rows[top - 1].end_section = True
+    console.print(table)
 
 
 def contributions(
     order_by: Annotated[
-        Literal["score", "time"], typer.Option("--order-by", help="score (feed) or time")
+        Literal["score", "time"],
+        typer.Option("--order-by", metavar="[score|time]", help="score (feed) or time"),
     ] = "score",
-    limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 20,
+    limit: Annotated[int, typer.Option("--limit", metavar="N", min=1, max=1000)] = 20,
     api: ApiOption = DEFAULT_API,
     json_out: JsonOption = False,
 ) -> None:
@@ -277,8 +376,8 @@ def contributions(
             c.title,
             names.get(c.author, _short(c.author)),
             c.type,
-            _amount(c.score, 4),
-            _amount(c.quality, 4),
+            _percent(c.score, 2),
+            _percent(c.quality, 2),
             str(len(c.evaluations)),
         )
     console.print(table)
@@ -288,8 +387,8 @@ def _show_contribution(c: Contribution, names: dict[str, str]) -> None:
     console.print(f"[bold]{c.title}[/]  ({c.type}, by {names.get(c.author, c.author)})")
     console.print(f"id {c.id}, index {c.index}, logged at {c.logged_at}")
     console.print(
-        f"score {_amount(c.score, 4)} · quality {_amount(c.quality, 4)} · "
-        f"max score {_amount(c.max_score, 4)} · engaged reputation "
+        f"score {_percent(c.score, 2)} · quality {_percent(c.quality, 2)} · "
+        f"max score {_percent(c.max_score, 2)} · engaged reputation "
         f"{_amount(c.engaged_reputation)} ({_percent(c.engaged_fraction)}) · "
         f"evaluator fund {_amount(c.fund)} tokens"
     )
@@ -328,7 +427,11 @@ def show(
     api: ApiOption = DEFAULT_API,
     json_out: JsonOption = False,
 ) -> None:
-    """Show one contribution (with its evaluations), or one member given a public key."""
+    """Show one contribution, or one member.
+
+    A contribution is shown with its evaluations; a public key shows that member."""
+    from api.client import Member, NotFound
+
     with _reporting(), _client(api) as client:
         full = _resolve(client, ident)
         try:
@@ -352,13 +455,35 @@ def checkpoint(
     verifier: Annotated[
         str | None,
         typer.Option(
-            "--verifier", help="the log's verifier key, to check the checkpoint's signature"
+            "--verifier",
+            metavar="KEY",
+            help="the log's verifier key, to check the checkpoint's signature",
         ),
     ] = None,
+    verifier_key: Annotated[
+        bool,
+        typer.Option(
+            "--verifier-key",
+            help="print only the verifier key the server publishes, for --verifier (compare it "
+            "with the one `multitude serve` printed: a server could publish another)",
+        ),
+    ] = False,
     api: ApiOption = DEFAULT_API,
     json_out: JsonOption = False,
 ) -> None:
-    """The log's latest signed checkpoint: origin, tree size and root hash."""
+    """The log's latest signed checkpoint, or its verifier key.
+
+    Shows the origin, tree size and root hash; with --verifier, checks the signature."""
+    from ledger import checkpoint as cp
+
+    if verifier_key:
+        with _reporting(), _client(api) as client:
+            key = client.log_key()
+        if json_out:
+            _print_json({"verifier_key": key})
+        else:
+            print(key)
+        return
     with _reporting(), _client(api) as client:
         note = client.checkpoint()
         if verifier is not None:
@@ -387,10 +512,17 @@ def checkpoint(
 
 
 def prove(
-    entry_id: Annotated[str, typer.Argument(help="the id of an entry (e.g. a contribution)")],
+    entry_id: Annotated[
+        str, typer.Argument(metavar="ID", help="the id of an entry (e.g. a contribution)")
+    ],
     verifier: Annotated[
         str | None,
-        typer.Option("--verifier", help="the log's verifier key (as `multitude serve` printed)"),
+        typer.Option(
+            "--verifier",
+            metavar="KEY",
+            help="the log's verifier key, as `multitude serve` and `init` print it "
+            "(`multitude checkpoint --verifier-key` shows the one the server publishes)",
+        ),
     ] = None,
     trust_server_key: Annotated[
         bool,
@@ -401,11 +533,14 @@ def prove(
     api: ApiOption = DEFAULT_API,
     json_out: JsonOption = False,
 ) -> None:
-    """Prove an entry is in the log: its Merkle proof against a checkpoint signed by the log."""
+    """Prove an entry is in the log.
+
+    Checks its Merkle proof against a checkpoint signed by the log's key."""
     if verifier is None and not trust_server_key:
         raise CommandError(
-            "give the log's verifier key with --verifier "
-            "(or --trust-server-key to trust the server's own)"
+            "give the log's verifier key with --verifier (`multitude serve` prints it; "
+            "`multitude checkpoint --verifier-key` shows the server's), "
+            "or --trust-server-key to trust the server's own"
         )
     with _reporting(), _client(api) as client:
         full = _resolve(client, entry_id, members=False)
@@ -436,7 +571,11 @@ COMMANDS: dict[str, Callable[..., None]] = {
 }
 
 
+# `evaluate KEY ID -1`: a negative value is a value, not an unknown option.
+_SETTINGS: dict[str, dict[str, Any]] = {"evaluate": {"ignore_unknown_options": True}}
+
+
 def register(app: typer.Typer) -> None:
     """Add the member's commands to `app`."""
     for name, function in COMMANDS.items():
-        app.command(name=name)(function)
+        app.command(name=name, context_settings=_SETTINGS.get(name))(function)

@@ -51,8 +51,27 @@ async function cached(map, id, path, field) {
 const nameOf = (key) => cached(names, key, `/v1/members/${key}`, "name");
 const titleOf = (cid) => cached(titles, cid, `/v1/contributions/${cid}`, "title");
 
+/** A member's name, with a short key beside it when another known member has the same name. */
+function memberLabel(key, name) {
+  const shown = name ?? names.get(key);
+  if (shown === undefined) return short(key);
+  for (const [other, known] of names) {
+    if (other !== key && known === shown) return `${shown} (${short(key, 6)})`;
+  }
+  return shown;
+}
+
 function memberLink(key, name) {
-  return h("a", { href: `#/member/${key}`, class: "member" }, name ?? names.get(key) ?? short(key));
+  if (name != null && !names.has(key)) names.set(key, name);
+  return h("a", { href: `#/member/${key}`, class: "member", "data-key": key }, memberLabel(key, name));
+}
+
+/** After a name is learnt, label again every link to a member whose name is now shared. */
+function relabelMembers() {
+  for (const link of main.querySelectorAll("a.member[data-key]")) {
+    const label = memberLabel(link.dataset.key);
+    if (link.textContent !== label) link.textContent = label;
+  }
 }
 
 function contributionLink(cid, title) {
@@ -235,6 +254,7 @@ async function overview() {
 
   const start = Math.max(0, state.tree_size - 12);
   const latest = await api("/v1/entries", { start, limit: 12 });
+  await ensureNames(memberAuthors(latest.items));
   const feed = h("ol", { id: "feed", class: "feed", "aria-live": "polite", "aria-relevant": "additions" });
   for (const item of latest.items.reverse()) feed.append(await feedItem(item));
 
@@ -249,6 +269,7 @@ async function overview() {
     if (item.entry.kind === "member.join") names.set(item.entry.author, item.entry.body.name);
     if (item.entry.kind === "contribution.submit") titles.set(item.id, item.entry.body.title);
     feed.prepend(await feedItem(item, true));
+    if (item.entry.kind === "member.join") relabelMembers();
     while (feed.children.length > 30) feed.lastElementChild.remove();
     clearTimeout(pending);
     pending = setTimeout(renderBoards, 250);
@@ -292,6 +313,7 @@ const CAUSES = {
   alignment_reward: "alignment reward",
   contributor_reward: "contributor reward",
   referral_share: "referral share",
+  referral_stake: "referral stake",
 };
 
 function reason(member, posting) {
@@ -314,11 +336,16 @@ function reason(member, posting) {
     case "evaluator_fund":
       return ["evaluated ", c, ": a share of its evaluator fund"];
     case "alignment_reward":
+      if (!posting.evaluator) return ["up-voted ", c, " before others: a share of its evaluator rewards"];
       return ["agreed with ", who, " evaluation of ", c];
     case "contributor_reward":
       return [who, " evaluation of ", c, " raised its score"];
     case "referral_share":
       return ["a referee’s reward, from ", who, " evaluation of ", c];
+    case "referral_stake":
+      return String(posting.amount).startsWith("-")
+        ? "staked on a newcomer it referred"
+        : "staked on it by its referrer when it joined";
     default:
       return posting.cause;
   }
@@ -326,6 +353,11 @@ function reason(member, posting) {
 
 async function ensureTitles(cids) {
   await Promise.all([...new Set(cids)].filter((c) => c && !titles.has(c)).map(titleOf));
+}
+
+/** The members who signed these entries (the log key signs the network's own). */
+function memberAuthors(items) {
+  return items.filter((item) => !item.entry.kind.startsWith("network.")).map((item) => item.entry.author);
 }
 
 async function ensureNames(keys) {
@@ -720,12 +752,14 @@ async function logPage(indexText) {
   );
 
   const latest = await api("/v1/entries", { start: Math.max(0, size - 15), limit: 15 });
+  await ensureNames(memberAuthors(latest.items));
   const list = h("ol", { class: "feed", id: "log-entries" });
   for (const item of latest.items.reverse()) list.append(await feedItem(item));
 
   onLive(async (event) => {
     const item = await api(`/v1/entries/${event.id}`);
     list.prepend(await feedItem(item, true));
+    if (item.entry.kind === "member.join") relabelMembers();
     input.max = String(event.index);
     const newNote = await text("/v1/log/checkpoint");
     checkpointText.textContent = newNote;

@@ -17,8 +17,7 @@ from api.cli import app
 from ledger import checkpoint as cp
 from ledger import entries, keys
 from ledger.service import Ledger
-from tests.helpers import Signer, run_cli
-from tests.ledger.test_audit import build_history
+from tests.helpers import Signer, build_history, run_cli
 
 runner = CliRunner()
 
@@ -69,9 +68,9 @@ def fails(bundle: Path, where: str, *more: str) -> str:
 def test_an_exported_bundle_verifies(ledger: Ledger, bundle: Path) -> None:
     result = run("verify", str(bundle))
     assert result.exit_code == 0, result.output
-    digest = ledger.latest_checkpoint()[2]
+    root = ledger.state_root_at(None)[1].hex()
     assert "OK: 12 entries, 3 members, 2 contributions" in result.output
-    assert f"digest {digest}" in result.output
+    assert f"state {root}" in result.output
     assert "\x1b[" not in result.output, "no progress bar when stdout is not a terminal"
 
 
@@ -80,7 +79,8 @@ def test_verify_json_is_one_document(ledger: Ledger, bundle: Path) -> None:
     assert result.exit_code == 0
     report = json.loads(result.output)
     assert report["ok"] is True and report["failure"] is None
-    assert report["entries"] == 12 and report["digest"] == ledger.latest_checkpoint()[2]
+    assert report["entries"] == 12
+    assert report["state_root"] == ledger.state_root_at(None)[1].hex()
 
 
 def test_verify_json_names_the_failure(bundle: Path) -> None:
@@ -103,7 +103,7 @@ def test_a_changed_title(bundle: Path) -> None:
 def test_a_dropped_line(bundle: Path) -> None:
     copy = copy_of(bundle)
     edit_lines(copy, lambda lines: lines.__delitem__(6))
-    fails(copy, "leaves.jsonl line 11: seq 4 by ")
+    fails(copy, "leaves.jsonl line 11: seq 4 skips ahead")
 
 
 def test_two_swapped_lines(bundle: Path) -> None:
@@ -119,23 +119,18 @@ def test_two_swapped_lines(bundle: Path) -> None:
 def test_an_inserted_line(bundle: Path) -> None:
     copy = copy_of(bundle)
     edit_lines(copy, lambda lines: lines.insert(9, lines[5]))
-    fails(copy, "leaves.jsonl line 10: seq 2 by ")
+    fails(copy, "leaves.jsonl line 10: seq 2 repeats an earlier seq")
 
 
-def test_an_edited_figure_in_state_json(bundle: Path) -> None:
+def test_an_edited_record_in_state_jsonl_is_named_by_its_line(bundle: Path) -> None:
     copy = copy_of(bundle)
-    document = json.loads((copy / "state.json").read_text(encoding="utf-8"))
-    document["total_reputation"] = "1"
-    (copy / "state.json").write_text(json.dumps(document), encoding="utf-8")
-    fails(copy, "state.json: total_reputation is 1, replay gives ")
-
-
-def test_an_edited_digest_in_state_json(bundle: Path) -> None:
-    copy = copy_of(bundle)
-    document = json.loads((copy / "state.json").read_text(encoding="utf-8"))
-    document["digest"] = "f" * 64
-    (copy / "state.json").write_text(json.dumps(document), encoding="utf-8")
-    fails(copy, "state.json: digest is ffff")
+    lines = (copy / "state.jsonl").read_bytes().splitlines(keepends=True)
+    number = next(n for n, line in enumerate(lines) if json.loads(line)["key"] == "network")
+    record = json.loads(lines[number])
+    record["value"]["total_reputation"] = "1"
+    lines[number] = json.dumps(record, separators=(",", ":"), sort_keys=True).encode() + b"\n"
+    (copy / "state.jsonl").write_bytes(b"".join(lines))
+    fails(copy, f"state.jsonl line {number + 1}: network.total_reputation is 1, replay gives ")
 
 
 def test_a_checkpoint_signed_by_another_key(bundle: Path) -> None:

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,7 @@ from nacl.signing import SigningKey
 from api import cli
 from ledger import keys
 from ledger.service import Ledger
-from tests.api.test_client import LiveServer, free_port
-from tests.helpers import Run, run_cli
+from tests.helpers import LiveServer, Run, free_port, run_cli
 
 # The `multitude` command as a fresh process runs it.
 ENTRY = "import sys; from api import cli; sys.argv[0] = 'multitude'; cli.main()"
@@ -100,6 +100,9 @@ def test_a_member_tour_join_contribute_evaluate_and_read(
     assert json.loads(result.out)["tree_size"] == 5
     result = run(capsys, "prove", cid, "--verifier", verifier)
     assert result.code == 0 and "proven" in result.out
+    result = run(capsys, "checkpoint", "--verifier-key")
+    assert result.code == 0 and result.out.strip() == verifier
+    assert "checkpoint --verifier-key" in " ".join(run(capsys, "prove", "--help").out.split())
 
 
 def test_server_down_is_one_sentence_in_a_fresh_process(tmp_path: Path) -> None:
@@ -113,14 +116,21 @@ def test_server_down_is_one_sentence_in_a_fresh_process(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("content", "words"),
-    [(None, ["does not exist"]), ("not a key\n", ["is not a key file"])],
+    [
+        (None, ["does not exist"]),
+        ("not a key\n", ["is not a key file (64 hex characters expected"]),
+        ("# README — with “quotes”\n", ["is not a key file (64 hex characters expected"]),
+        ("DIRECTORY", ["is a directory, not a key file (64 hex characters expected"]),
+    ],
 )
 def test_a_bad_key_file_is_one_sentence(
     tmp_path: Path, content: str | None, words: list[str]
 ) -> None:
     path = tmp_path / "member.key"
-    if content is not None:
-        path.write_text(content)
+    if content == "DIRECTORY":
+        path.mkdir()
+    elif content is not None:
+        path.write_text(content, encoding="utf-8")
     result = run_process("contribute", "--key", str(path), "A title", "--api", "http://x")
     assert_one_sentence(result, str(path), *words)
 
@@ -130,7 +140,7 @@ def test_a_refused_entry_names_the_servers_reason(
 ) -> None:
     ann, _ = key_file(tmp_path, "ann")
     result = run(capsys, "contribute", "--key", str(ann), "Before joining")
-    assert_one_sentence(result, "refused", "is not a member")
+    assert_one_sentence(result, "refused", "is not a member", "run `multitude join` first")
     assert run(capsys, "join", "--key", str(ann), "--name", "Ann").code == 0
     result = run(capsys, "join", "--key", str(ann), "--name", "Ann again")
     assert_one_sentence(result, "refused", "already a member")
@@ -188,3 +198,80 @@ def test_each_command_module_imports_on_its_own(module: str) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_a_negative_value_is_a_value_and_one_out_of_range_is_caught_before_signing(
+    api: str, ledger: Ledger, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ann, _ = key_file(tmp_path, "ann")
+    bob, _ = key_file(tmp_path, "bob")
+    assert run(capsys, "join", "--key", str(ann), "--name", "Ann").code == 0
+    assert run(capsys, "join", "--key", str(bob), "--name", "Bob").code == 0
+    result = run(capsys, "contribute", "--key", str(ann), "A guide", "--json")
+    cid = json.loads(result.out)["id"]
+    size = len(list(ledger.leaf_bytes(0, 100)))
+    for value in ("-1", "7"):
+        result = run(capsys, "evaluate", "--key", str(bob), cid, value)
+        assert_one_sentence(result, f"{value} is not a value", "give one of 0, 1")
+    assert len(list(ledger.leaf_bytes(0, 100))) == size, "nothing was submitted"
+    assert run(capsys, "evaluate", "--key", str(bob), cid, "1").code == 0
+
+
+def test_the_api_address_may_end_in_v1(api: str, capsys: pytest.CaptureFixture[str]) -> None:
+    for address in (f"{api}/v1", f"{api}/v1/"):
+        result = run(capsys, "members", "--api", address)
+        assert result.code == 0, result.err
+
+
+def test_leaderboard_marks_you_and_adds_your_row_below_the_top(
+    api: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ann, _ = key_file(tmp_path, "ann")
+    bob, _ = key_file(tmp_path, "bob")
+    assert run(capsys, "join", "--key", str(ann), "--name", "Ann").code == 0
+    assert run(capsys, "join", "--key", str(bob), "--name", "Bob").code == 0
+    assert run(capsys, "contribute", "--key", str(ann), "A guide").code == 0  # Ann pays a fee
+    result = run(capsys, "leaderboard", "--by", "tokens", "--limit", "1", "--key", str(ann))
+    assert result.code == 0, result.err
+    lines = [line for line in result.out.splitlines() if "Ann" in line or "Bob" in line]
+    assert len(lines) == 2 and "Bob" in lines[0] and "Ann (you)" in lines[1]
+    assert "…" in lines[1], "below the top, your place by tokens is not a rank"
+    result = run(capsys, "leaderboard", "--key", str(bob))
+    assert "Bob (you)" in result.out and "Ann (you)" not in result.out
+
+
+def test_scores_and_qualities_are_percentages_as_on_the_dashboard(
+    api: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ann, _ = key_file(tmp_path, "ann")
+    assert run(capsys, "join", "--key", str(ann), "--name", "Ann").code == 0
+    result = run(capsys, "contribute", "--key", str(ann), "A guide", "--json")
+    cid = json.loads(result.out)["id"]
+    score = json.loads(run(capsys, "show", cid, "--json").out)["score"]
+    shown = f"{Decimal(score) * 100:.2f} %"
+    assert shown in run(capsys, "contributions").out
+    assert f"score {shown}" in run(capsys, "show", cid).out
+
+
+def test_a_command_line_that_does_not_parse_is_one_line_naming_the_help(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for args, words in (
+        (["evaluate", "--key", "k"], "Missing argument 'ID'"),
+        (["leaderboard", "--by", "x"], "'--by'"),
+        (["nosuch"], "No such command 'nosuch'"),
+    ):
+        result = run(capsys, *args)
+        assert result.code == 2, result
+        lines = result.err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], lines
+        assert lines[0].endswith("--help`)")
+
+
+def test_help_has_readable_placeholders(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in ["", *(info.name or "" for info in cli.app.registered_commands)]:
+        result = run(capsys, *([command] if command else []), "--help")
+        assert result.code == 0, command
+        for placeholder in ("<bool>", "<list[str]>", "<str>  ", "<path>  ", "<int range>"):
+            options = [line for line in result.out.splitlines() if line.strip().startswith("--")]
+            assert not any(placeholder in line for line in options), (command, placeholder)

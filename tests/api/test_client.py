@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from nacl.signing import SigningKey
 
-from api.app import create_app
 from api.client import (
     Client,
     ClientError,
@@ -25,48 +21,15 @@ from api.client import (
     ServerUnavailable,
     VerificationError,
 )
-from api.settings import Settings
 from ledger.entries import sign_entry
 from ledger.service import Ledger
-
-
-class LiveServer:
-    """A uvicorn server over `ledger`, in a thread, on a free loopback port."""
-
-    def __init__(self, ledger: Ledger) -> None:
-        app = create_app(Settings(db="sqlite://", events_poll_seconds=0.05), ledger=ledger)
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.01)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+from tests.helpers import LiveServer, free_port
 
 
 @pytest.fixture
 def api_url(ledger: Ledger) -> Iterator[str]:
     with LiveServer(ledger) as url:
         yield url
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_a_member_joins_contributes_and_is_evaluated(api_url: str, tmp_path: Path) -> None:
@@ -248,3 +211,26 @@ def test_a_503_or_a_timeout_is_server_unavailable() -> None:
     reader = Client("http://api.test", transport=httpx.MockTransport(slow))
     with reader, pytest.raises(ServerUnavailable, match=r"timed out.*multitude serve"):
         reader.checkpoint()
+
+
+def test_the_key_may_be_a_key_file_path_and_anything_else_is_refused_at_once(
+    api_url: str, tmp_path: Path
+) -> None:
+    from ledger import keys
+
+    key = SigningKey.generate()
+    path = tmp_path / "ann.key"
+    keys.write_key(path, key)
+    for given in (str(path), path):
+        with Client(api_url, given) as client:
+            assert client.public_key == bytes(key.verify_key).hex()
+    with Client(f"{api_url}/v1", path) as ann:  # the API's own prefix is accepted
+        assert ann.join("Ann").index == 1
+    with pytest.raises(TypeError, match="SigningKey or the path of a key file"):
+        Client(api_url, bytes(key))  # type: ignore[arg-type]
+    with pytest.raises(ClientError, match="does not exist"):
+        Client(api_url, tmp_path / "nowhere.key")
+    readme = tmp_path / "README.md"
+    readme.write_text("# Multitude — “a ledger”\n", encoding="utf-8")
+    with pytest.raises(ClientError, match=r"not a key file \(64 hex characters expected"):
+        Client(api_url, readme)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +19,7 @@ from ledger.audit import verify_bundle
 from ledger.db import make_engine, read_session, upgrade
 from ledger.reads import leaderboard
 from ledger.service import Ledger
-from tests.api.test_cli_member import run
+from tests.helpers import run_cli as run
 from valuation import format_amount
 
 
@@ -138,11 +139,31 @@ def test_demo_seed_1_twice_gives_the_same_figures_and_a_bundle_that_verifies(
     assert leaves1[5] != leaves2[5]
 
 
-def test_demo_refuses_a_database_that_holds_a_network(
+def test_demo_skips_a_database_that_holds_its_community_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's first command, run twice, reaches `serve` the second time too."""
+    url = f"sqlite:///{tmp_path / 'multitude.db'}"
+    code, out, err = run_cli(capsys, "demo", "--db", url, "--entries", "60", "--members", "6")
+    assert code == 0, err
+    verified = re.search(r"verified it offline: (\d+) signed entries", out)
+    appended = re.search(r"(\d+) signed entries in the log, the genesis and (\d+) by members", out)
+    assert verified and appended and verified[1] == appended[1] == str(int(appended[2]) + 1)
+    size = len((tmp_path / "demo-bundle" / "leaves.jsonl").read_text().splitlines())
+    code, out, err = run_cli(capsys, "demo", "--db", url)  # its bundle is there and not empty
+    assert code == 0, err
+    assert out.strip().splitlines() == [
+        f"{url} already holds the demo's community: skipped the demo"
+    ]
+    assert len(list(Ledger(make_engine(url), None).leaf_bytes(0, 10_000))) == size
+
+
+def test_demo_refuses_a_database_that_holds_another_network(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url = f"sqlite:///{tmp_path / 'used.db'}"
-    code, _, err = run_cli(capsys, "demo", "--db", url, "--entries", "60", "--members", "6")
+    (tmp_path / "net.json").write_text("{}")
+    code, _, err = run_cli(capsys, "init", "--db", url, "--config", str(tmp_path / "net.json"))
     assert code == 0, err
     code, out, err = run_cli(capsys, "demo", "--db", url, "--out", str(tmp_path / "other"))
     assert code == 1 and "Traceback" not in out + err

@@ -216,6 +216,11 @@ def test_unknown_member_is_a_problem_that_tells_the_next_seq(client_ledger: Test
     key = Signer().public
     response = client_ledger.get(f"/v1/members/{key}")
     assert response.status_code == 404 and response.json()["next_seq"] == 1
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == "/problems/not-a-member"
+    assert (
+        response.json()["detail"] == f"{key[:16]}… has not joined this network; its next seq is 1"
+    )
     assert client_ledger.get("/v1/members/nothex").status_code == 400
     assert client_ledger.get(f"/v1/contributions/{'0' * 64}").status_code == 404
 
@@ -270,6 +275,28 @@ def read_events(response: httpx.Response, count: int) -> list[dict[str, Any]]:
             if len(events) == count:
                 break
     return events
+
+
+def test_events_read_together_name_each_entrys_changed_members(live_server: str) -> None:
+    ann, bob, cy = Signer(), Signer(), Signer()
+    with httpx.Client(base_url=live_server, timeout=10) as http:
+        batch = [ann.join("Ann"), bob.join("Bob", referrer=ann.public), cy.join("Cy")]
+        http.post("/v1/entries/batch", json={"entries": batch}).raise_for_status()
+        with http.stream("GET", "/v1/events", headers={"Last-Event-ID": "0"}) as stream:
+            events = read_events(stream, 3)  # one read of the log, three leaves
+        assert [e["id"] for e in events] == [1, 2, 3]
+        named: dict[str, set[int]] = {}
+        for event in events:
+            members = event["data"]["members"]
+            assert [m["member"] for m in members] == sorted(m["member"] for m in members)
+            for m in members:
+                named.setdefault(m["member"], set()).add(event["id"])
+                steps = http.get(f"/v1/members/{m['member']}/history").json()["items"]
+                step = next(s for s in steps if s["index"] == event["id"])
+                assert (m["reputation"], m["tokens"]) == (step["reputation"], step["tokens"])
+        for signer in (ann, bob, cy):  # every change of the three entries, at its own index
+            steps = http.get(f"/v1/members/{signer.public}/history").json()["items"]
+            assert named[signer.public] == {s["index"] for s in steps}
 
 
 def test_events_stream_every_append_live_and_resume_after_last_event_id(live_server: str) -> None:

@@ -16,7 +16,7 @@ from api.settings import Settings
 from ledger import checkpoint as cp
 from ledger import merkle
 from ledger.service import Ledger
-from tests.helpers import Signer
+from tests.helpers import Signer, assert_problem
 
 
 @pytest.fixture
@@ -31,16 +31,6 @@ def post(client: TestClient, entry: dict[str, Any]) -> dict[str, Any]:
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
-
-
-def assert_problem(response: Any, status: int, *words: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    problem: dict[str, Any] = response.json()
-    assert problem["status"] == status and problem["detail"]
-    for word in words:
-        assert word in problem["detail"], problem["detail"]
-    return problem
 
 
 def tree_size(client: TestClient) -> int:
@@ -203,3 +193,31 @@ def test_openapi_document_describes_every_route(client: TestClient) -> None:
     ):
         assert path in spec["paths"], path
     json.dumps(spec)
+
+
+def test_control_characters_and_blank_text_are_refused_not_stored(client: TestClient) -> None:
+    ann, bob, cat = Signer(), Signer(), Signer()
+    for member, name in ((ann, "Ann"), (bob, "Bob"), (cat, "Cat")):
+        post(client, member.join(name))
+    size = tree_size(client)
+    assert_problem(
+        client.post("/v1/entries", json=ann.submit("a\x00b")), 422, "body.title", "U+0000"
+    )
+    ann.seq -= 1
+    assert_problem(
+        client.post("/v1/entries", json=ann.submit("   ")), 422, "body.title", "white space"
+    )
+    ann.seq -= 1
+    nul_name = Signer()
+    assert_problem(client.post("/v1/entries", json=nul_name.join("\x00")), 422, "body.name")
+    assert tree_size(client) == size
+    # One bad entry in a batch is refused in place; its neighbours are appended.
+    batch = [ann.submit("good"), bob.submit("bad\x00"), cat.submit("good too")]
+    response = client.post("/v1/entries/batch", json={"entries": batch})
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == [201, 422, 201]
+    assert "U+0000" in results[1]["detail"]
+    assert tree_size(client) == size + 2
+    # The server goes on answering on the same connection.
+    assert client.get("/v1/members").status_code == 200

@@ -389,7 +389,8 @@ def test_the_browsers_proof_check_agrees_with_the_reference_vectors(watched: Wat
 
 def test_an_entry_with_any_unicode_verifies_with_the_browsers_own_jcs(watched: Watched) -> None:
     dan = watched.server.community.members["Dan"]
-    title = 'Ünïcødé “quotes” "straight" \\ back\\slash \t tab 😀 日本語 \u2028 é'
+    # No control character (a tab, say): SPEC section 2 refuses them in every text field.
+    title = 'Ünïcødé “quotes” "straight" \\ back\\slash 😀 日本語 \u2028 \u00a0 \u200d é'
     response = httpx.post(
         watched.server.url + "/v1/entries", json=dan.submit(title, tags=["ß", "a"])
     )
@@ -431,3 +432,59 @@ def test_a_new_network_shows_its_genesis_and_founders(browser: Any, tmp_path: Pa
         context.close()
         assert w.errors == []
     engine.dispose()
+
+
+def test_two_members_with_one_name_are_told_apart_by_a_short_key(
+    browser: Any, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'twins.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    community = Community(new_ledger(engine, SigningKey.generate(), "example", []), {})
+    first, second, bob = Signer("demo"), Signer("demo"), Signer("demo")
+    for server in serve(url, community):
+        for signer, name in ((first, "Ann"), (bob, "Bob")):
+            assert httpx.post(server.url + "/v1/entries", json=signer.join(name)).is_success
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        w = Watched(context.new_page(), server)
+        page = w.open("/")
+        page.wait_for_selector("#live.on")
+        feed = page.locator("#feed")
+        assert feed.locator("a.member", has_text="Ann").first.inner_text() == "Ann"
+        # A second Ann joins while the page is open: both are now shown with a short key.
+        assert httpx.post(server.url + "/v1/entries", json=second.join("Ann")).is_success
+        page.locator(f"#feed a.member[data-key='{second.public}']").wait_for()
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#feed a.member')]"
+            ".filter((a) => a.textContent.startsWith('Ann (')).length === 2"
+        )
+        for signer in (first, second):
+            label = feed.locator(f"a.member[data-key='{signer.public}']").first.inner_text()
+            assert label == f"Ann ({signer.public[:6]}…)"
+        assert feed.locator(f"a.member[data-key='{bob.public}']").first.inner_text() == "Bob"
+        # A fresh page knows both names before it draws the feed.
+        page = w.open("/#/log")
+        labels = page.locator("#log-entries a.member").all_inner_texts()
+        assert f"Ann ({first.public[:6]}…)" in labels and f"Ann ({second.public[:6]}…)" in labels
+        w.shot("repeated-names")
+        context.close()
+        assert w.errors == []
+    engine.dispose()
+
+
+def test_the_api_docs_render_offline_under_their_csp(browser: Any, server: LiveServer) -> None:
+    # Swagger UI from this server only: the page shows every operation, and the browser reports
+    # no error (a CSP violation is one) and no request to anywhere else.
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, offline=False)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    w = Watched(page, server)
+    page.goto(server.url + "/docs")
+    page.wait_for_selector(".opblock")
+    operations = page.locator(".opblock-summary-path").all_inner_texts()
+    assert any("/v1/entries" in o for o in operations), operations
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "api-docs.png"))
+    context.close()
+    assert w.errors == [], (w.errors, w.requests)
+    assert all(u.startswith((server.url + "/", "data:")) for u in w.requests), w.requests

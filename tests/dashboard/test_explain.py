@@ -18,7 +18,8 @@ from tests.dashboard.community import Community
 from tests.dashboard.server import LiveServer
 from valuation.model import Cause
 
-ALL_CAUSES = set(get_args(Cause))
+# The community here runs backfeed/1, which posts every cause but backfeed/2's own.
+BACKFEED_1_CAUSES = set(get_args(Cause)) - {"referral_stake"}
 
 
 def test_the_api_history_adds_up_exactly_at_every_index(live_server: LiveServer) -> None:
@@ -39,7 +40,7 @@ def test_the_api_history_adds_up_exactly_at_every_index(live_server: LiveServer)
             now = http.get(f"/v1/members/{signer.public}").json()
             assert Decimal(now["reputation"]) == figures["reputation"]
             assert Decimal(now["tokens"]) == figures["tokens"]
-    assert seen == ALL_CAUSES
+    assert seen == BACKFEED_1_CAUSES
 
 
 def test_explain_from_the_database_and_from_the_api_agree_and_add_up(
@@ -47,7 +48,7 @@ def test_explain_from_the_database_and_from_the_api_agree_and_add_up(
 ) -> None:
     for signer in live_server.community.members.values():
         local = cli_explain.from_database(database_url, signer.public)
-        remote = cli_explain.from_api(live_server.url, signer.public)
+        remote = cli_explain.from_api(f"{live_server.url}/v1", signer.public)  # /v1 is accepted
         assert local.steps == remote.steps
         assert local.names == remote.names and local.titles == remote.titles
         assert cli_explain.mismatches(local) == []

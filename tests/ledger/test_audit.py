@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -19,30 +18,9 @@ from ledger import checkpoint as cp
 from ledger.audit import AuditReport, read_leaf, verify_bundle
 from ledger.errors import EntryError, LedgerError, SignatureError
 from ledger.export import ExportError, export_bundle
-from ledger.service import Appended, Ledger
-from tests.helpers import Signer
-
-
-def appended(result: Appended | LedgerError) -> Appended:
-    assert isinstance(result, Appended), result
-    return result
-
-
-def build_history(ledger: Ledger) -> dict[str, Any]:
-    """Joins (one referred), contributions, evaluations and a changed vote, in separate appends
-    so that every leaf has its own logged_at and the log has checkpoints at several sizes."""
-    ann, bob, cy = Signer(), Signer(), Signer()
-    appended(ledger.append([ann.join("Ann")])[0])  # line 2
-    appended(ledger.append([bob.join("Bob", referrer=ann.public)])[0])  # line 3
-    appended(ledger.append([cy.join("Cy")])[0])  # line 4
-    guide = appended(ledger.append([ann.submit("Translate the onboarding guide")])[0])  # line 5
-    note = appended(ledger.append([bob.submit("Übersetzung — notes «FR»", type="comment")])[0])
-    appended(ledger.append([bob.evaluate(guide.id, 1)])[0])  # line 7
-    appended(ledger.append([cy.evaluate(guide.id, 0)])[0])  # line 8
-    appended(ledger.append([ann.evaluate(note.id, 1)])[0])  # line 9
-    appended(ledger.append([cy.evaluate(guide.id, 1)])[0])  # line 10: a changed vote
-    appended(ledger.append([ann.evaluate(guide.id, 1), bob.evaluate(note.id, 1)])[0])  # 11, 12
-    return {"ann": ann, "bob": bob, "cy": cy, "guide": guide.id}
+from ledger.service import Ledger
+from tests.helpers import Signer, build_history
+from valuation import statemap
 
 
 @pytest.fixture
@@ -94,33 +72,38 @@ def failed(report: AuditReport, file: str, line: int | None, check: str) -> str:
 def test_an_exported_bundle_verifies_with_its_figures(ledger: Ledger, bundle: Path) -> None:
     report = verify_bundle(bundle)
     assert report.ok and report.failure is None
-    size, note, digest = ledger.latest_checkpoint()
+    size, note = ledger.latest_checkpoint()
     assert report.entries == size == 12
     assert report.members == 3 and report.contributions == 2
     assert report.network == "demo" and report.origin == "example.org/demo"
     checkpoint = cp.open_checkpoint(note, cp.parse_verifier_key(ledger.network().verifier_key))
     assert report.root == checkpoint.root_hash.hex()
-    assert report.digest == digest
+    assert checkpoint.state_root is not None
+    assert report.state_root == checkpoint.state_root.hex() == ledger.state_root_at(12)[1].hex()
     assert sorted(p.name for p in bundle.iterdir()) == [
         "checkpoint",
         "leaves.jsonl",
         "log.vkey",
-        "state.json",
+        "state.jsonl",
     ]
     assert (bundle / "log.vkey").read_text() == ledger.network().verifier_key
     assert lines(bundle) == list(ledger.leaf_bytes(0, 100))
 
 
-def test_state_json_is_the_replayed_state_and_its_digest(ledger: Ledger, bundle: Path) -> None:
-    document = json.loads((bundle / "state.json").read_text(encoding="utf-8"))
-    assert document["tree_size"] == 12
-    assert document["digest"] == ledger.latest_checkpoint()[2]
-    assert (
-        document["digest"]
-        == hashlib.sha256(
-            entries.canonical({k: v for k, v in document.items() if k != "digest"})
-        ).hexdigest()
-    )
+def test_state_jsonl_holds_every_record_sorted_and_folds_to_the_signed_state_root(
+    ledger: Ledger, bundle: Path
+) -> None:
+    raw = (bundle / "state.jsonl").read_bytes().splitlines(keepends=True)
+    records = [json.loads(line) for line in raw]
+    assert [line for line in raw] == [entries.canonical(r) + b"\n" for r in records]
+    keys = [record["key"] for record in records]
+    assert keys == sorted(keys) and len(set(keys)) == len(keys)
+    values = {record["key"]: record["value"] for record in records}
+    assert values == dict(valuation.iter_records(ledger.replayed_state()))
+    assert statemap.reference_root(values) == ledger.state_root_at(12)[1]
+    member = next(key for key in keys if key.startswith("member/"))
+    assert set(values[member]) == {"name", "referrer", "reputation", "tokens"}
+    assert set(values["network"]) == {"algorithm", "params", "total_reputation"}
 
 
 def test_progress_is_reported_to_the_end(bundle: Path) -> None:
@@ -192,7 +175,7 @@ def test_a_dropped_line_breaks_its_authors_seq_at_that_line(bundle: Path) -> Non
     del new[6]  # bob's evaluation (line 7); bob's next entry is line 12, now 11
     write_lines(copy, new)
     message = failed(verify_bundle(copy), "leaves.jsonl", 11, "seq")
-    assert "skips a seq" in message
+    assert "skips ahead" in message
 
 
 def test_a_dropped_join_is_found_where_the_member_first_acts(bundle: Path) -> None:
@@ -224,7 +207,7 @@ def test_two_swapped_lines_of_two_authors_fail_the_clock(bundle: Path) -> None:
     new[6], new[7] = new[7], new[6]  # bob's and cy's evaluations, logged apart
     write_lines(copy, new)
     message = failed(verify_bundle(copy), "leaves.jsonl", 8, "logged_at")
-    assert "earlier than the line before" in message
+    assert "earlier than the entry before it" in message
 
 
 def test_a_repeated_line_is_a_repeated_seq(bundle: Path) -> None:
@@ -261,7 +244,7 @@ def test_network_params_by_a_member_fail(bundle: Path, history: dict[str, Any]) 
     params = ann.sign("network.params", {"valuation": {"algorithm": "backfeed/1", "params": {}}})
     copy = with_entry_appended(bundle, params)
     message = failed(verify_bundle(copy), "leaves.jsonl", 13, "params")
-    assert "not by the log key" in message
+    assert "may only be signed by the log's key" in message
 
 
 def test_a_line_not_in_canonical_form_fails_its_shape(bundle: Path) -> None:
@@ -275,33 +258,61 @@ def test_a_line_not_in_canonical_form_fails_its_shape(bundle: Path) -> None:
     failed(verify_bundle(copy), "leaves.jsonl", 3, "leaf")
 
 
-def test_an_edited_figure_in_state_json_is_named_by_its_path(bundle: Path) -> None:
+def _state_lines(bundle: Path) -> list[bytes]:
+    return (bundle / "state.jsonl").read_bytes().splitlines(keepends=True)
+
+
+def test_an_edited_figure_in_state_jsonl_is_named_by_its_line_and_record(bundle: Path) -> None:
     copy = tampered(bundle)
-    document = json.loads((copy / "state.json").read_text(encoding="utf-8"))
-    member, figures = next(iter(document["members"].items()))
-    honest = figures["reputation"]
-    figures["reputation"] = "999.5"
-    (copy / "state.json").write_text(json.dumps(document, indent=2), encoding="utf-8")
-    message = failed(verify_bundle(copy), "state.json", None, "state")
-    assert message == (
-        f"state.json: members.{member[:8]}….reputation is 999.5, replay gives {honest}"
+    raw = _state_lines(copy)
+    number, record = next(
+        (n, json.loads(line))
+        for n, line in enumerate(raw, start=1)
+        if json.loads(line)["key"].startswith("member/")
     )
+    honest = record["value"]["reputation"]
+    record["value"]["reputation"] = "999.5"
+    raw[number - 1] = entries.canonical(record) + b"\n"
+    (copy / "state.jsonl").write_bytes(b"".join(raw))
+    message = failed(verify_bundle(copy), "state.jsonl", number, "state")
+    assert message.endswith(f"{record['key']}.reputation is 999.5, replay gives {honest}")
 
 
-def test_an_edited_digest_in_state_json_fails(bundle: Path) -> None:
+def test_a_dropped_an_added_or_a_reordered_record_fails_at_its_line(bundle: Path) -> None:
+    raw = _state_lines(bundle)
     copy = tampered(bundle)
-    document = json.loads((copy / "state.json").read_text(encoding="utf-8"))
-    document["digest"] = "0" * 64
-    (copy / "state.json").write_text(json.dumps(document), encoding="utf-8")
-    message = failed(verify_bundle(copy), "state.json", None, "state")
-    assert message.startswith("state.json: digest is 0000")
+    (copy / "state.jsonl").write_bytes(b"".join(raw[:2] + raw[3:]))
+    missing = json.loads(raw[2])["key"]
+    assert f"the record {missing!r} is missing" in failed(
+        verify_bundle(copy), "state.jsonl", 3, "state"
+    )
+    (copy / "state.jsonl").write_bytes(b"".join(raw) + b'{"key":"zzz","value":{}}\n')
+    assert "'zzz' is not a record" in failed(
+        verify_bundle(copy), "state.jsonl", len(raw) + 1, "state"
+    )
+    (copy / "state.jsonl").write_bytes(b"".join([raw[1], raw[0], *raw[2:]]))
+    failed(verify_bundle(copy), "state.jsonl", 1, "state")
+    (copy / "state.jsonl").write_bytes(b"".join(raw[:-1]))
+    assert "the file ends here" in failed(verify_bundle(copy), "state.jsonl", len(raw), "state")
 
 
-def test_a_reformatted_state_json_with_the_same_figures_passes(bundle: Path) -> None:
+def test_a_record_not_in_canonical_form_fails(bundle: Path) -> None:
     copy = tampered(bundle)
-    document = json.loads((copy / "state.json").read_text(encoding="utf-8"))
-    (copy / "state.json").write_text(json.dumps(document, indent=1), encoding="utf-8")
-    assert verify_bundle(copy).ok
+    raw = _state_lines(copy)
+    raw[0] = json.dumps(json.loads(raw[0]), indent=1).replace("\n", " ").encode() + b"\n"
+    (copy / "state.jsonl").write_bytes(b"".join(raw))
+    assert "RFC 8785" in failed(verify_bundle(copy), "state.jsonl", 1, "state")
+
+
+def test_a_checkpoint_whose_state_line_lies_fails(bundle: Path, log_key: SigningKey) -> None:
+    copy = tampered(bundle)
+    honest = cp.parse_checkpoint_body(
+        cp.open_note((copy / "checkpoint").read_text(), verifier_of(copy))
+    )
+    lying = cp.Checkpoint(honest.origin, honest.size, honest.root_hash, b"\x07" * 32)
+    (copy / "checkpoint").write_text(cp.sign_checkpoint(lying, log_key))
+    message = failed(verify_bundle(copy), "checkpoint", None, "state")
+    assert "signs state root 0707" in message and "replayed records fold to" in message
 
 
 def test_a_checkpoint_signed_by_another_key_fails(bundle: Path) -> None:
@@ -364,7 +375,7 @@ def test_a_truncated_last_line_is_named(bundle: Path) -> None:
     failed(verify_bundle(copy), "leaves.jsonl", 12, "leaf")
 
 
-@pytest.mark.parametrize("name", ["leaves.jsonl", "checkpoint", "log.vkey", "state.json"])
+@pytest.mark.parametrize("name", ["leaves.jsonl", "checkpoint", "log.vkey", "state.jsonl"])
 def test_a_missing_file_is_named(bundle: Path, name: str) -> None:
     copy = tampered(bundle)
     (copy / name).unlink()
@@ -429,7 +440,13 @@ def test_read_leaf_agrees_with_parse_leaf_on_any_text(
         ts="2026-11-24T06:32:20.123Z",
     )
     raw = entries.leaf_bytes(data, "2026-11-24T06:32:21.000001Z")
-    slow = entries.parse_leaf(raw)
+    try:
+        slow = entries.parse_leaf(raw)
+    except EntryError as refused:  # control characters, blank text (SPEC section 2)
+        with pytest.raises(EntryError) as also:
+            read_leaf(raw)
+        assert str(also.value) == str(refused)
+        return
     fast = read_leaf(raw)
     assert fast.entry == slow.entry and fast.logged_at == slow.logged_at
     assert fast.signed == entries.signing_bytes(data)
@@ -516,20 +533,9 @@ def test_jobs_give_the_same_report_as_one_process(
             one = verify_bundle(variant, since=since)
             two = verify_bundle(variant, since=since, jobs=2)
             assert one.failure == two.failure, variant
-            assert (one.ok, one.entries, one.root, one.digest) == (
+            assert (one.ok, one.entries, one.root, one.state_root) == (
                 two.ok,
                 two.entries,
                 two.root,
-                two.digest,
+                two.state_root,
             )
-
-
-def test_canonical_chunks_are_the_state_digest_bytes(
-    ledger: Ledger, history: dict[str, Any]
-) -> None:
-    state = ledger.replayed_state()
-    document = valuation.state_json(state)
-    assert b"".join(audit.canonical_chunks(document)) == valuation.canonical_json(document)
-    assert hashlib.sha256(b"".join(audit.canonical_chunks(document))).hexdigest() == (
-        valuation.digest(state)
-    )

@@ -20,16 +20,13 @@ from typer.testing import CliRunner
 
 from api.cli.check import register
 from ledger import checkpoint as cp
+from ledger import repository as repo
 from ledger.check import CheckReport, check
-from ledger.errors import IntegrityError, LedgerError
+from ledger.db import read_session
+from ledger.errors import IntegrityError
 from ledger.models import APPEND_ONLY_TABLES
-from ledger.service import Appended, Ledger
-from tests.helpers import Signer
-
-
-def appended(result: Appended | LedgerError) -> Appended:
-    assert isinstance(result, Appended), result
-    return result
+from ledger.service import Ledger
+from tests.helpers import Signer, appended
 
 
 @pytest.fixture
@@ -80,11 +77,12 @@ def refused(ledger: Ledger, *words: str) -> str:
 def test_a_healthy_database_passes_and_the_report_counts_it(community: Ledger) -> None:
     report = check(community.engine)
     assert isinstance(report, CheckReport)
-    size, note, digest = community.latest_checkpoint()
+    size, note = community.latest_checkpoint()
     assert report.tree_size == size == 10
-    assert report.digest == digest
     signed = cp.open_checkpoint(note, cp.parse_verifier_key(community.network().verifier_key))
     assert report.root == signed.root_hash.hex()
+    assert signed.state_root is not None
+    assert report.state_root == signed.state_root.hex() == community.state_root_at(10)[1].hex()
     assert report.checkpoints == 7  # one per append: the genesis and six more
     assert report.nodes == 10 - (10).bit_count()  # above the leaves
     assert (report.members, report.contributions, report.evaluations) == (3, 2, 4)
@@ -175,7 +173,7 @@ def test_a_stored_node_beyond_the_tree_is_named(community: Ledger) -> None:
 
 
 def test_a_checkpoint_signed_by_another_key_is_named(community: Ledger) -> None:
-    size, note, _ = community.latest_checkpoint()
+    size, note = community.latest_checkpoint()
     signed = cp.open_checkpoint(note, cp.parse_verifier_key(community.network().verifier_key))
     forged = cp.sign_checkpoint(signed, SigningKey.generate())
     tamper(
@@ -198,9 +196,31 @@ def test_a_checkpoint_whose_root_is_not_the_leaves_is_named(
     refused(community, "checkpoint at tree size 5", "signed root")
 
 
-def test_a_checkpoint_with_a_wrong_digest_is_named(community: Ledger) -> None:
-    tamper(community.engine, "UPDATE checkpoints SET digest = :d WHERE tree_size = 4", d="0" * 64)
-    refused(community, "checkpoint at tree size 4", "state digest")
+def test_a_checkpoint_with_a_wrong_state_root_is_named(community: Ledger) -> None:
+    tamper(
+        community.engine, "UPDATE checkpoints SET state_root = :d WHERE tree_size = 4", d=bytes(32)
+    )
+    refused(community, "checkpoint at tree size 4", "state_root column 0000")
+
+
+def test_a_checkpoint_whose_signed_state_line_lies_is_named(
+    community: Ledger, log_key: SigningKey
+) -> None:
+    with read_session(community.engine) as session:
+        row = repo.checkpoint_at(session, 6)
+        assert row is not None
+        honest = cp.parse_checkpoint_body(
+            cp.open_note(row.note, cp.parse_verifier_key(community.network().verifier_key))
+        )
+    lying = cp.Checkpoint(honest.origin, honest.size, honest.root_hash, b"\x09" * 32)
+    forged = cp.sign_checkpoint(lying, log_key)
+    tamper(community.engine, "UPDATE checkpoints SET note = :n WHERE tree_size = 6", n=forged)
+    refused(community, "checkpoint at tree size 6", "state line 0909")
+
+
+def test_a_checkpoint_without_a_state_root_nor_a_digest_is_named(community: Ledger) -> None:
+    tamper(community.engine, "UPDATE checkpoints SET state_root = NULL WHERE tree_size = 4")
+    refused(community, "checkpoint at tree size 4", "disagree")
 
 
 def test_a_checkpoint_with_a_wrong_total_reputation_is_named(community: Ledger) -> None:
@@ -229,8 +249,8 @@ def test_a_checkpoint_beyond_the_log_is_named(community: Ledger) -> None:
     with behind_the_triggers(community.engine) as conn:
         conn.execute(
             text(
-                "INSERT INTO checkpoints (tree_size, root_hash, note, digest) "
-                "VALUES (99, :r, 'x', 'y')"
+                "INSERT INTO checkpoints (tree_size, root_hash, note, state_root) "
+                "VALUES (99, :r, 'x', :r)"
             ),
             {"r": b"\x00" * 32},
         )
@@ -242,7 +262,7 @@ def test_triggers_refuse_update_and_delete_for_the_application(
     community: Ledger, table: str
 ) -> None:
     engine = community.engine
-    column = {"tree_nodes": "hash", "checkpoints": "digest"}.get(table, "idx")
+    column = {"tree_nodes": "hash", "checkpoints": "state_root"}.get(table, "idx")
     for statement in (f"UPDATE {table} SET {column} = {column}", f"DELETE FROM {table}"):
         with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
             conn.execute(text(statement))

@@ -120,6 +120,78 @@ def test_every_kind_has_a_closed_body() -> None:
         parse_entry(signed("evaluation.cast", {"contribution": "b" * 64, "value": "1"}))
 
 
+_TEXT_FIELDS: list[tuple[str, Any, str]] = [
+    # (kind, a body with {} where the text goes, the field's path)
+    ("contribution.submit", lambda t: {"title": t}, "body.title"),
+    ("contribution.submit", lambda t: {"title": "t", "type": t}, "body.type"),
+    ("contribution.submit", lambda t: {"title": "t", "uri": t}, "body.uri"),
+    ("contribution.submit", lambda t: {"title": "t", "tags": ["ok", t]}, r"body.tags\[1\]"),
+    ("member.join", lambda t: {"name": t}, "body.name"),
+]
+_BAD_TEXT = [
+    "a\x00b",
+    "\x00",
+    "tab\there",
+    "line\n",
+    "\x07bell",
+    "del\x7f",
+    "c1\x85",
+    "\x9f",
+    "   ",
+    "\u3000\u00a0",
+    " \t ",
+]
+
+
+@pytest.mark.parametrize("text", _BAD_TEXT)
+@pytest.mark.parametrize(("kind", "body", "field"), _TEXT_FIELDS)
+def test_text_fields_refuse_control_characters_and_blank_text(
+    kind: str, body: Any, field: str, text: str
+) -> None:
+    with pytest.raises(EntryError, match=field) as refused:
+        parse_entry(signed(kind, body(text)))
+    assert ("control character U+" in str(refused.value)) == any(
+        ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in text
+    )
+
+
+@pytest.mark.parametrize("text", _BAD_TEXT)
+def test_network_and_genesis_text_refuse_control_characters_and_blank_text(text: str) -> None:
+    with pytest.raises(EntryError, match=r"entry\.network"):
+        parse_entry(sign_entry(KEY, network=text, kind="member.join", seq=1, body={"name": "A"}))
+    from ledger.checkpoint import verifier_key
+
+    public = bytes(KEY.verify_key)
+    for body, field in [
+        (
+            {"founders": [{"member": "a" * 64, "name": text, "reputation": "1", "tokens": "0"}]},
+            r"body\.founders\[0\]\.name",
+        ),
+        ({"valuation": {"algorithm": text, "params": {}}}, r"body\.valuation\.algorithm"),
+        ({"origin": "example.org/" + text}, "body.origin"),
+    ]:
+        genesis = {
+            "origin": "example.org/demo",
+            "log_key": verifier_key("example.org/demo", public),
+            "valuation": {"algorithm": "backfeed/1", "params": {}},
+            "founders": [],
+            **body,
+        }
+        with pytest.raises(EntryError, match=field):
+            parse_entry(
+                sign_entry(KEY, network="demo", kind="network.genesis", seq=1, body=genesis)
+            )
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Ann", " padded ", "caf\u00e9", "\U0001f469\u200d\U0001f4bb", "\u05d0\u200f", "\u00a0x"],
+)
+def test_text_with_letters_and_format_characters_is_accepted(text: str) -> None:
+    for kind, body, _ in _TEXT_FIELDS:
+        parse_entry(signed(kind, body(text)))
+
+
 def test_leaf_bytes_round_trip_and_must_be_canonical() -> None:
     entry = signed()
     raw = leaf_bytes(entry, "2026-11-24T06:32:21.000001Z")
@@ -195,13 +267,13 @@ def test_canonical_sorts_keys_by_utf16_units_not_code_points() -> None:
     assert canonical(value).index("\U0001f600".encode()) < canonical(value).index(b"\xee\x80\x80")
 
 
+_TEXT = st.characters(blacklist_categories=("Cs", "Cc"))
+
+
 @settings(max_examples=150, deadline=None)
 @given(
-    title=st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=200),
-    tags=st.lists(
-        st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40),
-        max_size=3,
-    ),
+    title=st.text(alphabet=_TEXT, min_size=1, max_size=200).filter(str.strip),
+    tags=st.lists(st.text(alphabet=_TEXT, min_size=1, max_size=40).filter(str.strip), max_size=3),
 )
 def test_parsed_entry_bytes_id_and_leaf_are_jcs(title: str, tags: list[str]) -> None:
     entry = signed(body={"title": title, "tags": tags})

@@ -5,13 +5,20 @@ from __future__ import annotations
 import pytest
 from alembic import command
 from nacl.signing import SigningKey
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 
+import valuation
+from ledger import checkpoint as cp
 from ledger import reads
 from ledger import repository as repo
+from ledger.appender import event_of
 from ledger.db import alembic_config, read_session, upgrade
+from ledger.entries import parse_leaf
+from ledger.errors import NotFoundError
+from ledger.models import CheckpointRow
 from ledger.service import Ledger
 from tests.helpers import Signer, new_ledger
+from valuation import statemap
 
 
 def _at(engine: Engine, revision: str, downgrade: bool = False) -> None:
@@ -21,10 +28,57 @@ def _at(engine: Engine, revision: str, downgrade: bool = False) -> None:
         (command.downgrade if downgrade else command.upgrade)(config, revision)
 
 
+def _as_signed_before_the_state_map(ledger: Ledger) -> None:
+    """Make every checkpoint what a log signed before migration 0005 stored: a note without the
+    `state` line and the state digest of its size, no state root (the triggers set aside for
+    that one rewrite, and made again as 0001 made them)."""
+    engine = ledger.engine
+    verifier = cp.parse_verifier_key(ledger.network().verifier_key)
+    with read_session(engine) as session:
+        rows = [(r.tree_size, r.note) for r in session.scalars(select(CheckpointRow))]
+        leaves = [bytes(raw) for _, _, raw in repo.leaf_rows_between(session, 0, 10**9)]
+    assert ledger._log_key is not None
+    with engine.begin() as conn:
+        sqlite = engine.dialect.name != "postgresql"
+        if sqlite:
+            for action in ("update", "delete"):
+                conn.execute(text(f"DROP TRIGGER checkpoints_no_{action}"))
+        else:
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
+        for size, note in rows:
+            signed = cp.open_checkpoint(note, verifier)
+            old = cp.Checkpoint(signed.origin, signed.size, signed.root_hash)
+            state = valuation.replay(
+                event_of(leaf.entry, index, leaf.logged_at)
+                for index, leaf in enumerate(parse_leaf(raw, verify=False) for raw in leaves[:size])
+            )
+            conn.execute(
+                text(
+                    "UPDATE checkpoints SET note = :n, digest = :d, state_root = NULL "
+                    "WHERE tree_size = :s"
+                ),
+                {
+                    "n": cp.sign_checkpoint(old, ledger._log_key),
+                    "d": valuation.digest(state),
+                    "s": size,
+                },
+            )
+        if sqlite:
+            for action in ("UPDATE", "DELETE"):
+                conn.execute(
+                    text(
+                        f"CREATE TRIGGER checkpoints_no_{action.lower()} BEFORE {action} ON "
+                        f"checkpoints BEGIN SELECT RAISE(ABORT, 'checkpoints is append-only: "
+                        f"{action} refused'); END"
+                    )
+                )
+
+
 def test_a_log_from_the_first_schema_upgrades_and_reads_the_same(engine: Engine) -> None:
     ledger = new_ledger(engine, SigningKey.generate())
     ann, bob = Signer(), Signer()
     ledger.append([ann.join("Ann"), bob.join("Bob"), ann.submit("work")])
+    _as_signed_before_the_state_map(ledger)
     with read_session(engine) as session:
         before = [reads.member(session, key) for key in (ann.public, bob.public)]
         board = reads.leaderboard(session, "reputation", 0, 10)
@@ -56,6 +110,7 @@ def test_leaf_level_nodes_of_an_older_log_are_dropped_and_proofs_read_the_leaves
     ledger = new_ledger(engine, SigningKey.generate())
     members = [Signer() for _ in range(11)]
     ledger.append([m.join(f"m{i}") for i, m in enumerate(members)])
+    _as_signed_before_the_state_map(ledger)
     with engine.connect() as conn:
         assert conn.scalar(text("SELECT count(*) FROM tree_nodes WHERE level = 0")) == 0
     _at(engine, "0003", downgrade=True)  # the schema that stored each leaf's hash twice
@@ -79,3 +134,31 @@ def test_leaf_level_nodes_of_an_older_log_are_dropped_and_proofs_read_the_leaves
                 hashes[index], index, size, again.inclusion_proof(index, size), root
             )
     assert check(engine).nodes == 13 - (13).bit_count()
+
+
+def test_checkpoints_signed_before_the_state_map_stay_valid_and_new_ones_carry_a_state_root(
+    engine: Engine,
+) -> None:
+    from ledger.check import check
+
+    ledger = new_ledger(engine, SigningKey.generate())
+    ann, bob = Signer(), Signer()
+    ledger.append([ann.join("Ann"), bob.join("Bob")])
+    (work,) = ledger.append([ann.submit("work")])
+    _as_signed_before_the_state_map(ledger)
+    _at(engine, "0004", downgrade=True)
+    upgrade(engine)
+    again = Ledger(engine, ledger._log_key)
+    assert check(engine).tree_size == 4  # the old checkpoints' digests still check
+    with pytest.raises(NotFoundError, match="before the state map"):
+        again.state_root_at(4)
+    assert not isinstance(work, Exception)
+    again.append([bob.evaluate(work.id, 1)])
+    size, root = again.state_root_at(None)
+    assert size == 5
+    proof = again.state_proof(f"member/{ann.public}")
+    statemap.verify_proof(proof, root)
+    assert check(engine).state_root == root.hex()
+    # A log that signed state roots cannot go back to a schema without them.
+    with pytest.raises(RuntimeError, match="cannot go back"):
+        _at(engine, "0004", downgrade=True)

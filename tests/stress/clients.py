@@ -22,8 +22,7 @@ from nacl.signing import SigningKey
 import valuation
 from ledger import checkpoint as cp
 from ledger import merkle
-from ledger.entries import entry_id, parse_leaf
-from ledger.service import event_of
+from ledger.entries import entry_id, event_of, parse_leaf
 from tests.helpers import Signer
 
 

@@ -11,7 +11,6 @@ import contextlib
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,15 +25,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from tests.conftest import PG_URL
+from tests.helpers import free_port
 
 MULTITUDE = str(Path(sys.executable).with_name("multitude"))
 HOST = "127.0.0.1"  # only loopback is ever load-tested
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 class Server:
@@ -67,6 +61,8 @@ class Server:
                 str(self.workers),
                 "--log-key",
                 str(self.log_key),
+                # These tests load the log on purpose, from one address: no write limit.
+                "--no-write-limit",
             ],
             cwd=self.workdir,
             stdout=log,

@@ -8,10 +8,9 @@ in the middle. No field of an entry or of any request takes base64 (keys, signat
 hashes are lowercase hex; base64 appears only in the checkpoints the log writes), so
 "non-canonical base64" is tested as base64 where hex belongs.
 
-Then schemathesis against the server's own /openapi.json: every operation, positive and
-negative cases, no 5xx and every response matching its documented status, content type and
-schema. The two POST bodies are read raw (strict JSON), so the document declares none; the test
-adds a loose entry schema to them so that schemathesis fuzzes bodies too.
+Then schemathesis against the server's own /openapi.json (tests/fuzz.py): every operation, the
+event stream included, positive and negative cases, no 5xx and every response matching its
+documented status, content type and schema.
 """
 
 from __future__ import annotations
@@ -28,12 +27,12 @@ import httpx
 import pytest
 
 from ledger.entries import format_timestamp
-from tests.helpers import Signer
+from tests.fuzz import run_schemathesis
+from tests.helpers import Signer, assert_problem
+from tests.stress.clients import network_of
 from tests.stress.conftest import Server, sqlite_url
 
 pytestmark = pytest.mark.slow
-
-NETWORK = "multitude"  # the default network `serve` creates
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +40,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     workdir = tmp_path_factory.mktemp("hostile")
     server = Server(sqlite_url(workdir), workdir, workers=1)
     server.start()
+    # The default network `serve` creates is named from its log key (SPEC section 2).
+    Member.network_name = network_of(server.base)
     yield server
     server.stop()
 
@@ -48,8 +49,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 class Member(Signer):
     """A member of the default network, signing on its own machine."""
 
+    network_name = ""  # set by the `server` fixture
+
     def __init__(self) -> None:
-        super().__init__(network=NETWORK)
+        super().__init__(network=Member.network_name)
 
     def join(self, name: str = "", referrer: str | None = None) -> dict[str, Any]:
         return super().join(name or f"m {self.public[:6]}", referrer)
@@ -70,16 +73,6 @@ def raw_post(server: Server, path: str, body: bytes, **headers: str) -> httpx.Re
         headers={"content-type": "application/json", **headers},
         timeout=60,
     )
-
-
-def refused(response: httpx.Response, status: int, *words: str) -> dict[str, Any]:
-    assert response.status_code == status, (response.status_code, response.text[:500])
-    assert response.headers["content-type"].startswith("application/problem+json")
-    problem: dict[str, Any] = response.json()
-    assert problem["status"] == status and problem["detail"]
-    for word in words:
-        assert word.lower() in problem["detail"].lower(), problem
-    return problem
 
 
 @pytest.fixture
@@ -175,7 +168,7 @@ def test_malformed_and_ambiguous_entries_are_4xx_and_leave_no_trace(
                 result = response.json()["results"][0]
                 status, detail = result["status"], result.get("detail", "")
             else:
-                refused(response, response.status_code)
+                assert_problem(response, response.status_code)
                 status, detail = response.status_code, response.json()["detail"]
             if not 400 <= status < 500 or word.lower() not in detail.lower():
                 failures.append(f"{name}: {status} {detail!r}")
@@ -183,51 +176,51 @@ def test_malformed_and_ambiguous_entries_are_4xx_and_leave_no_trace(
 
 
 @pytest.mark.parametrize("depth", [33, 1000, 100_000])
-def test_deep_nesting_is_refused(server: Server, no_trace: None, depth: int) -> None:
+def test_deep_nesting_is_assert_problem(server: Server, no_trace: None, depth: int) -> None:
     body = b'{"title":' + b"[" * depth + b"]" * depth + b"}"
     for response in both(server, body):
         assert 400 <= response.status_code < 500, response.text[:300]
 
 
-def test_a_float_where_an_integer_belongs_in_a_body_is_refused(
+def test_a_float_where_an_integer_belongs_in_a_body_is_assert_problem(
     server: Server, no_trace: None
 ) -> None:
     member = Member()
     entry = member.sign("evaluation.cast", {"contribution": "a" * 64, "value": 1})
     body = text_of(entry).replace('"value":1', '"value":1.0').encode()
-    refused(raw_post(server, "/v1/entries", body), 400, "integer")
+    assert_problem(raw_post(server, "/v1/entries", body), 400, "integer")
 
 
 def test_a_10_mb_body_is_refused_early(server: Server, no_trace: None) -> None:
     body = b'{"entries":["' + b"x" * (10 * 2**20) + b'"]}'
     started = time.monotonic()
     for path in ("/v1/entries", "/v1/entries/batch"):
-        refused(raw_post(server, path, body), 413)
+        assert_problem(raw_post(server, path, body), 413)
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: refused while it streams in
         for _ in range(10):
             yield b"x" * 2**20
 
     response = httpx.post(f"{server.base}/v1/entries/batch", content=chunks(), timeout=60)
-    refused(response, 413)
+    assert_problem(response, 413)
     assert time.monotonic() - started < 30
 
 
-def test_an_entry_for_another_network_is_refused(server: Server, no_trace: None) -> None:
+def test_an_entry_for_another_network_is_assert_problem(server: Server, no_trace: None) -> None:
     member = Member()
     response = httpx.post(
         f"{server.base}/v1/entries", json=member.sign("member.join", {"name": "x"}, network="demo")
     )
-    refused(response, 422, "network")
+    assert_problem(response, 422, "network")
 
 
-def test_an_entry_far_from_the_log_clock_is_refused(server: Server, no_trace: None) -> None:
+def test_an_entry_far_from_the_log_clock_is_assert_problem(server: Server, no_trace: None) -> None:
     member = Member()
     stale = format_timestamp(datetime.now(UTC) - timedelta(hours=1))
     response = httpx.post(
         f"{server.base}/v1/entries", json=member.sign("member.join", {"name": "x"}, ts=stale)
     )
-    refused(response, 422, "clock")
+    assert_problem(response, 422, "clock")
 
 
 def test_a_replayed_entry_is_refused_and_changes_nothing(server: Server) -> None:
@@ -240,7 +233,7 @@ def test_a_replayed_entry_is_refused_and_changes_nothing(server: Server) -> None
         if response.status_code == 200:
             assert response.json()["results"][0]["status"] == 409
         else:
-            refused(response, 409, "duplicate")
+            assert_problem(response, 409, "duplicate")
     assert state(server) == before
 
 
@@ -283,7 +276,7 @@ def test_a_batch_with_a_bad_entry_in_the_middle_says_which(server: Server) -> No
 def test_bad_envelopes_are_4xx(server: Server, no_trace: None, path: str, body: bytes) -> None:
     response = raw_post(server, path, body)
     assert 400 <= response.status_code < 500, response.text[:300]
-    refused(response, response.status_code)
+    assert_problem(response, response.status_code)
 
 
 @pytest.mark.parametrize(
@@ -306,108 +299,27 @@ def test_bad_envelopes_are_4xx(server: Server, no_trace: None, path: str, body: 
 def test_bad_queries_are_4xx(server: Server, query: str) -> None:
     response = httpx.get(f"{server.base}{query}", timeout=10)
     assert 400 <= response.status_code < 500, (query, response.status_code, response.text[:300])
-    refused(response, response.status_code)
+    assert_problem(response, response.status_code)
 
 
 # --- schemathesis ---------------------------------------------------------------------------
 
 MAX_EXAMPLES = 40  # per operation and generation mode
 
-LOOSE_ENTRY = {
-    "type": "object",
-    "properties": {
-        "v": {"type": "integer"},
-        "network": {"type": "string"},
-        "kind": {
-            "type": "string",
-            "enum": ["member.join", "contribution.submit", "evaluation.cast", "network.params"],
-        },
-        "author": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-        "seq": {"type": "integer"},
-        "ts": {"type": "string"},
-        "body": {"type": "object"},
-        "sig": {"type": "string", "pattern": "^[0-9a-f]{128}$"},
-    },
-}
-
-
-def fuzzable(document: dict[str, Any]) -> dict[str, Any]:
-    """The server's document, with request bodies declared for the two POSTs, and without the
-    endless event stream."""
-    paths = document["paths"]
-    paths.pop("/v1/events")
-    paths["/v1/entries"]["post"]["requestBody"] = {
-        "required": True,
-        "content": {"application/json": {"schema": LOOSE_ENTRY}},
-    }
-    paths["/v1/entries/batch"]["post"]["requestBody"] = {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "entries": {"type": "array", "items": LOOSE_ENTRY, "maxItems": 5}
-                    },
-                    "required": ["entries"],
-                }
-            }
-        },
-    }
-    return document
-
 
 def test_schemathesis_finds_no_5xx_and_no_schema_violation(server: Server) -> None:
-    import hypothesis
-    import schemathesis
-    from schemathesis import checks
-    from schemathesis.generation import GenerationMode
-
-    document = httpx.get(f"{server.base}/openapi.json", timeout=10).json()
-    schema = schemathesis.openapi.from_dict(fuzzable(document))
-    chosen = [
-        checks.not_a_server_error,
-        checks.status_code_conformance,
-        checks.content_type_conformance,
-        checks.response_schema_conformance,
-    ]
     before = state(server)
-    tried = {"cases": 0, "5xx": 0}
-    failures: list[str] = []
     started = time.monotonic()
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-
-            @hypothesis.settings(
-                max_examples=MAX_EXAMPLES,
-                deadline=None,
-                database=None,
-                derandomize=True,
-                suppress_health_check=list(hypothesis.HealthCheck),
-                phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
-            )
-            @hypothesis.given(case=operation.as_strategy(generation_mode=mode))
-            def run(case: Any) -> None:
-                tried["cases"] += 1
-                response = case.call(base_url=server.base, timeout=30)
-                if response.status_code >= 500:
-                    tried["5xx"] += 1
-                case.validate_response(response, checks=chosen)
-
-            try:
-                run()
-            except hypothesis.errors.Unsatisfiable:
-                pass  # no negative case exists for an operation without inputs
-            except Exception as exc:
-                failures.append(f"{operation.label} ({mode.value}): {str(exc)[:800]}")
+    summary = run_schemathesis(server.base, MAX_EXAMPLES)
     elapsed = time.monotonic() - started
-    print(f"\nschemathesis: {tried['cases']} cases, {tried['5xx']} 5xx, {elapsed:.0f} s")
-    assert tried["5xx"] == 0
-    assert not failures, "\n\n".join(failures)
+    print(f"\nschemathesis: {summary.cases} cases, {summary.server_errors} 5xx, {elapsed:.0f} s")
+    assert summary.server_errors == 0
+    assert not summary.failures, "\n\n".join(summary.failures)
+    assert summary.streams > 0
     after = state(server)
     # Fuzzed entries are signed by nobody: none can have been logged.
     assert after == before
+    assert "Traceback" not in server.log(), server.log()
 
 
 def test_the_log_is_still_sound_after_all_that(server: Server) -> None:

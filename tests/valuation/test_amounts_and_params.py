@@ -100,7 +100,10 @@ def broken(change: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("valuation", "message"),
     [
-        (broken(lambda v: v.update(algorithm="backfeed/2")), "algorithm must be 'backfeed/1'"),
+        (
+            broken(lambda v: v.update(algorithm="backfeed/9")),
+            "algorithm must be 'backfeed/1' or 'backfeed/2', not 'backfeed/9'",
+        ),
         (broken(lambda v: v.update(extra=1)), "unknown field 'extra'"),
         (broken(lambda v: v["params"].pop("beta")), "lacks the field 'beta'"),
         (broken(lambda v: v["params"].update(beta=0.5)), "params.beta must be a decimal string"),

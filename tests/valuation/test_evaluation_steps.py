@@ -6,7 +6,8 @@ import copy
 
 from tests.valuation.community import Log, applied, contribution_of, key_of, member_of
 from valuation import PRESETS, UNIT, Posting, State, apply, contribution_figures
-from valuation.reading import feed_score, quality, ratio
+from valuation.figures import quality, ratio
+from valuation.reading import feed_score
 
 
 def reputation(state: State, name: str) -> int:

@@ -69,7 +69,7 @@ def test_the_digest_is_sha256_of_the_jcs_of_the_state_json() -> None:
 
 
 def test_the_lazy_state_json_is_the_same_document() -> None:
-    from ledger.audit import canonical_chunks
+    from valuation.jcs import canonical_chunks
 
     log = figure_1()
     state = applied(log)

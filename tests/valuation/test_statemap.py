@@ -92,7 +92,8 @@ def test_proofs_of_present_and_absent_keys_verify(
 ) -> None:
     state = StateMap.of(records.items())
     for k in [*records, key]:
-        proof = state.prove(k, records.get(k))
+        proof = state.prove(k)
+        assert proof.value == records.get(k)
         verify_proof(proof, state.root)
         again = proof_from_json(proof.to_json())
         verify_proof(again, reference_root(records))
@@ -103,7 +104,7 @@ def test_forged_proofs_fail() -> None:
     records = {f"member/{i}": {"reputation": str(i)} for i in range(50)}
     state = StateMap.of(records.items())
     root = state.root
-    proof = state.prove("member/7", records["member/7"])
+    proof = state.prove("member/7")
     forged_value = StateProof(
         proof.tree_size, proof.key, {"reputation": "70"}, proof.siblings, None
     )
@@ -112,7 +113,7 @@ def test_forged_proofs_fail() -> None:
     # Claiming a present key is absent, with an EMPTY terminal or with another record.
     with pytest.raises(StateProofError):
         verify_proof(StateProof(0, "member/7", None, proof.siblings, None), root)
-    absent = state.prove("member/x", None)
+    absent = state.prove("member/x")
     with pytest.raises(StateProofError):
         verify_proof(StateProof(0, "member/x", {"reputation": "1"}, absent.siblings, None), root)
     if absent.other is not None:
@@ -128,9 +129,11 @@ def test_forged_proofs_fail() -> None:
         proof_from_json({"tree_size": 1, "key": "k"})
 
 
-def test_prove_refuses_a_value_the_map_does_not_hold() -> None:
+def test_a_kept_version_proves_the_values_it_had() -> None:
     state = StateMap.of([("network", {"a": 1})])
-    with pytest.raises(StateProofError):
-        state.prove("network", {"a": 2})
-    with pytest.raises(StateProofError):
-        state.prove("network", None)
+    state.snapshot(1)
+    state.update([("network", {"a": 2}), ("member/b", {"b": 1})])
+    assert state.prove("network", 1).value == {"a": 1}
+    assert state.prove("member/b", 1).value is None
+    verify_proof(state.prove("member/b", 1), state.root_at(1) or b"")
+    assert state.prove("network").value == {"a": 2}

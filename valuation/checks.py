@@ -1,0 +1,103 @@
+"""The checks every algorithm makes of an entry the same way: keys, names, the author being a
+member, and the genesis's list of founders. Each raises RuleViolation with a sentence a person
+can act on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from valuation.amounts import parse_amount
+from valuation.errors import AmountError, RuleViolation
+from valuation.model import Event, MemberRecord, State
+
+__all__ = ["Founder", "author", "founders", "key", "name", "short", "show"]
+
+_KEY = re.compile(r"[0-9a-f]{64}")
+_NAME_MAX = 80
+
+
+@dataclass(frozen=True, slots=True)
+class Founder:
+    key: str
+    name: str
+    referrer: str | None
+    reputation: int
+    tokens: int
+
+
+def founders(body: Mapping[str, object]) -> list[Founder]:
+    """The genesis's founders, each checked: a key listed once, a name, an earlier founder as
+    referrer if any, and amounts that are not negative."""
+    listed = body.get("founders")
+    if not isinstance(listed, list):
+        raise RuleViolation("the genesis must list its founders (an empty list for none)")
+    checked: list[Founder] = []
+    seen: set[str] = set()
+    for number, founder in enumerate(listed, start=1):
+        if not isinstance(founder, Mapping):
+            raise RuleViolation(f"founder {number} of the genesis is not an object")
+        member = key(founder.get("member"), f"founder {number}'s member key")
+        if member in seen:
+            raise RuleViolation(
+                f"founder {number}, {short(member)}, is listed twice in the genesis"
+            )
+        called = name(founder.get("name"), f"founder {number}")
+        referrer = founder.get("referrer")
+        if referrer is not None and (not isinstance(referrer, str) or referrer not in seen):
+            raise RuleViolation(
+                f"founder {number}'s referrer {show(referrer)} is not an earlier founder"
+            )
+        reputation = _founder_amount(founder.get("reputation"), number, "reputation")
+        tokens = _founder_amount(founder.get("tokens"), number, "tokens")
+        seen.add(member)
+        checked.append(Founder(member, called, referrer, reputation, tokens))
+    return checked
+
+
+def _founder_amount(value: object, number: int, field: str) -> int:
+    try:
+        units = parse_amount(value)
+    except AmountError as error:
+        raise RuleViolation(f"founder {number}'s {field}: {error}") from None
+    if units < 0:
+        raise RuleViolation(f"founder {number}'s {field} must not be negative")
+    return units
+
+
+def author(state: State, event: Event) -> MemberRecord:
+    """The member that signed `event`; a key that is not a member is refused."""
+    member = state._members.get(event.author)
+    if member is None:
+        raise RuleViolation(
+            f"author {short(event.author)} is not a member: only member.join may come from a "
+            f"new key"
+        )
+    return member
+
+
+def key(value: object, what: str) -> str:
+    if not isinstance(value, str) or _KEY.fullmatch(value) is None:
+        raise RuleViolation(f"{what} must be 64 lowercase hex characters, not {show(value)}")
+    return value
+
+
+def name(value: object, who: str) -> str:
+    if not isinstance(value, str) or not 1 <= len(value) <= _NAME_MAX:
+        raise RuleViolation(f"{who} needs a name of 1 to {_NAME_MAX} characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RuleViolation(f"{who}'s name is not valid Unicode text") from None
+    return value
+
+
+def short(key: str) -> str:
+    return key[:4] + "…" if len(key) > 4 else key
+
+
+def show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "…"
