@@ -35,7 +35,8 @@ def example(**article: str) -> dict[str, Any]:
 
 def test_the_same_rules_give_the_same_figures_and_move_no_one(bundle: Path) -> None:
     result = replay_under(bundle, valuation.PRESETS["example"])
-    published = json.loads((bundle / "state.json").read_text())
+    records = (json.loads(line) for line in (bundle / "state.jsonl").read_text().splitlines())
+    published = {r["key"]: r["value"] for r in records}
     assert result.tree_size == 12
     assert result.algorithm == result.other_algorithm == "backfeed/1"
     assert result.total_reputation[0] == result.total_reputation[1]
@@ -44,7 +45,7 @@ def test_the_same_rules_give_the_same_figures_and_move_no_one(bundle: Path) -> N
     for mover in result.movers:
         assert mover.after == mover.before
         assert mover.rank_change == 0
-        figures = published["members"][mover.member]
+        figures = published[f"member/{mover.member}"]
         assert valuation.format_amount(mover.before.reputation) == figures["reputation"]
         assert valuation.format_amount(mover.before.tokens) == figures["tokens"]
 
