@@ -31,21 +31,26 @@ _UNIT = Decimal(10**9)
 
 
 def simulate(
-    seed: Annotated[int, typer.Option("--seed", help="the same seed gives the same table")] = 1,
+    seed: Annotated[
+        int, typer.Option("--seed", metavar="N", help="the same seed gives the same table")
+    ] = 1,
     algorithm: Annotated[
         list[str] | None,
         typer.Option(
             "--algorithm",
+            metavar="NAME",
             help="an algorithm to run (repeat for several) [default: backfeed/1 and backfeed/2, "
             "those this version knows]",
         ),
     ] = None,
     scenario: Annotated[
         list[str] | None,
-        typer.Option("--scenario", help="run only this scenario (repeat for several)"),
+        typer.Option(
+            "--scenario", metavar="NAME", help="run only this scenario (repeat for several)"
+        ),
     ] = None,
     sybils: Annotated[
-        int, typer.Option("--sybils", min=1, max=200, help="keys in the sybil ring")
+        int, typer.Option("--sybils", metavar="N", min=1, max=200, help="keys in the sybil ring")
     ] = 10,
     accuracy: Annotated[
         bool, typer.Option("--accuracy/--no-accuracy", help="run the honest-accuracy run too")
@@ -223,18 +228,23 @@ def _simulation_tables(report: Report) -> None:
 def whatif(
     bundle: Annotated[Path, typer.Argument(help="an exported bundle directory")],
     algorithm: Annotated[
-        str, typer.Option("--algorithm", help="the algorithm to replay the log under")
+        str,
+        typer.Option("--algorithm", metavar="NAME", help="the algorithm to replay the log under"),
     ],
     params: Annotated[
         Path | None,
         typer.Option(
             "--params",
+            metavar="FILE",
             help="a JSON file of the algorithm's params (or a whole valuation object) "
             "[default: the algorithm's defaults]",
         ),
     ] = None,
     top: Annotated[
-        int, typer.Option("--top", min=0, help="members to list, biggest movers first (0: all)")
+        int,
+        typer.Option(
+            "--top", metavar="N", min=0, help="members to list, biggest movers first (0: all)"
+        ),
     ] = 20,
     as_json: Annotated[
         bool, typer.Option("--json", help="print the result as one JSON document")
