@@ -12,7 +12,13 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api import schemas
-from api.problems import ProblemError, documented, problem_of
+from api.problems import (
+    PROBLEM_MEDIA_TYPE,
+    PROBLEM_SCHEMA,
+    ProblemError,
+    documented,
+    problem_of,
+)
 from ledger import jsonstrict, reads
 from ledger import repository as repo
 from ledger.db import read_session
@@ -57,8 +63,7 @@ def _json_request(schema: dict[str, Any]) -> dict[str, Any]:
 WRITE_PROBLEMS: dict[int | str, dict[str, Any]] = {
     **documented(400, 409, 413, 422, 503),
     429: {
-        "model": schemas.Problem,
-        "content": {"application/problem+json": {}},
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}},
         "description": "Too many writes from this client: retry after `Retry-After` seconds",
         "headers": {"Retry-After": {"schema": {"type": "integer"}}},
     },

@@ -222,8 +222,9 @@ def read_leaf(raw: bytes, *, verify: bool = True) -> CheckedLeaf:
     return CheckedLeaf(entry=entry, logged_at=logged_at, moment=moment, signed=signed)
 
 
-def _read_leaf_quickly(raw: bytes) -> CheckedLeaf:
-    """What the ordered checks need of a leaf, trusting the workers to check the rest.
+def read_leaf_unchecked(raw: bytes) -> CheckedLeaf:
+    """What the ordered checks need of a leaf, trusting the workers to check the rest (and
+    what a replay of a bundle that is not being verified needs: `ledger.whatif`).
 
     Anything unexpected goes to `read_leaf`, which words the error (or accepts the leaf).
     """
@@ -601,7 +602,7 @@ class _Auditor:
                 if parallel and line > 1:
                     # The workers check bytes, shape and signature; this process only reads.
                     self.workers.add(line, raw)
-                    leaf = _read_leaf_quickly(raw)
+                    leaf = read_leaf_unchecked(raw)
                 else:
                     leaf = read_leaf(raw)
             except SignatureError as exc:

@@ -8,13 +8,15 @@ The parameters travel in the genesis entry (and in `network.params` entries) as
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from valuation.amounts import format_amount, parse_amount
 from valuation.errors import AmountError, ParamsError
+
+T = TypeVar("T")
 
 __all__ = [
     "ALGORITHM",
@@ -138,14 +140,7 @@ def resolve_params(obj: object) -> Params:
             f"valuation.algorithm must be {ALGORITHM!r}, not {show(top['algorithm'])}"
         )
     raw = closed_object(top["params"], _PARAM_FIELDS, "params")
-    types_raw = raw["contribution_types"]
-    if not isinstance(types_raw, Mapping) or not types_raw:
-        raise ParamsError("params.contribution_types must be an object with at least one type")
-    types: dict[str, ContributionType] = {}
-    for name in sorted(types_raw):
-        if not isinstance(name, str) or not name or len(name) > 64:
-            raise ParamsError(f"contribution type name {show(name)} must be 1 to 64 characters")
-        types[name] = _contribution_type(name, types_raw[name])
+    types = read_contribution_types(raw, _contribution_type)
     return Params(
         initial_reputation=read_amount(raw, "initial_reputation", "params"),
         initial_tokens=read_amount(raw, "initial_tokens", "params"),
@@ -155,6 +150,21 @@ def resolve_params(obj: object) -> Params:
         allow_self_evaluation=_flag(raw, "allow_self_evaluation"),
         contribution_types=types,
     )
+
+
+def read_contribution_types(
+    raw: Mapping[str, Any], read_one: Callable[[str, object], T]
+) -> dict[str, T]:
+    """`params.contribution_types`: at least one, by name (sorted), each read by `read_one`."""
+    types_raw = raw["contribution_types"]
+    if not isinstance(types_raw, Mapping) or not types_raw:
+        raise ParamsError("params.contribution_types must be an object with at least one type")
+    types: dict[str, T] = {}
+    for name in sorted(types_raw):
+        if not isinstance(name, str) or not name or len(name) > 64:
+            raise ParamsError(f"contribution type name {show(name)} must be 1 to 64 characters")
+        types[name] = read_one(name, types_raw[name])
+    return types
 
 
 def _contribution_type(name: str, obj: object) -> ContributionType:

@@ -20,6 +20,7 @@ from valuation.params import (
     closed_object,
     format_decimal,
     read_amount,
+    read_contribution_types,
     read_decimal,
     show,
 )
@@ -127,14 +128,7 @@ def resolve_params_2(obj: object) -> Params2:
             f"valuation.algorithm must be {ALGORITHM_2!r}, not {show(top['algorithm'])}"
         )
     raw = closed_object(top["params"], _PARAM_FIELDS, "params")
-    types_raw = raw["contribution_types"]
-    if not isinstance(types_raw, Mapping) or not types_raw:
-        raise ParamsError("params.contribution_types must be an object with at least one type")
-    types: dict[str, ContributionType2] = {}
-    for name in sorted(types_raw):
-        if not isinstance(name, str) or not name or len(name) > 64:
-            raise ParamsError(f"contribution type name {show(name)} must be 1 to 64 characters")
-        types[name] = _contribution_type(name, types_raw[name])
+    types = read_contribution_types(raw, _contribution_type)
     return Params2(
         referral_stake=read_decimal(raw, "referral_stake", "params", high=1),
         contribution_types=types,

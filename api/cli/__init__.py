@@ -27,7 +27,7 @@ app = typer.Typer(
 )
 
 # In the order `multitude --help` lists them.
-COMMAND_MODULES = ("network", "member", "audit", "check", "explain", "demo")
+COMMAND_MODULES = ("network", "member", "audit", "check", "explain", "demo", "simulate")
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"api.cli.{_name}").register(app)

@@ -20,9 +20,6 @@ from rich.table import Table
 from rich.text import Text
 
 from api.cli.common import HEX64, CommandError, DbOption, complete_id, db_url, no_database
-from ledger import reads
-from ledger import repository as repo
-from ledger.db import make_engine, read_session, sqlite_file
 from ledger.errors import LedgerError
 
 if TYPE_CHECKING:
@@ -122,6 +119,9 @@ def _change(asset: str, amount: int, cause: str, cid: str | None, evaluator: str
 
 def from_database(url: str, key: str) -> Explanation:
     """The explanation straight from the ledger's tables (no server needed)."""
+    from ledger import reads
+    from ledger import repository as repo
+    from ledger.db import make_engine, read_session, sqlite_file
 
     file = sqlite_file(url)
     if file is not None and not file.exists():

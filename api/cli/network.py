@@ -150,6 +150,7 @@ def serve(
         list[str] | None,
         typer.Option(
             "--cors-origin",
+            metavar="ORIGIN",
             help="let the pages of this origin (https://dash.example.org; * for any) call the "
             "API from a browser; repeat for several (default: none)",
         ),
@@ -158,6 +159,7 @@ def serve(
         int | None,
         typer.Option(
             "--write-limit",
+            metavar="N",
             min=1,
             help="writes (POST /v1/entries, /v1/entries/batch) a client address may send a "
             "minute, counted in each worker (default: 600)",
@@ -170,7 +172,8 @@ def serve(
     """Serve the REST API and the dashboard (API docs at /docs).
 
     On an empty database it first creates the default network: multitude-<8 hex of the log
-    key>, origin localhost/<network>, the example preset. Prints the log's verifier key."""
+    key>, origin localhost/<network>, backfeed/2 with its default params. Prints the log's
+    verifier key."""
     import uvicorn
 
     import valuation

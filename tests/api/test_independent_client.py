@@ -8,7 +8,6 @@ shape of every response. Only the fixture that starts the server uses the projec
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import shutil
@@ -42,11 +41,13 @@ from tests.api.independent.protocol import (
     Member,
     consistency_proof,
     entry_id,
+    fold_state_proof,
     inclusion_path,
     jcs,
     leaf_hash,
     mth,
     parse_verifier_key,
+    state_root,
     timestamp,
     verify_checkpoint,
     verify_consistency,
@@ -187,13 +188,31 @@ def test_a_community_audits_clean_from_leaves_checkpoints_and_proofs(serve: Serv
         hashes = [bytes.fromhex(h) for h in proof["hashes"]]
         assert verify_consistency(older.size, last.size, older.root, last.root, hashes)
 
-    # every tree size the API reports has a state digest
-    for size in range(1, last.size + 1):
-        state = api.get("/v1/state", tree_size=size)
-        assert set(state) == {"tree_size", "digest"} and state["tree_size"] == size
-        assert isinstance(state["digest"], str) and len(state["digest"]) == 64
+    # every checkpoint carries a state line, /v1/state answers it at that size, and every
+    # member's figures are proven against it, at the latest size and at older ones (section 5)
+    for cp in [*api.checkpoints, last]:
+        assert cp.state is not None, "a checkpoint without its state line"
+        state = api.get("/v1/state", tree_size=cp.size)
+        assert state == {"tree_size": cp.size, "root": cp.state.hex()}
+        for member in api.get("/v1/members", limit=100)["items"]:
+            proof = api.get("/v1/state/proof", key=f"member/{member['member']}", tree_size=cp.size)
+            assert fold_state_proof(proof) == cp.state
+            assert proof["tree_size"] == cp.size
+            if cp is last:
+                assert proof["value"] == {
+                    "name": member["name"],
+                    "referrer": member["referrer"],
+                    "reputation": member["reputation"],
+                    "tokens": member["tokens"],
+                }
     latest = api.get("/v1/state")
     assert latest["tree_size"] == last.size
+    # absence is proven too, and a forged figure does not fold to the root
+    absent = api.get("/v1/state/proof", key="member/" + "0" * 64)
+    assert absent["value"] is None and fold_state_proof(absent) == last.state
+    proof = api.get("/v1/state/proof", key=f"member/{api.get('/v1/members')['items'][0]['member']}")
+    proof["value"]["reputation"] = "1000000"
+    assert fold_state_proof(proof) != last.state
 
     # lists: members, leaderboard, contributions, history
     members = api.get("/v1/members")
@@ -728,17 +747,17 @@ def test_a_second_server_on_the_same_database_serves_the_same_log_and_figures(
     c = api.post(u[1], u[1].submit("c", type="article"))["id"]
     for who, value in [(0, 1), (2, 1), (3, 0), (0, 0), (3, 1), (0, 1)]:
         api.post(u[who], u[who].evaluate(c, value))
-        digests[api.checkpoint().size] = api.get("/v1/state")["digest"]
+        digests[api.checkpoint().size] = api.get("/v1/state")["root"]
     cp, _ = api.audit()
     for size, digest in digests.items():
-        assert api.get("/v1/state", tree_size=size)["digest"] == digest, size
+        assert api.get("/v1/state", tree_size=size)["root"] == digest, size
 
     again = serve()
     assert again.text("/v1/log/checkpoint") == cp.text
     assert again.get("/v1/members") == api.get("/v1/members")
     assert again.get("/v1/contributions/" + c) == api.get("/v1/contributions/" + c)
     for size, digest in digests.items():
-        assert again.get("/v1/state", tree_size=size)["digest"] == digest, size
+        assert again.get("/v1/state", tree_size=size)["root"] == digest, size
     again.post(u[2], u[2].evaluate(c, 0))
     again.audit()
 
@@ -925,11 +944,13 @@ def test_the_real_command_line_serves_figure_1_to_this_client(
     vkey = parse_verifier_key(bundle.joinpath("log.vkey").read_text().strip())
     exported = verify_checkpoint(bundle.joinpath("checkpoint").read_text(), vkey)
     assert (exported.size, exported.root) == (cp.size, cp.root)
-    derived = json.loads(bundle.joinpath("state.json").read_text())
-    assert derived["digest"] == state["digest"]
-    # how we read section 5: the digest covers the state.json object without its "digest"
-    without = {k: v for k, v in derived.items() if k != "digest"}
-    assert hashlib.sha256(jcs(without)).hexdigest() == state["digest"]
+    lines = bundle.joinpath("state.jsonl").read_bytes().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert lines == [jcs(record) for record in records], "each line is the JCS of its record"
+    assert [r["key"] for r in records] == sorted(r["key"] for r in records)
+    # section 7: the records fold to the checkpoint's state line and to /v1/state's root
+    folded = state_root({r["key"]: r["value"] for r in records})
+    assert exported.state == folded and folded.hex() == state["root"]
 
     run(exe, "verify", "bundle", cwd=tmp_path)
     run(exe, "verify", "bundle", "--since", "older.checkpoint", cwd=tmp_path)

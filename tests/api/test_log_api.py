@@ -79,8 +79,12 @@ def test_an_independent_client_checks_everything_it_is_told(client: TestClient) 
 def test_checkpoint_is_a_c2sp_signed_note(client: TestClient) -> None:
     text = client.get("/v1/log/checkpoint").text
     body, _, signature = text.partition("\n\n")
-    origin, size, root = body.split("\n")
+    origin, size, root, state = body.split("\n")
     assert origin == "example.org/demo" and size == "1" and len(base64.b64decode(root)) == 32
+    # The state line (SPEC section 4): the state map's root, as GET /v1/state gives it in hex.
+    assert state.startswith("state ")
+    state_root = base64.b64decode(state.removeprefix("state "))
+    assert client.get("/v1/state").json() == {"tree_size": 1, "root": state_root.hex()}
     assert signature.startswith("— example.org/demo ") and signature.endswith("\n")
     name, key_id, key = client.get("/v1/log/key").text.split("+", 2)
     assert name == "example.org/demo" and len(key_id) == 8

@@ -66,10 +66,12 @@ def assert_not_found(client: TestClient, path: str) -> None:
 # --- /v1/stats ------------------------------------------------------------------------------
 
 
-def test_stats_count_what_the_lists_hold_at_the_published_digest(client: TestClient) -> None:
+def test_stats_count_what_the_lists_hold_at_the_published_state_root(client: TestClient) -> None:
     stats = get(client, "/v1/stats")
-    assert set(stats) == {"tree_size", "members", "contributions", "total_reputation", "digest"}
-    assert {"tree_size": stats["tree_size"], "digest": stats["digest"]} == get(client, "/v1/state")
+    assert set(stats) == {"tree_size", "members", "contributions", "total_reputation", "state_root"}
+    assert {"tree_size": stats["tree_size"], "root": stats["state_root"]} == get(
+        client, "/v1/state"
+    )
     assert stats["members"] == len(every(client, "/v1/members", "offset", 1000)) == 5
     assert stats["contributions"] == len(all_contributions(client)) == 3
     total = sum(

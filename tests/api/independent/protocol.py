@@ -247,6 +247,7 @@ class Checkpoint:
     size: int
     root: bytes
     text: str
+    state: bytes | None = None  # the `state` extension line (SPEC section 4), when present
 
 
 def key_id(name: str, public: bytes) -> bytes:
@@ -315,4 +316,72 @@ def verify_checkpoint(text: str, key: VerifierKey) -> Checkpoint:
         raise ProtocolError("root hash is not 32 bytes")
     if origin != key.name:
         raise ProtocolError("the key name is the origin (SPEC section 4)")
-    return Checkpoint(origin, int(size), root_bytes, text)
+    state = None
+    for extension in fields[3:-1]:
+        if extension.startswith("state ") and state is None:
+            state = base64.b64decode(extension[len("state ") :], validate=True)
+            if len(state) != 32:
+                raise ProtocolError("the state root is not 32 bytes")
+    return Checkpoint(origin, int(size), root_bytes, text, state)
+
+
+# --- SPEC section 5: the state map, written from its text alone ---------------------------------
+
+EMPTY = bytes(32)
+
+
+def state_path(key: str) -> bytes:
+    return sha256(key.encode("utf-8"))
+
+
+def state_leaf(path: bytes, value_hash: bytes) -> bytes:
+    return sha256(b"\x02" + path + value_hash)
+
+
+def state_node(left: bytes, right: bytes) -> bytes:
+    return sha256(b"\x03" + left + right)
+
+
+def bit(path: bytes, i: int) -> int:
+    return (path[i // 8] >> (7 - i % 8)) & 1
+
+
+def state_root(records: dict[str, Any]) -> bytes:
+    """The root of a set of records by SPEC section 5's recursive definition."""
+
+    def root(items: list[tuple[bytes, bytes]], d: int) -> bytes:
+        if not items:
+            return EMPTY
+        if len(items) == 1:
+            return state_leaf(*items[0])
+        return state_node(
+            root([x for x in items if bit(x[0], d) == 0], d + 1),
+            root([x for x in items if bit(x[0], d) == 1], d + 1),
+        )
+
+    return root([(state_path(k), sha256(jcs(v))) for k, v in records.items()], 0)
+
+
+def fold_state_proof(proof: dict[str, Any]) -> bytes:
+    """h(0) of a proof `{"tree_size", "key", "value", "siblings", "other"}` (SPEC section 5)."""
+    if set(proof) != {"tree_size", "key", "value", "siblings", "other"}:
+        raise ProtocolError(f"a state proof has exactly SPEC's fields, not {sorted(proof)}")
+    key, siblings = proof["key"], [bytes.fromhex(s) for s in proof["siblings"]]
+    if len(siblings) > 256 or any(len(s) != 32 for s in siblings):
+        raise ProtocolError("at most 256 siblings of 32 bytes")
+    path, depth = state_path(key), len(siblings)
+    if proof["value"] is not None:
+        if proof["other"] is not None:
+            raise ProtocolError("a present key's proof has no other record")
+        h = state_leaf(path, sha256(jcs(proof["value"])))
+    elif proof["other"] is not None:
+        other = proof["other"]
+        other_path = state_path(other["key"])
+        if other["key"] == key or any(bit(other_path, i) != bit(path, i) for i in range(depth)):
+            raise ProtocolError("the other record must be another key sharing the first D bits")
+        h = state_leaf(other_path, bytes.fromhex(other["value_hash"]))
+    else:
+        h = EMPTY
+    for i in range(depth - 1, -1, -1):
+        h = state_node(siblings[i], h) if bit(path, i) else state_node(h, siblings[i])
+    return h
