@@ -361,7 +361,7 @@ def _leaf_events(
 _LEAF_COLUMNS = ("idx", "entry_id", "leaf_hash", "leaf", "author", "seq", "kind", "logged_at")
 _POSTING_COLUMNS = ("idx", "n", "member", "asset", "amount", "cause", "contribution", "evaluator")
 _HISTORY_COLUMNS = ("member", "idx", "reputation", "tokens")
-_EVALUATION_COLUMNS = ("contribution", "evaluator", "value", "idx")
+_EVALUATION_COLUMNS = ("contribution", "evaluator", "value", "idx", "weight")
 
 
 class _BatchWriter:
@@ -436,7 +436,9 @@ class _BatchWriter:
             cid = str(entry.body["contribution"])
             value = entry.body["value"]
             if not again:
-                self.new_evaluations.append((cid, entry.author, value, index))
+                # backfeed/2's frozen weight (None under backfeed/1): a re-cast keeps it.
+                weight = self.state.frozen_weight(cid, entry.author)
+                self.new_evaluations.append((cid, entry.author, value, index, weight))
             else:  # written after the new rows, so it may replace one of the same hand-off
                 self.evaluations[(cid, entry.author)] = {
                     "contribution": cid,

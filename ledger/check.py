@@ -449,7 +449,8 @@ class _Checker:
             title, logged_at = self.submitted[c.id]
             contributions[c.id] = (c.index, c.author, title, c.type, logged_at, c.max_score, c.fund)
             for evaluator, value, index in c.evaluations:
-                evaluations[f"{c.id}/{evaluator}"] = (value, index)
+                weight = self.state.frozen_weight(c.id, evaluator)
+                evaluations[f"{c.id}/{evaluator}"] = (value, index, weight)
         _compare(
             "contributions",
             contributions,
@@ -463,14 +464,14 @@ class _Checker:
             "evaluations",
             evaluations,
             (
-                (f"{r.contribution}/{r.evaluator}", (r.value, r.idx))
+                (f"{r.contribution}/{r.evaluator}", (r.value, r.idx, r.weight))
                 for r in session.scalars(
                     select(EvaluationRow).order_by(
                         EvaluationRow.contribution, EvaluationRow.evaluator
                     )
                 )
             ),
-            ("value", "idx"),
+            ("value", "idx", "weight"),
         )
         return len(members), len(contributions), len(evaluations)
 

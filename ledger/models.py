@@ -99,6 +99,9 @@ class EvaluationRow(Base):
     evaluator: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[int] = mapped_column(Integer)
     idx: Mapped[int] = mapped_column(BigInteger)
+    # backfeed/2: the weight frozen at the evaluator's first cast (migration 0006). None under
+    # backfeed/1, where an evaluation weighs its evaluator's current reputation.
+    weight: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class PostingRow(Base):

@@ -121,6 +121,8 @@ class EvaluationFigures:
     evaluator: str
     value: int
     index: int
+    # The evaluation's weight: its evaluator's reputation now under backfeed/1, the weight
+    # frozen at its first cast under backfeed/2.
     reputation: int
 
 
@@ -422,6 +424,13 @@ def contribution_history(
         total = repo.total_reputation(session) - repo.reputation_posted(session, submitted + 1)
     at_casts = repo.reputation_posted_at(session, [cast.index for cast in casts])
     reputation = repo.reputations_before(session, keys, submitted + 1)
+    # backfeed/2: each evaluation weighs what it froze at its first cast (empty on backfeed/1,
+    # where it weighs its evaluator's reputation as it stands at each point).
+    frozen = repo.frozen_weights(session, cid)
+
+    def weight(key: str) -> int:
+        return frozen[key] if key in frozen else reputation[key]
+
     history = list(repo.history_between(session, keys, submitted + 1, end))
     shown = set(page)
     postings = by_index(p for p in repo.postings_at(session, page) if p.contribution == cid)
@@ -457,7 +466,7 @@ def contribution_history(
         current.pop(cast.evaluator, None)
         current[cast.evaluator] = cast.value
         if cast.value != 0:
-            upon_one = weights_of((v, reputation[k]) for k, v in current.items())[0].get(1, 0)
+            upon_one = weights_of((v, weight(k)) for k, v in current.items())[0].get(1, 0)
             best = next_max_score(best, cast.value, upon_one, total)
         # Figures just after it.
         while position < len(history) and history[position].idx == cast.index:
@@ -467,7 +476,7 @@ def contribution_history(
         previous = cast.index
         if cast.index not in shown:
             continue
-        weights, _ = weights_of((v, reputation[k]) for k, v in current.items())
+        weights, _ = weights_of((v, weight(k)) for k, v in current.items())
         points.append(
             ContributionPoint(
                 index=cast.index,

@@ -285,10 +285,16 @@ def contribution_count(session: Session) -> int:
     return int(session.scalar(select(func.count()).select_from(ContributionRow)) or 0)
 
 
+def _weight() -> Any:
+    """An evaluation's weight: the one frozen at its first cast (backfeed/2), else its
+    evaluator's reputation now (backfeed/1, whose rows hold no weight)."""
+    return func.coalesce(EvaluationRow.weight, MemberRow.reputation)
+
+
 def evaluations(session: Session, cids: Sequence[str]) -> Sequence[tuple[EvaluationRow, int]]:
-    """Current evaluations of these contributions, each with its evaluator's reputation now."""
+    """Current evaluations of these contributions, each with its weight (`_weight`)."""
     query = (
-        select(EvaluationRow, MemberRow.reputation)
+        select(EvaluationRow, _weight())
         .join(MemberRow, MemberRow.member == EvaluationRow.evaluator)
         .where(EvaluationRow.contribution.in_(cids))
         .order_by(EvaluationRow.contribution, EvaluationRow.idx)
@@ -296,10 +302,20 @@ def evaluations(session: Session, cids: Sequence[str]) -> Sequence[tuple[Evaluat
     return [(row, int(rep)) for row, rep in session.execute(query).all()]
 
 
+def frozen_weights(session: Session, cid: str) -> dict[str, int]:
+    """The weight each evaluator of contribution `cid` froze at its first cast (backfeed/2);
+    empty under backfeed/1, whose rows hold none."""
+    query = select(EvaluationRow.evaluator, EvaluationRow.weight).where(
+        EvaluationRow.contribution == cid, EvaluationRow.weight.is_not(None)
+    )
+    return {str(key): int(weight) for key, weight in session.execute(query)}
+
+
 def weights(session: Session) -> dict[str, dict[int, int]]:
-    """For every contribution: value -> reputation of the evaluators now holding that value."""
+    """For every contribution: value -> W(c, value), the sum of the weights (`_weight`) of the
+    evaluations now holding that value."""
     query = (
-        select(EvaluationRow.contribution, EvaluationRow.value, func.sum(MemberRow.reputation))
+        select(EvaluationRow.contribution, EvaluationRow.value, func.sum(_weight()))
         .join(MemberRow, MemberRow.member == EvaluationRow.evaluator)
         .group_by(EvaluationRow.contribution, EvaluationRow.value)
     )

@@ -292,6 +292,16 @@ class State:
         record = self._contributions.get(contribution)
         return record is not None and evaluator in record.evaluations
 
+    def frozen_weight(self, contribution: str, evaluator: str) -> int | None:
+        """The weight `evaluator`'s evaluation of `contribution` froze at its first cast under
+        backfeed/2; None under backfeed/1, where an evaluation weighs its evaluator's current
+        reputation, and when there is no such evaluation."""
+        record = self._contributions.get(contribution)
+        if not isinstance(record, ContributionRecord2):
+            return None
+        vote = record.votes.get(evaluator)
+        return None if vote is None else vote.weight
+
     def iter_contributions(self) -> Iterator[ContributionView]:
         """Every contribution, in log order."""
         return map(_contribution_view, self._contributions.values())
