@@ -36,7 +36,9 @@ def _as_signed_before_the_state_map(ledger: Ledger) -> None:
     verifier = cp.parse_verifier_key(ledger.network().verifier_key)
     with read_session(engine) as session:
         rows = [(r.tree_size, r.note) for r in session.scalars(select(CheckpointRow))]
-        leaves = [bytes(raw) for _, _, raw in repo.leaf_rows_between(session, 0, 10**9)]
+        leaves = [
+            bytes(raw) for _, _, raw in repo.leaf_rows_between(session, 0, repo.tree_size(session))
+        ]
     assert ledger._log_key is not None
     with engine.begin() as conn:
         sqlite = engine.dialect.name != "postgresql"
