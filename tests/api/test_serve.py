@@ -81,7 +81,9 @@ def test_sigterm_stops_serve_cleanly_with_a_stream_open(
     assert took < 10, f"stopping took {took:.1f} s"
     text = err.decode()
     lines = [line for line in text.splitlines() if line.strip()]
-    assert lines and all(line.startswith(("created ", "serving network")) for line in lines), text
+    assert lines and all(
+        line.startswith(("created ", "serving network", "log verifier key: ")) for line in lines
+    ), text
 
 
 def test_serve_flags_set_the_write_limit_and_cors_of_every_worker(tmp_path: Path) -> None:
