@@ -24,6 +24,7 @@ from ledger import checkpoint as cp
 from ledger import merkle
 from ledger.entries import entry_id, event_of, parse_leaf
 from tests.helpers import Signer
+from valuation import statemap
 
 
 @dataclass
@@ -73,7 +74,7 @@ class Writer:
                 }
                 out.append(self.evaluator.sign("evaluation.cast", body))
             else:
-                body = {"title": f"work {self.n}", "type": "comment", "tags": [], "refs": []}
+                body = {"title": f"work {self.n}", "type": "article", "tags": [], "refs": []}
                 out.append(self.author.sign("contribution.submit", body))
         return out
 
@@ -222,7 +223,7 @@ def read_log(base: str) -> LogView:
     leaf_hashes = [merkle.leaf_hash(raw) for raw in leaves]
     state = http.get("/v1/state", params={"tree_size": size}).json()
     assert state["tree_size"] == size
-    return LogView(size, ids, leaf_hashes, leaves, signed.root_hash, state["digest"])
+    return LogView(size, ids, leaf_hashes, leaves, signed.root_hash, state["root"])
 
 
 def audit(base: str, outcomes: list[Outcome]) -> dict[str, int]:
@@ -259,5 +260,6 @@ def audit(base: str, outcomes: list[Outcome]) -> dict[str, int]:
     for index, raw in enumerate(log.leaves):
         leaf = parse_leaf(raw)
         valuation.apply(state, event_of(leaf.entry, index, leaf.logged_at))
-    assert valuation.digest(state) == log.digest, "the live state digest is not the replay's"
+    replayed = statemap.reference_root(dict(valuation.iter_records(state)))
+    assert replayed.hex() == log.digest, "the live state root is not the replay's"
     return {"size": log.size, "acked": acked, "checkpoints_seen": len(seen)}
