@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.responses import Response
@@ -30,8 +31,13 @@ HEADERS = {
 }
 
 
-class Dashboard(StaticFiles):
-    """`StaticFiles` with the headers above on every file it serves."""
+class HeaderedFiles(StaticFiles):
+    """`StaticFiles` that sends the given headers on every file it serves (the dashboard's
+    here, /docs' assets in api/docs.py)."""
+
+    def __init__(self, headers: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.headers = headers
 
     def file_response(
         self,
@@ -41,10 +47,10 @@ class Dashboard(StaticFiles):
         status_code: int = 200,
     ) -> Response:
         response = super().file_response(full_path, stat_result, scope, status_code)
-        response.headers.update(HEADERS)
+        response.headers.update(self.headers)
         return response
 
 
 def mount(app: FastAPI) -> None:
     """Serve the dashboard at `/` (index.html for `/`); the API stays under `/v1`."""
-    app.mount("/", Dashboard(directory=STATIC, html=True), name="dashboard")
+    app.mount("/", HeaderedFiles(HEADERS, directory=STATIC, html=True), name="dashboard")

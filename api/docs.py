@@ -11,14 +11,13 @@ anywhere else, and run no inline script.
 
 from __future__ import annotations
 
-import os
 from importlib.resources import files
 from pathlib import Path
 
 from fastapi import FastAPI
 from starlette.responses import HTMLResponse, Response
-from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
+
+from api.dashboard import HeaderedFiles
 
 ASSETS = Path(str(files("fastapi_offline") / "static"))
 
@@ -63,21 +62,6 @@ INIT = """window.ui = SwaggerUIBundle({
 """
 
 
-class _Assets(StaticFiles):
-    """Swagger UI's files, with the same headers as the page."""
-
-    def file_response(
-        self,
-        full_path: str | os.PathLike[str],
-        stat_result: os.stat_result,
-        scope: Scope,
-        status_code: int = 200,
-    ) -> Response:
-        response = super().file_response(full_path, stat_result, scope, status_code)
-        response.headers.update(HEADERS)
-        return response
-
-
 def mount(app: FastAPI) -> None:
     """Serve `/docs`, its script and Swagger UI's assets (create the app with `docs_url=None`)."""
     page = PAGE.format(title=app.title)
@@ -90,4 +74,4 @@ def mount(app: FastAPI) -> None:
     async def init() -> Response:
         return Response(INIT, media_type="text/javascript", headers=HEADERS)
 
-    app.mount("/docs/assets", _Assets(directory=ASSETS), name="docs-assets")
+    app.mount("/docs/assets", HeaderedFiles(HEADERS, directory=ASSETS), name="docs-assets")
