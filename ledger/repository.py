@@ -41,8 +41,12 @@ def _in_chunks(values: Iterable[T]) -> Iterator[list[T]]:
 # --- the log ------------------------------------------------------------------------------
 
 
+_LAST_INDEX = select(func.max(LeafRow.idx))
+
+
 def tree_size(session: Session) -> int:
-    last = session.scalar(select(func.max(LeafRow.idx)))
+    # On the connection, past the ORM: asked at the start of every append.
+    last = session.connection().execute(_LAST_INDEX).scalar()
     return 0 if last is None else int(last) + 1
 
 
@@ -169,18 +173,17 @@ def checkpoint_at(session: Session, size: int) -> CheckpointRow | None:
     return session.get(CheckpointRow, size)
 
 
-def add_checkpoint(
-    session: Session, size: int, root: bytes, note: str, state_root: bytes, total_reputation: int
-) -> None:
-    session.add(
-        CheckpointRow(
-            tree_size=size,
-            root_hash=root,
-            note=note,
-            state_root=state_root,
-            total_reputation=total_reputation,
-        )
-    )
+def checkpoint_row(
+    size: int, root: bytes, note: str, state_root: bytes, total_reputation: int
+) -> dict[str, Any]:
+    """A new checkpoint's row, to be written with the append's other rows."""
+    return {
+        "tree_size": size,
+        "root_hash": root,
+        "note": note,
+        "state_root": state_root,
+        "total_reputation": total_reputation,
+    }
 
 
 def checkpoint_sizes(session: Session, low: int, high: int, last: int) -> list[int]:
