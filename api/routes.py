@@ -76,7 +76,8 @@ def _next_offset(offset: int, limit: int, page: Sized) -> int | None:
     return offset + limit if len(page) > limit else None
 
 
-def get_ledger(request: Request) -> Ledger:
+async def get_ledger(request: Request) -> Ledger:
+    # async: FastAPI would run a plain function in its thread pool, a hand-off per request.
     ledger: Ledger = request.app.state.ledger
     return ledger
 
