@@ -302,20 +302,27 @@ class Appender:
         state = self._state
         if state is not None and state.tree_size == size and self._map is not None:
             return state  # the usual case: nothing was appended by another process
-        self._tail = None  # the frontier moves with the leaves caught up here
+        tail, self._tail = self._tail, None
         if state is None or state.tree_size > size:
             state = valuation.new_state()
             self._seqs = {}
             self._map = None
+            tail = None
         seqs = self._seqs
         live = self._map
         sealed = repo.checkpoint_sizes(session, state.tree_size + 1, size, last=KEEP)
         build_at = sealed[0] if sealed else size
+        start = state.tree_size
+        # The leaves another process appended also extend the tree's frontier: kept here, it
+        # spares reading it back (several workers take turns appending).
+        caught: list[bytes] | None = [] if tail is not None else None
+        last_logged_at = None
         # These leaves were checked when they were appended (and `multitude check` re-checks
         # them): catching up only needs their JSON, not their signatures or canonical form.
         for leaf_event in _leaf_events(
-            repo.leaf_rows_between(session, state.tree_size, size), seqs
+            repo.leaf_rows_between(session, state.tree_size, size), seqs, caught
         ):
+            last_logged_at = leaf_event.logged_at
             changes = valuation.apply(state, leaf_event)
             if live is not None:
                 live.note(changes)
@@ -329,6 +336,10 @@ class Appender:
             live.seal(state)
         self._state = state
         self._map = live
+        if tail is not None and caught is not None and state.tree_size == size:
+            frontier, _ = merkle.append(tail[0], start, caught)
+            floor = tail[1] if last_logged_at is None else parse_timestamp(last_logged_at)
+            self._tail = (frontier, floor)
         return state
 
     def state_proof(self, key: str, tree_size: int) -> StateProof:
@@ -362,12 +373,17 @@ class Appender:
 
 
 def _leaf_events(
-    rows: Iterable[tuple[int, str, bytes]], seqs: dict[str, int]
+    rows: Iterable[tuple[int, str, bytes]],
+    seqs: dict[str, int],
+    hashes: list[bytes] | None = None,
 ) -> Iterator[valuation.Event]:
-    """The events of logged leaves (index, entry id, leaf bytes), noting each author's seq."""
+    """The events of logged leaves (index, entry id, leaf bytes), noting each author's seq
+    and, given `hashes`, adding each leaf's hash to it."""
     for index, entry_id, raw in rows:
         data, logged_at = stored_leaf(raw)
         seqs[data["author"]] = data["seq"]
+        if hashes is not None:
+            hashes.append(merkle.leaf_hash(raw))
         yield event(index, entry_id, data, logged_at)
 
 
