@@ -1,14 +1,18 @@
 """Test helpers shared by the test modules: members that sign on their own machine, a ledger
-with a fresh network and a small history, the command line in-process, a live server, and the
-checks of an append's result and of a problem document."""
+with a fresh network and a small history, the command line in-process, a live server, the
+checks of an append's result and of a problem document, and the reference vectors of
+tests/vectors/."""
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +26,15 @@ from api.settings import Settings
 from ledger.entries import sign_entry
 from ledger.errors import LedgerError
 from ledger.service import Appended, Ledger, NetworkConfig
+
+VECTORS = Path(__file__).resolve().parent / "vectors"
+PG_URL = os.environ.get("MULTITUDE_TEST_DATABASE_URL")  # PostgreSQL too, when it is set
+MULTITUDE = str(Path(sys.executable).with_name("multitude"))  # the console script, to run apart
+
+
+def vector(name: str) -> Any:
+    """The reference vector `tests/vectors/<name>`, parsed."""
+    return json.loads((VECTORS / name).read_text("utf-8"))
 
 
 class Signer:
