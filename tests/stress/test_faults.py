@@ -36,7 +36,7 @@ from ledger.entries import sign_entry
 from ledger.service import Ledger
 from tests.helpers import assert_problem, free_port, new_ledger
 from tests.stress.clients import Outcome, audit, network_of, read_log, write_until
-from tests.stress.conftest import HOST, Server, run_check, sqlite_url
+from tests.stress.server import HOST, Server, run_check, sqlite_url
 
 pytestmark = pytest.mark.slow
 
