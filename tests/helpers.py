@@ -121,12 +121,15 @@ def assert_problem(response: Any, status: int, *words: str) -> dict[str, Any]:
 
 
 class LiveServer:
-    """A uvicorn server over `ledger`, in a thread, on a free loopback port."""
+    """uvicorn in a thread on a free loopback port, serving `app`: the API over a ledger (with
+    `Settings` for tests) or an app of the caller's; `with LiveServer(...) as url`. `config` goes
+    to `uvicorn.Config` (by default it logs warnings only)."""
 
-    def __init__(self, ledger: Ledger) -> None:
-        app = create_app(Settings(db="sqlite://", events_poll_seconds=0.05), ledger=ledger)
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
-        self.server = uvicorn.Server(config)
+    def __init__(self, app: Ledger | Any, **config: Any) -> None:
+        if isinstance(app, Ledger):
+            app = create_app(Settings(db="sqlite://", events_poll_seconds=0.05), ledger=app)
+        config.setdefault("log_level", "warning")
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, **config))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> str:
@@ -141,7 +144,7 @@ class LiveServer:
 
     def __exit__(self, *_: object) -> None:
         self.server.should_exit = True
-        self.thread.join(timeout=10)
+        self.thread.join(timeout=30)
 
 
 def free_port() -> int:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from nacl.signing import SigningKey
 from sqlalchemy import Engine
@@ -20,7 +18,7 @@ from api.app import create_app
 from api.settings import Settings
 from ledger.entries import parse_leaf
 from ledger.service import Ledger
-from tests.helpers import Signer, new_ledger, vector
+from tests.helpers import LiveServer, Signer, new_ledger, vector
 from valuation import statemap
 
 TOLERANCE = Decimal("0.000001")
@@ -242,16 +240,8 @@ def client_ledger(ledger: Ledger) -> Iterator[TestClient]:
 
 @pytest.fixture
 def live_server(ledger: Ledger) -> Iterator[str]:
-    config = uvicorn.Config(app_for(ledger), host="127.0.0.1", port=0, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        threading.Event().wait(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(5)
+    with LiveServer(app_for(ledger)) as url:
+        yield url
 
 
 def read_events(response: httpx.Response, count: int) -> list[dict[str, Any]]:

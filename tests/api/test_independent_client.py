@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -24,7 +25,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from nacl.signing import SigningKey
 from sqlalchemy import Engine
 
@@ -73,38 +73,27 @@ def serve(engine: Engine, log_key: SigningKey) -> Iterator[Serve]:
     """Start a real uvicorn server on a fresh network; return an independent client of it.
     Called again, it starts another server on the same database (a restart, a replay)."""
     import valuation
-    from api.app import create_app
-    from api.settings import Settings
     from ledger.service import Ledger, NetworkConfig
+    from tests.helpers import LiveServer
 
-    started: list[tuple[uvicorn.Server, threading.Thread, Client]] = []
+    started: list[Client] = []
+    with ExitStack() as servers:
 
-    def start(
-        preset: str | dict[str, Any] = "example",
-        founders: list[dict[str, Any]] | None = None,
-        clock: Callable[[], datetime] | None = None,
-    ) -> Client:
-        params = valuation.PRESETS[preset] if isinstance(preset, str) else preset
-        ledger = Ledger(engine, log_key, clock=clock) if clock else Ledger(engine, log_key)
-        if not started:
-            ledger.create_network(NetworkConfig(NETWORK, ORIGIN, params, founders or []))
-        app = create_app(Settings(db="sqlite://", events_poll_seconds=0.05), ledger=ledger)
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            threading.Event().wait(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        client = Client(f"http://127.0.0.1:{port}")
-        started.append((server, thread, client))
-        return client
+        def start(
+            preset: str | dict[str, Any] = "example",
+            founders: list[dict[str, Any]] | None = None,
+            clock: Callable[[], datetime] | None = None,
+        ) -> Client:
+            params = valuation.PRESETS[preset] if isinstance(preset, str) else preset
+            ledger = Ledger(engine, log_key, clock=clock) if clock else Ledger(engine, log_key)
+            if not started:
+                ledger.create_network(NetworkConfig(NETWORK, ORIGIN, params, founders or []))
+            client = Client(servers.enter_context(LiveServer(ledger)))
+            servers.callback(client.close)
+            started.append(client)
+            return client
 
-    yield start
-    for server, thread, client in started:
-        client.close()
-        server.should_exit = True
-        thread.join(5)
+        yield start
 
 
 def founder(m: Member, name: str, tokens: str, reputation: str, **extra: Any) -> dict[str, Any]:
