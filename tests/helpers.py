@@ -112,7 +112,7 @@ def build_history(ledger: Ledger) -> dict[str, Any]:
 def assert_problem(response: Any, status: int, *words: str) -> dict[str, Any]:
     """An RFC 9457 problem with this status whose detail holds each of `words` (in any case)."""
     assert response.status_code == status, (response.status_code, response.text[:500])
-    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.headers["content-type"].split(";")[0] == "application/problem+json"
     problem: dict[str, Any] = response.json()
     assert problem["status"] == status and problem["detail"]
     for word in words:

@@ -18,7 +18,7 @@ from api.app import create_app
 from api.settings import Settings
 from ledger.entries import parse_leaf
 from ledger.service import Ledger
-from tests.helpers import LiveServer, Signer, new_ledger, vector
+from tests.helpers import LiveServer, Signer, assert_problem, new_ledger, vector
 from valuation import statemap
 
 TOLERANCE = Decimal("0.000001")
@@ -205,13 +205,10 @@ def test_a_rule_that_valuation_refuses_leaves_no_trace(engine: Engine, log_key: 
 
 def test_unknown_member_is_a_problem_that_tells_the_next_seq(client_ledger: TestClient) -> None:
     key = Signer().public
-    response = client_ledger.get(f"/v1/members/{key}")
-    assert response.status_code == 404 and response.json()["next_seq"] == 1
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["type"] == "/problems/not-a-member"
-    assert (
-        response.json()["detail"] == f"{key[:16]}… has not joined this network; its next seq is 1"
-    )
+    problem = assert_problem(client_ledger.get(f"/v1/members/{key}"), 404)
+    assert problem["next_seq"] == 1
+    assert problem["type"] == "/problems/not-a-member"
+    assert problem["detail"] == f"{key[:16]}… has not joined this network; its next seq is 1"
     assert client_ledger.get("/v1/members/nothex").status_code == 400
     assert client_ledger.get(f"/v1/contributions/{'0' * 64}").status_code == 404
 
