@@ -1,8 +1,10 @@
 """Figures that follow from the state: a contribution's weights and quality, the state as JSON,
 and the state digest.
 
-`state_json` is the whole derived state, with amounts as decimal strings, in the shape the audit
-bundle's state.json publishes; `digest` is the hex SHA-256 of its RFC 8785 (JCS) form.
+`state_json` is the whole derived state as one JSON document, with amounts as decimal strings;
+`digest` is the hex SHA-256 of its RFC 8785 (JCS) form, which checkpoints signed before the state
+map carry (`multitude check` recomputes it for them). What the log signs now is the state map's
+root over the records of `valuation.records`.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ def export(
 ) -> None:
     """Write the audit bundle of the log.
 
-    leaves.jsonl, checkpoint, log.vkey and state.json, into DIRECTORY."""
+    leaves.jsonl, checkpoint, log.vkey and state.jsonl, into DIRECTORY."""
     from ledger import keys
     from ledger.export import export_bundle
 
@@ -87,7 +87,7 @@ def verify(
 ) -> None:
     """Verify an audit bundle offline.
 
-    Signatures, seqs, order, root, valuation and state.json: exit 0, or 1 naming the first
+    Signatures, seqs, order, root, valuation and state.jsonl: exit 0, or 1 naming the first
     line and check that fail."""
     from ledger.audit import verify_bundle
 
