@@ -20,12 +20,11 @@ from typing import Any
 
 from valuation.amounts import UNIT, format_amount
 from valuation.arithmetic import CONTEXT, div, round_units
-from valuation.jcs import canonical as canonical_json
+from valuation.jcs import canonical
 from valuation.model import ContributionRecord, ContributionRecord2, MemberRecord, State
 
 __all__ = [
     "ContributionFigures",
-    "canonical_json",
     "contribution_figures",
     "digest",
     "quality",
@@ -154,7 +153,7 @@ def _contribution_json(record: ContributionRecord) -> dict[str, Any]:
 
 
 def state_json_bytes(state: State) -> bytes:
-    """`canonical_json(state_json(state))`, written directly and kept up to date cheaply."""
+    """`jcs.canonical(state_json(state))`, written directly and kept up to date cheaply."""
     return b"".join(_state_chunks(state))
 
 
@@ -204,7 +203,7 @@ def _state_chunks(state: State) -> Iterator[bytes]:
     order; strings are escaped by `json.dumps` exactly as JCS escapes them.
     """
     if not state.has_genesis:
-        yield canonical_json(state_json(state))
+        yield canonical(state_json(state))
         return
     order = state._order
     if not isinstance(order, _Order):
@@ -218,7 +217,7 @@ def _state_chunks(state: State) -> Iterator[bytes]:
     members = state._members
     yield b",".join([_member_bytes(members[key]) for key in order.members])
     yield (
-        f'}},"params":{canonical_json(params.to_json()["params"]).decode("utf-8")},'
+        f'}},"params":{canonical(params.to_json()["params"]).decode("utf-8")},'
         f'"total_reputation":"{format_amount(state.total_reputation)}",'
         f'"tree_size":{state.tree_size}}}'
     ).encode()
