@@ -22,12 +22,14 @@ from valuation.amounts import UNIT, format_amount
 from valuation.arithmetic import CONTEXT, div, round_units
 from valuation.jcs import canonical
 from valuation.model import ContributionRecord, ContributionRecord2, MemberRecord, State
+from valuation.records import member_value
 
 __all__ = [
     "ContributionFigures",
     "contribution_figures",
     "digest",
     "quality",
+    "quality_of",
     "ratio",
     "state_json",
     "state_json_bytes",
@@ -65,7 +67,7 @@ def contribution_figures(state: State, id: str) -> ContributionFigures | None:
         weight_shares={value: ratio(weight, total) for value, weight in weights.items()},
         engaged_reputation=engaged,
         engaged_share=ratio(engaged, total),
-        quality=quality(weights.get(0, 0), weights.get(1, 0), total),
+        quality=quality_of(weights, total),
     )
 
 
@@ -84,7 +86,7 @@ def state_json(state: State) -> dict[str, Any]:
     """
     return _state_document(
         state,
-        {record.key: _member_json(record) for record in state._members.values()},
+        {record.key: member_value(record) for record in state._members.values()},
         {record.id: _contribution_json(record) for record in state._contributions.values()},
     )
 
@@ -114,7 +116,7 @@ def state_json_lazy(state: State) -> dict[str, Any]:
     members, contributions = state._members, state._contributions
     return _state_document(
         state,
-        _LazyObject(list(members), lambda key: _member_json(members[key])),
+        _LazyObject(list(members), lambda key: member_value(members[key])),
         _LazyObject(list(contributions), lambda cid: _contribution_json(contributions[cid])),
     )
 
@@ -127,15 +129,6 @@ def _state_document(state: State, members: Any, contributions: Any) -> dict[str,
         "total_reputation": format_amount(state.total_reputation),
         "members": members,
         "contributions": contributions,
-    }
-
-
-def _member_json(record: MemberRecord) -> dict[str, Any]:
-    return {
-        "name": record.name,
-        "referrer": record.referrer,
-        "reputation": format_amount(record.reputation),
-        "tokens": format_amount(record.tokens),
     }
 
 
@@ -293,6 +286,12 @@ def ratio(part: int, whole: int) -> int:
     if whole <= 0:
         return 0
     return div(part * UNIT, whole)
+
+
+def quality_of(weights: Mapping[int, int], total: int) -> int:
+    """The quality of a contribution whose W(c, v) by value are `weights` (0 for a value that
+    is not there), with R = `total`."""
+    return quality(weights.get(0, 0), weights.get(1, 0), total)
 
 
 def quality(upon_zero: int, upon_one: int, total: int) -> int:
