@@ -257,9 +257,7 @@ def test_a_full_sqlite_database_is_a_503_and_leaves_no_trace(tmp_path: Path) -> 
             for n in range(200)
         ]  # far more than the free room in the pages there are: the database is full
         response = client.post("/v1/entries/batch", json={"entries": joins})
-        problem = response.json()
-        assert response.status_code == 503, response.text
-        assert "full" in problem["detail"]
+        assert_problem(response, 503, "full")
         assert client.get("/v1/log/checkpoint").text == before, "a failed batch left a trace"
     full.dispose()
     engine = make_engine(url)
