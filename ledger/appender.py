@@ -40,6 +40,7 @@ from ledger.entries import (
 from ledger.errors import ConflictError, LedgerError, RefusedError, SeqError, UnavailableError
 from ledger.live_map import KEEP, LiveMap, RebuiltMaps
 from ledger.models import (
+    CheckpointRow,
     ContributionRow,
     EvaluationRow,
     LeafRow,
@@ -92,6 +93,9 @@ class Appender:
         self._seqs: dict[str, int] = {}
         # The state map of `_state`, with the versions of the last checkpoints.
         self._map: LiveMap | None = None
+        # The tree's frontier and the last `logged_at`, at `_state`'s tree size once an append
+        # of this process has committed them (None: read them from the database).
+        self._tail: tuple[list[bytes], datetime | None] | None = None
         self._rebuilt = RebuiltMaps()
         self.network: Network | None = None  # the log's network, once known
 
@@ -153,6 +157,7 @@ class Appender:
                 # The in-memory state may be ahead of what was committed: rebuild it.
                 self._state = None
                 self._map = None
+                self._tail = None
                 raise
 
     def _append_locked(
@@ -162,15 +167,16 @@ class Appender:
         live = self._map
         assert live is not None
         size = state.tree_size
-        last = repo.last_leaf(session)
-        floor = parse_timestamp(last.logged_at) if last is not None else None
+        frontier, floor = self._tail if self._tail is not None else self._read_tail(session, size)
+        self._tail = None  # until this transaction commits
         network = self.network_or_none(session)
-        batch = _BatchWriter(state, size, self._frontier(session, size))
+        batch = _BatchWriter(state, size, frontier)
         seqs = self._seqs
         logged: dict[str, int] = {}  # the entries appended in this transaction
         results: list[Appended | LedgerError] = []
-        # The new rows are stored by another thread as they are made (see `RowStream`).
-        with RowStream(session) as stream:
+        # A large group's rows are stored by another thread as they are made (`RowStream`);
+        # a small one's are written in turn, which spares the hand-off.
+        with RowStream(session, threaded=len(prepared) >= _STREAM_EVERY) as stream:
 
             def logged_index(entry_id: str) -> int | None:
                 if entry_id in logged:
@@ -212,11 +218,14 @@ class Appender:
                 if len(batch.leaves) == _STREAM_EVERY:
                     batch.stream(stream)
             if not logged:
+                self._tail = (frontier, floor)
                 return results
             batch.stream(stream)
             batch.write(stream)
             assert network is not None
             self._checkpoint(stream, state, live, batch.frontier, network)
+        # Kept only once committed: `_transaction` forgets it if the commit fails.
+        self._tail = (batch.frontier, floor)
         return results
 
     def _checkpoint(
@@ -233,16 +242,17 @@ class Appender:
         state_root = live.seal(state)
         checkpoint = cp.Checkpoint(network.origin, state.tree_size, root, state_root)
         note = cp.sign_checkpoint(checkpoint, signing_key(self._log_key))
-        with stream.session() as session:
-            repo.add_checkpoint(
-                session, state.tree_size, root, note, state_root, state.total_reputation
-            )
+        row = repo.checkpoint_row(state.tree_size, root, note, state_root, state.total_reputation)
+        stream.write(CheckpointRow, [row])
 
-    def _frontier(self, session: Session, size: int) -> list[bytes]:
-        """The hashes of the tree of `size` that later leaves hash with."""
+    def _read_tail(self, session: Session, size: int) -> tuple[list[bytes], datetime | None]:
+        """The hashes of the tree of `size` that later leaves hash with, and the last leaf's
+        `logged_at` (None in an empty log)."""
         ids = merkle.frontier_nodes(size)
         stored = repo.nodes(session, ids)
-        return [stored[node] for node in ids]
+        last = repo.last_leaf(session)
+        floor = parse_timestamp(last.logged_at) if last is not None else None
+        return [stored[node] for node in ids], floor
 
     def _check_against_log(
         self,
@@ -290,6 +300,9 @@ class Appender:
         at each checkpoint's size."""
         size = repo.tree_size(session)
         state = self._state
+        if state is not None and state.tree_size == size and self._map is not None:
+            return state  # the usual case: nothing was appended by another process
+        self._tail = None  # the frontier moves with the leaves caught up here
         if state is None or state.tree_size > size:
             state = valuation.new_state()
             self._seqs = {}
