@@ -25,7 +25,7 @@ from ledger import repository as repo
 from ledger.append_process import RemoteAppends
 from ledger.appender import Appended, Appender, public_key, signing_key
 from ledger.db import read_session
-from ledger.entries import event_of, sign_entry
+from ledger.entries import sign_entry
 from ledger.errors import EntryError, LedgerError, NotFoundError, RefusedError
 from ledger.rules import Network
 from ledger.sequencer import Sequencer
@@ -36,9 +36,7 @@ __all__ = [
     "MAX_BATCH",
     "Appended",
     "Ledger",
-    "Network",
     "NetworkConfig",
-    "event_of",
 ]
 
 MAX_BATCH = 1000

@@ -18,7 +18,6 @@ from valuation.amounts import UNIT, format_amount, parse_amount
 from valuation.errors import AmountError, ParamsError, RuleViolation, ValuationError
 from valuation.figures import (
     ContributionFigures,
-    canonical_json,
     contribution_figures,
     digest,
     state_json,
@@ -60,7 +59,6 @@ __all__ = [
     "State",
     "ValuationError",
     "apply",
-    "canonical_json",
     "contribution_figures",
     "digest",
     "format_amount",
