@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from valuation.errors import StateProofError
-from valuation.figures import canonical_json
+from valuation.jcs import canonical as canonical_json
 
 __all__ = [
     "EMPTY",

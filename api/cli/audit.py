@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from api.cli.common import DbOption, LogKeyOption, db_url, log_key_path, open_ledger
 
@@ -146,6 +145,8 @@ def _progress(
     if not enabled or not sys.stdout.isatty():
         yield None
         return
+    from rich.console import Console
+
     console = Console(stderr=True)
     if unit == "bytes":
         columns = (DownloadColumn(), TransferSpeedColumn())

@@ -11,18 +11,40 @@ import os
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
-from rich.console import Console
 
 if TYPE_CHECKING:
     from nacl.signing import VerifyKey
+    from rich.console import Console
 
     from ledger.service import Appended, Ledger, NetworkConfig
 
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+
+class _DeferredConsole:
+    """A rich `Console` made when it is first used: importing rich costs about 30 ms, which
+    `--help` and a command's start up to its first request need not pay (issue 17)."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
+def deferred_console(**options: Any) -> Console:
+    """`rich.console.Console(**options)`, made when first used."""
+    return cast("Console", _DeferredConsole(options))
+
+
+console = deferred_console(soft_wrap=True)
+err = deferred_console(stderr=True, soft_wrap=True)
 
 HEX64 = re.compile(r"[0-9a-f]{64}")
 PREFIX = re.compile(r"[0-9a-f]{4,63}")

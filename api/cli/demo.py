@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from api.cli.common import CommandError, open_ledger
 
@@ -50,6 +49,8 @@ def demo(
     Members sign, the log values, the audit verifies. On a database that already holds the
     demo's community it does nothing, so that `multitude demo --db URL && multitude serve` can
     be run again."""
+    from rich.console import Console
+
     from api.demo import NETWORK, export_and_verify, run
     from ledger.db import unavailable_on_outage
 

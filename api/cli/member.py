@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from api.cli.common import PREFIX, CommandError, complete_id
+from api.cli.common import PREFIX, CommandError, complete_id, deferred_console
 from ledger.errors import LedgerError
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from api.client import Client, Contribution, Member, Receipt
 
 _NOT_JOINED = re.compile(r"author \S+ is not a member")
@@ -32,7 +32,7 @@ _NOT_JOINED = re.compile(r"author \S+ is not a member")
 # api.client's, written here so that `--help` need not import the HTTP client to show it.
 DEFAULT_API = "http://127.0.0.1:8000"
 
-console = Console(highlight=False, soft_wrap=True)
+console = deferred_console(highlight=False, soft_wrap=True)
 
 
 KeyOption = Annotated[
@@ -277,6 +277,8 @@ def _member_table(
     top: int | None = None,
 ) -> Table:
     """Members as a table; `you` is marked; rows after the first `top` are not of the top."""
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left")
     table.add_column("rank" if by == "reputation" else "#", justify="right")
     table.add_column("name")
@@ -360,6 +362,8 @@ def contributions(
     if json_out:
         _print_json(rows)
         return
+    from rich.table import Table
+
     table = Table(title=f"contributions by {order_by}", title_justify="left")
     for column, justify in [
         ("id", "left"),
@@ -396,6 +400,8 @@ def _show_contribution(c: Contribution, names: dict[str, str]) -> None:
     if not c.evaluations:
         console.print("no evaluations yet")
         return
+    from rich.table import Table
+
     table = Table(title="evaluations, in log order", title_justify="left")
     table.add_column("index", justify="right")
     table.add_column("evaluator")
