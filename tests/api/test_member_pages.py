@@ -282,7 +282,7 @@ def test_history_equals_a_replay_of_the_log_at_every_point(
     figures the history derives from the logged rows)."""
     ledger = Ledger(engine, log_key)
     people = demo.community(7, 14)
-    ledger.create_network(demo.genesis(people, valuation.ALGORITHM))
+    ledger.create_network(demo.genesis(people, log_key.verify_key, valuation.ALGORITHM))
     sim = demo.Simulation(ledger, people, 7, 260)
     while not sim.done:
         sim.step()
@@ -320,7 +320,7 @@ def test_backfeed2_reads_use_the_weights_frozen_at_the_first_cast(
     weight it froze, not its evaluator's reputation now."""
     ledger = Ledger(engine, log_key)
     people = demo.community(7, 14)
-    ledger.create_network(demo.genesis(people, valuation.ALGORITHM_2))
+    ledger.create_network(demo.genesis(people, log_key.verify_key, valuation.ALGORITHM_2))
     sim = demo.Simulation(ledger, people, 7, 260)
     while not sim.done:
         sim.step()
