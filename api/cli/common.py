@@ -69,7 +69,7 @@ LogKeyOption = Annotated[
         "--log-key",
         metavar="FILE",
         help="the log's signing key file",
-        show_default="multitude-log.key beside the database",
+        show_default="$MULTITUDE_LOG_KEY, else multitude-log.key beside the database",
     ),
 ]
 
@@ -81,9 +81,12 @@ def db_url(db: str | None) -> str:
 
 
 def log_key_path(db: str, log_key: Path | None) -> Path:
+    """`--log-key`, else `$MULTITUDE_LOG_KEY` (which the server's workers read too), else
+    `multitude-log.key` beside the database."""
     from api.settings import default_log_key_path
 
-    return log_key or default_log_key_path(db)
+    from_env = os.environ.get("MULTITUDE_LOG_KEY")
+    return log_key or (Path(from_env) if from_env else default_log_key_path(db))
 
 
 def no_database(url: str, file: Path) -> str:
