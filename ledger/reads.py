@@ -2,7 +2,7 @@
 dashboards, members and contributions as the figure tables hold them.
 
 Influence (`r / R`), W(c, v), quality and the feed score are read off stored figures with
-`valuation`'s own functions (`weights_of`, `quality`, `next_max_score`, `feed_score`): the rules
+`valuation`'s own functions (`weights_of`, `quality_of`, `next_max_score`, `feed_score`): the rules
 live there, never here.
 """
 
@@ -23,7 +23,7 @@ from ledger.errors import NotAMemberError, NotFoundError
 from ledger.models import ContributionRow, MemberRow, PostingRow
 from ledger.rules import Network
 from valuation.backfeed import next_max_score
-from valuation.figures import quality, ratio, weights_of
+from valuation.figures import quality_of, ratio, weights_of
 from valuation.reading import feed_score
 
 # --- the log ----------------------------------------------------------------------------
@@ -244,7 +244,7 @@ def contributions(
     for row in rows:
         evaluations = sorted(by_contribution[row.id], key=lambda e: e.index)
         weights, engaged = weights_of((e.value, e.reputation) for e in evaluations)
-        q = quality(weights.get(0, 0), weights.get(1, 0), total)
+        q = quality_of(weights, total)
         result.append(
             ContributionSummary(
                 id=row.id,
@@ -285,8 +285,7 @@ def ranked_contributions(
     weights = repo.weights(session)
     scored = []
     for row in repo.all_contributions(session):
-        w = weights.get(row.id, {})
-        q = quality(w.get(0, 0), w.get(1, 0), total)
+        q = quality_of(weights.get(row.id, {}), total)
         scored.append((-feed_score(q, _days_since(row.logged_at, now)), -row.idx, row))
     scored.sort(key=lambda item: (item[0], item[1]))
     page = [row for _, _, row in scored[offset : offset + limit]]
@@ -487,7 +486,7 @@ def contribution_history(
                 current=latest[cast.evaluator] == cast.index,
                 total_reputation=total,
                 weights=dict(sorted(weights.items())),
-                quality=quality(weights.get(0, 0), weights.get(1, 0), total),
+                quality=quality_of(weights, total),
                 max_score=best,
                 postings=tuple(postings.get(cast.index, ())),
             )

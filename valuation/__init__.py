@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from valuation.errors import AmountError, ParamsError, RuleViolation, ValuationError
     from valuation.figures import (
         ContributionFigures,
-        canonical_json,
         contribution_figures,
         digest,
         state_json,
@@ -70,7 +69,6 @@ _HOMES: dict[str, str] = {
     "UNIT": "valuation.amounts",
     "ValuationError": "valuation.errors",
     "apply": "valuation.algorithms",
-    "canonical_json": "valuation.figures",
     "contribution_figures": "valuation.figures",
     "digest": "valuation.figures",
     "format_amount": "valuation.amounts",
@@ -123,7 +121,6 @@ __all__ = [
     "State",
     "ValuationError",
     "apply",
-    "canonical_json",
     "contribution_figures",
     "digest",
     "format_amount",
