@@ -16,22 +16,26 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
+import ssl
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import httpx
-from nacl.signing import SigningKey
 
-from ledger import checkpoint as cp
-from ledger import merkle
-from ledger.entries import entry_id as compute_entry_id
-from ledger.entries import leaf_bytes, parse_entry, sign_entry
 from ledger.errors import LedgerError
-from valuation.errors import StateProofError
-from valuation.statemap import StateProof, proof_from_json, verify_proof
+
+if TYPE_CHECKING:
+    from nacl.signing import SigningKey
+
+    from ledger import checkpoint as cp
+    from valuation.statemap import StateProof
+
+# Signing, checkpoints and proofs (PyNaCl, `ledger`, `valuation`) are imported by the methods
+# that use them, so that a command that only reads starts quickly (issue 17).
 
 DEFAULT_API = "http://127.0.0.1:8000"
 
@@ -246,10 +250,26 @@ def api_address(base_url: str) -> str:
     return base.removesuffix("/v1") if base.endswith("/v1") else base
 
 
+_PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+
+
+def _tls_context(base_url: str) -> ssl.SSLContext | bool:
+    """What httpx verifies TLS with: its default (the certificate store) for an https API.
+
+    A plain-HTTP API reached without a proxy has no TLS to verify, and loading the store costs
+    about 40 ms of every command (issue 17). It gets a context that trusts no certificate, so
+    that anything sent over TLS from this client would fail rather than go unchecked."""
+    if not base_url.startswith("http://") or any(
+        os.environ.get(name) or os.environ.get(name.lower()) for name in _PROXY_VARIABLES
+    ):
+        return True
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
 def _signing_key(key: SigningKey | str | Path | None) -> SigningKey | None:
     """A member's key as given to `Client`: a `SigningKey`, or the path of its key file."""
-    if key is None or isinstance(key, SigningKey):
-        return key
+    if key is None:
+        return None
     if isinstance(key, str | Path):
         from ledger.keys import read_key
 
@@ -257,6 +277,10 @@ def _signing_key(key: SigningKey | str | Path | None) -> SigningKey | None:
             return read_key(Path(key))
         except LedgerError as exc:
             raise ClientError(str(exc)) from None
+    from nacl.signing import SigningKey
+
+    if isinstance(key, SigningKey):
+        return key
     raise TypeError(
         f"key must be a nacl.signing.SigningKey or the path of a key file, not {type(key).__name__}"
     )
@@ -291,6 +315,7 @@ class Client:
             base_url=self.base_url,
             timeout=timeout,
             transport=transport,
+            verify=_tls_context(self.base_url),
             headers={"Accept": "application/json, application/problem+json, text/plain"},
         )
 
@@ -410,6 +435,8 @@ class Client:
 
     def submit(self, kind: str, body: Mapping[str, Any]) -> Receipt:
         """Sign an entry of `kind` with the next seq and append it; re-sign on a lost race."""
+        from ledger.entries import sign_entry
+
         key = self._signing_key()
         for attempt in range(self.retries + 1):
             entry = sign_entry(
@@ -513,6 +540,9 @@ class Client:
     def state_proof(self, key: str, tree_size: int | None = None) -> StateProof:
         """The server's proof of state-map record `key` at `tree_size` (default: the latest
         checkpoint), SPEC section 5. Unchecked: `verify_member` checks it."""
+        from valuation.errors import StateProofError
+        from valuation.statemap import proof_from_json
+
         params: dict[str, Any] = {"key": key}
         if tree_size is not None:
             params["tree_size"] = tree_size
@@ -529,6 +559,8 @@ class Client:
     ) -> cp.Checkpoint:
         """The signed checkpoint `note` (default: the latest), opened with the log's verifier
         key (step 1 of each check)."""
+        from ledger import checkpoint as cp
+
         if verifier_key is None:
             if not trust_on_first_use:
                 raise VerificationError(
@@ -562,6 +594,9 @@ class Client:
         Raises `VerificationError` saying which step failed, or `MemberProvenAbsent` when the
         proof holds and shows that `key` is not a member.
         """
+        from valuation.errors import StateProofError
+        from valuation.statemap import verify_proof
+
         member = key.strip().lower()
         if len(member) != 64 or any(c not in "0123456789abcdef" for c in member):
             raise ClientError(f"{key!r} is not a member's public key (64 hex digits)")
@@ -625,6 +660,10 @@ class Client:
         4. Check the server's inclusion proof at the checkpoint's size against its root.
         Returns the verified checkpoint; raises `VerificationError` saying which step failed.
         """
+        from ledger import merkle
+        from ledger.entries import entry_id as compute_entry_id
+        from ledger.entries import leaf_bytes, parse_entry
+
         checkpoint = self._open_checkpoint(verifier_key, trust_on_first_use)
         item = self.entry(entry_id)
         try:

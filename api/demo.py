@@ -8,6 +8,10 @@ bundle, the bundle is verified, and the next commands to type are printed.
 
 The seed fixes every choice, so the figures (reputation and tokens per member) are the same on
 every run with the same seed; the entries' `ts` are the real clock, so entry ids differ.
+
+The network gets the built-in default name of SPEC section 2, `multitude-` and 8 hex of the
+log key's hash (with the origin `localhost/<name>`), like any network made with the defaults:
+a demo's entries are accepted by its own log only.
 """
 
 from __future__ import annotations
@@ -22,24 +26,22 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from nacl.signing import SigningKey
+from nacl.signing import SigningKey, VerifyKey
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
 import valuation
-from ledger import reads
+from ledger import keys, reads
 from ledger.audit import verify_bundle
 from ledger.db import read_session
-from ledger.entries import sign_entry
+from ledger.entries import parse_leaf, sign_entry
 from ledger.errors import LedgerError
 from ledger.export import export_bundle
 from ledger.service import Appended, Ledger, NetworkConfig
 from valuation import UNIT, format_amount
 
-NETWORK = "demo"
-ORIGIN = "localhost/demo"
 NAMES = (
     "Ada", "Bashir", "Chiara", "Dmitri", "Esi", "Farid", "Greta", "Hiro", "Ines", "Jonas",
     "Kemal", "Lena", "Mateo", "Nadia", "Omar", "Priya", "Quentin", "Rosa", "Sven", "Tamar",
@@ -170,13 +172,34 @@ def demo_params(algorithm: str = valuation.ALGORITHM_2) -> dict[str, Any]:
     return params
 
 
-def genesis(people: Sequence[Person], algorithm: str = valuation.ALGORITHM_2) -> NetworkConfig:
+def genesis(
+    people: Sequence[Person], log_key: VerifyKey, algorithm: str = valuation.ALGORITHM_2
+) -> NetworkConfig:
+    """The demo network's genesis: the default name and origin of a log with `log_key`."""
     founders = [
         {"member": p.public, "name": p.name, "reputation": "40", "tokens": "60"}
         for p in people
         if p.habit.name == "founder"
     ]
-    return NetworkConfig(NETWORK, ORIGIN, demo_params(algorithm), founders)
+    network = keys.default_network(log_key)
+    return NetworkConfig(network, keys.default_origin(network), demo_params(algorithm), founders)
+
+
+def holds_community(ledger: Ledger, seed: int) -> bool:
+    """Whether the log's genesis is the demo's of `seed`: its founders are that community's.
+
+    The name cannot tell, since the demo's network has the default name that `serve` and
+    `init` give a network too."""
+    first = next(iter(ledger.leaf_bytes(0, 1)), None)
+    if first is None:
+        return False
+    entry = parse_leaf(first, verify=False).entry
+    founders = entry.body.get("founders")
+    if entry.kind != "network.genesis" or not isinstance(founders, list):
+        return False
+    held = {f.get("member") for f in founders if isinstance(f, dict)}
+    ours = {p.public for p in community(seed, 6) if p.habit.name == "founder"}
+    return held == ours
 
 
 class Simulation:
@@ -191,6 +214,7 @@ class Simulation:
         self, ledger: Ledger, people: list[Person], seed: int, entries: int, batch: int = 8
     ) -> None:
         self.ledger = ledger
+        self.network = ledger.network().name
         self.people = people
         self.rng = random.Random(seed)
         self.target = entries
@@ -298,7 +322,8 @@ class Simulation:
         body: dict[str, Any],
         accepted: Callable[[Appended], None],
     ) -> None:
-        entry = sign_entry(person.key, network=NETWORK, kind=kind, seq=person.seq + 1, body=body)
+        seq = person.seq + 1
+        entry = sign_entry(person.key, network=self.network, kind=kind, seq=seq, body=body)
         self.pending.append((person, entry, accepted))
 
     def flush(self) -> None:
@@ -449,7 +474,7 @@ def run(
     """
     console = console or Console(highlight=False)
     people = community(seed, members)
-    ledger.create_network(genesis(people))
+    ledger.create_network(genesis(people, ledger.log_verify_key))
     sim = Simulation(ledger, people, seed, entries)
     view = View(sim, _featured(people))
     updates = 50

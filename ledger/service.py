@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from nacl.signing import SigningKey
+from nacl.signing import SigningKey, VerifyKey
 from sqlalchemy import Engine
 
 import valuation
@@ -101,6 +101,12 @@ class Ledger:
                 )
             self._appender.network = network
         return self._appender.network
+
+    @property
+    def log_verify_key(self) -> VerifyKey:
+        """The public half of the log's key, which a network's default name is made from
+        (SPEC section 2); refused when this ledger holds no key."""
+        return signing_key(self._log_key).verify_key
 
     def is_empty(self) -> bool:
         with read_session(self.engine) as session:

@@ -36,8 +36,9 @@ for _name in COMMAND_MODULES:
 def main() -> None:
     """The `multitude` console script: every refusal is one line `error: ...` and exit 1 (2 for
     a command line that does not parse), never a traceback."""
+    _without_httpx_command_line()
     try:
-        code = app(standalone_mode=False)
+        code = command()(standalone_mode=False)
     except (KeyboardInterrupt, typer.Abort):
         sys.exit(130)
     except OSError as exc:
@@ -53,6 +54,28 @@ def main() -> None:
         _fail(str(exc))
     if isinstance(code, int) and code != 0:
         sys.exit(code)
+
+
+def _without_httpx_command_line() -> None:
+    """Keep httpx from importing its own command line, which it does whenever click, pygments
+    and rich are installed (they are, for uvicorn, mkdocs and us): about 40 ms of a member
+    command's start for nothing it uses (issue 17). A None in `sys.modules` makes that import
+    fail, which httpx expects of an install without its `cli` extra. Only before httpx is
+    imported, so that a process that already has it (a test run) keeps it as it is."""
+    if "httpx" not in sys.modules and "httpx._main" not in sys.modules:
+        sys.modules["httpx._main"] = None  # type: ignore[assignment]
+
+
+def command() -> Any:
+    """The click command of `app`, each parameter given a coercion that needs no pydantic
+    (see `api.cli.coercion`)."""
+    built = typer.main.get_command(app)
+    try:
+        from api.cli.coercion import prime
+    except ImportError:  # a typer that moved its internals: its own (slower) coercion
+        return built
+    prime(built)
+    return built
 
 
 def _fail(message: str, *, code: int = 1) -> NoReturn:

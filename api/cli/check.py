@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
 
 from api.cli.common import CommandError, DbOption, db_url, no_database
 from ledger.errors import LedgerError
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from sqlalchemy import Engine
 
     from ledger.check import CheckReport
@@ -24,6 +24,8 @@ def check_command(db: DbOption = None) -> None:
     """Check the database against itself.
 
     Leaves, tree nodes, checkpoints, seq chains, and the figures against a replay."""
+    from rich.console import Console
+
     from ledger.db import make_engine
 
     out = Console(soft_wrap=True)

@@ -13,18 +13,40 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
-from rich.console import Console
 
 if TYPE_CHECKING:
     from nacl.signing import VerifyKey
+    from rich.console import Console
 
     from ledger.service import Appended, Ledger, NetworkConfig
 
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+
+class _DeferredConsole:
+    """A rich `Console` made when it is first used: importing rich costs about 30 ms, which
+    `--help` and a command's start up to its first request need not pay (issue 17)."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
+def deferred_console(**options: Any) -> Console:
+    """`rich.console.Console(**options)`, made when first used."""
+    return cast("Console", _DeferredConsole(options))
+
+
+console = deferred_console(soft_wrap=True)
+err = deferred_console(stderr=True, soft_wrap=True)
 
 HEX64 = re.compile(r"[0-9a-f]{64}")
 PREFIX = re.compile(r"[0-9a-f]{4,63}")
@@ -52,7 +74,7 @@ LogKeyOption = Annotated[
         "--log-key",
         metavar="FILE",
         help="the log's signing key file",
-        show_default="multitude-log.key beside the database",
+        show_default="$MULTITUDE_LOG_KEY, else multitude-log.key beside the database",
     ),
 ]
 
@@ -64,9 +86,12 @@ def db_url(db: str | None) -> str:
 
 
 def log_key_path(db: str, log_key: Path | None) -> Path:
+    """`--log-key`, else `$MULTITUDE_LOG_KEY` (which the server's workers read too), else
+    `multitude-log.key` beside the database."""
     from api.settings import default_log_key_path
 
-    return log_key or default_log_key_path(db)
+    from_env = os.environ.get("MULTITUDE_LOG_KEY")
+    return log_key or (Path(from_env) if from_env else default_log_key_path(db))
 
 
 def no_database(url: str, file: Path) -> str:
@@ -172,6 +197,8 @@ def progress_bar(
     if not enabled or not sys.stdout.isatty():
         yield None
         return
+    from rich.console import Console
+
     console = Console(stderr=True)
     if unit == "bytes":
         columns = (DownloadColumn(), TransferSpeedColumn())

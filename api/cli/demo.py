@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from api.cli.common import CommandError, open_ledger
 
@@ -53,7 +52,9 @@ def demo(
     Members sign, the log values, the audit verifies. On a database that already holds the
     demo's community it does nothing, so that `multitude demo --db URL && multitude serve` can
     be run again."""
-    from api.demo import NETWORK, export_and_verify, run
+    from rich.console import Console
+
+    from api.demo import export_and_verify, holds_community, run
     from ledger.db import unavailable_on_outage
 
     console = Console(highlight=False, soft_wrap=True)
@@ -63,12 +64,15 @@ def demo(
         raise CommandError("give more entries than members: every member signs a join")
     with unavailable_on_outage():
         probe = open_ledger(url, None)
-        held = None if probe.is_empty() else probe.network().name
-        probe.engine.dispose()
-    if held == NETWORK:
+        try:
+            empty = probe.is_empty()
+            ours = not empty and holds_community(probe, seed)
+        finally:
+            probe.engine.dispose()
+    if ours:
         console.print(f"{url} already holds the demo's community: skipped the demo")
         return
-    if held is not None:
+    if not empty:
         raise CommandError(f"{url} already holds a network: the demo needs an empty database")
     if bundle.exists() and any(bundle.iterdir()):
         raise CommandError(f"{bundle} is not empty: give another --out")

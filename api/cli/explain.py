@@ -15,17 +15,24 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
-from api.cli.common import HEX64, CommandError, DbOption, complete_id, db_url, no_database
+from api.cli.common import (
+    HEX64,
+    CommandError,
+    DbOption,
+    complete_id,
+    db_url,
+    deferred_console,
+    no_database,
+)
 from ledger.errors import LedgerError
 
 if TYPE_CHECKING:
     import httpx
+    from rich.table import Table
+    from rich.text import Text
 
-console = Console(highlight=False, soft_wrap=True)
+console = deferred_console(highlight=False, soft_wrap=True)
 
 PAGE = 1000
 
@@ -302,6 +309,8 @@ def reason(explanation: Explanation, change: Change) -> str:
 
 
 def _signed(amount: int) -> Text:
+    from rich.text import Text
+
     from valuation import format_amount
 
     text = format_amount(amount)
@@ -311,6 +320,9 @@ def _signed(amount: int) -> Text:
 
 
 def table(explanation: Explanation) -> Table:
+    from rich.table import Table
+    from rich.text import Text
+
     from valuation import format_amount
 
     out = Table(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
@@ -18,13 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from api.cli.common import PREFIX, CommandError, complete_id
+from api.cli.common import PREFIX, CommandError, complete_id, deferred_console
 from ledger.errors import LedgerError
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from api.client import Client, Contribution, Member, Receipt
 
 _NOT_JOINED = re.compile(r"author \S+ is not a member")
@@ -32,7 +33,7 @@ _NOT_JOINED = re.compile(r"author \S+ is not a member")
 # api.client's, written here so that `--help` need not import the HTTP client to show it.
 DEFAULT_API = "http://127.0.0.1:8000"
 
-console = Console(highlight=False, soft_wrap=True)
+console = deferred_console(highlight=False, soft_wrap=True)
 
 
 KeyOption = Annotated[
@@ -277,6 +278,8 @@ def _member_table(
     top: int | None = None,
 ) -> Table:
     """Members as a table; `you` is marked; rows after the first `top` are not of the top."""
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left")
     table.add_column("rank" if by == "reputation" else "#", justify="right")
     table.add_column("name")
@@ -360,6 +363,8 @@ def contributions(
     if json_out:
         _print_json(rows)
         return
+    from rich.table import Table
+
     table = Table(title=f"contributions by {order_by}", title_justify="left")
     for column, justify in [
         ("id", "left"),
@@ -396,6 +401,8 @@ def _show_contribution(c: Contribution, names: dict[str, str]) -> None:
     if not c.evaluations:
         console.print("no evaluations yet")
         return
+    from rich.table import Table
+
     table = Table(title="evaluations, in log order", title_justify="left")
     table.add_column("index", justify="right")
     table.add_column("evaluator")
@@ -469,6 +476,14 @@ def checkpoint(
             "with the one `multitude serve` printed: a server could publish another)",
         ),
     ] = False,
+    note_only: Annotated[
+        bool,
+        typer.Option(
+            "--note",
+            help="print only the signed checkpoint, exactly as the server serves it: keep it "
+            "(`> FILE`) to prove figures at its size later with `figures --checkpoint FILE`",
+        ),
+    ] = False,
     api: ApiOption = DEFAULT_API,
     json_out: JsonOption = False,
 ) -> None:
@@ -477,6 +492,8 @@ def checkpoint(
     Shows the origin, tree size and root hash; with --verifier, checks the signature."""
     from ledger import checkpoint as cp
 
+    if verifier_key and note_only:
+        raise CommandError("give --verifier-key or --note, not both")
     if verifier_key:
         with _reporting(), _client(api) as client:
             key = client.log_key()
@@ -487,10 +504,16 @@ def checkpoint(
         return
     with _reporting(), _client(api) as client:
         note = client.checkpoint()
+        if note_only and verifier is None:
+            sys.stdout.write(note)
+            return
         if verifier is not None:
             signed = cp.open_checkpoint(note, cp.parse_verifier_key(verifier))
         else:
             signed = cp.parse_checkpoint_body(note.split("\n\n", 1)[0] + "\n")
+    if note_only:  # and its signature verified with --verifier
+        sys.stdout.write(note)
+        return
     if json_out:
         _print_json(
             {
@@ -579,16 +602,27 @@ def figures(
     ] = None,
     verifier: VerifierOption = None,
     trust_server_key: TrustServerKeyOption = False,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint",
+            metavar="FILE",
+            help="a signed checkpoint you kept (`multitude checkpoint --note > FILE`): prove "
+            "the figures at its tree size rather than at the latest",
+        ),
+    ] = None,
     api: ApiOption = DEFAULT_API,
     json_out: JsonOption = False,
 ) -> None:
     """Prove a member's figures without trusting the server.
 
-    Checks the member's record in the state map against a checkpoint signed by the log's key,
-    and prints the figures only when the proof holds."""
+    Checks the member's record in the state map against a checkpoint signed by the log's key
+    (the latest, or the one you kept with --checkpoint), and prints the figures only when the
+    proof holds."""
     if (member is None) == (key is None):
         raise CommandError("give the member's public key, or your key file with --key (not both)")
     _need_verifier(verifier, trust_server_key)
+    note = None if checkpoint is None else _kept_checkpoint(checkpoint)
     with _reporting(), _client(api, key) as client:
         if key is not None:
             full = client.public_key
@@ -598,17 +632,66 @@ def figures(
             prefix = PREFIX.fullmatch(ident)
             candidates = [m.member for m in client.members()] if prefix else []
             full = complete_id(ident, candidates, "member", noun="key")
-        proven = client.verify_member(full, verifier, trust_on_first_use=trust_server_key)
+        if note is not None:
+            assert checkpoint is not None
+            verifier = _opens(note, checkpoint, verifier or client.log_key())
+        proven = client.verify_member(
+            full, verifier, trust_on_first_use=trust_server_key, checkpoint=note
+        )
     if json_out:
         _print_json(proven)
         return
     console.print(f"[bold]{proven.name}[/]  (member {proven.member})")
     console.print(f"reputation {proven.reputation} · tokens {proven.tokens}")
     console.print(f"referred by {proven.referrer}" if proven.referrer else "no referrer")
+    kept = "" if checkpoint is None else f" (the one kept in {checkpoint})"
     console.print(
-        f"[green]proven against checkpoint {proven.tree_size}[/] of the log {proven.origin}, "
-        "which the log's key signed"
+        f"[green]proven against checkpoint {proven.tree_size}[/]{kept} of the log "
+        f"{proven.origin}, which the log's key signed"
     )
+
+
+def _kept_checkpoint(path: Path) -> str:
+    """The signed checkpoint kept in `path`, once it reads as one (its signature is checked
+    against the log's key later)."""
+    from ledger import checkpoint as cp
+
+    how = "keep the text `multitude checkpoint --note` prints (GET /v1/log/checkpoint)"
+    try:
+        note = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise CommandError(f"there is no checkpoint file {path}") from None
+    except IsADirectoryError:
+        raise CommandError(f"{path} is a directory, not a checkpoint file") from None
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise CommandError(f"{path} is not a signed checkpoint (not UTF-8 text): {how}") from None
+    split = note.rfind("\n\n")
+    if split < 0:
+        raise CommandError(f"{path} is not a signed checkpoint (it has no signature): {how}")
+    try:
+        cp.parse_checkpoint_body(note[: split + 1])
+    except LedgerError as exc:
+        raise CommandError(f"{path} is not a signed checkpoint ({exc}): {how}") from None
+    return note
+
+
+def _opens(note: str, path: Path, verifier: str) -> str:
+    """`verifier`, once the checkpoint kept in `path` verifies with it."""
+    from ledger import checkpoint as cp
+
+    try:
+        key = cp.parse_verifier_key(verifier)
+    except LedgerError as exc:
+        raise CommandError(f"the verifier key is not one: {exc}") from None
+    try:
+        cp.open_checkpoint(note, key)
+    except LedgerError as exc:
+        raise CommandError(
+            f"the checkpoint in {path} does not verify with the log's key {key.name}: {exc}"
+        ) from None
+    return verifier
 
 
 COMMANDS: dict[str, Callable[..., None]] = {

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from api.cli.common import CommandError, ReportJsonOption, console, progress_bar
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from ledger.simulate import Report
     from ledger.whatif import WhatIf
 
@@ -58,6 +58,8 @@ def simulate(
     ] = False,
 ) -> None:
     """Attack simulations: each scenario against its counterfactual, under each algorithm."""
+    from rich.console import Console
+
     from ledger import simulate as sim
 
     algorithms = algorithm or [a for a in sim.DEFAULT_ALGORITHMS if _known(a)]
@@ -102,6 +104,8 @@ def _known(algorithm: str) -> bool:
 def _out() -> Console:
     """The terminal's console on a terminal; in a pipe or a file, one wide enough that no
     cell is cut (a reader greps it)."""
+    from rich.console import Console
+
     return console if console.is_terminal else Console(soft_wrap=True, width=160)
 
 
@@ -188,6 +192,8 @@ def _markdown(report: Report) -> str:
 
 
 def _simulation_tables(report: Report) -> None:
+    from rich.table import Table
+
     table = Table(
         title=f"attacks against their counterfactual (seed {report.seed})", title_justify="left"
     )
@@ -288,6 +294,8 @@ def _whatif_table(result: WhatIf, top: int) -> None:
     else:
         print_(f"no entry is refused under {result.other_algorithm}", highlight=False)
     shown = result.movers if top == 0 else result.movers[:top]
+    from rich.table import Table
+
     table = Table(
         title=f"members, biggest movers first ({len(shown)} of {len(result.movers)}): "
         f"{result.algorithm} (the log's rules) → {result.other_algorithm}",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import socket
 import stat
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 
 import valuation
 from ledger.db import make_engine
-from ledger.keys import read_key
+from ledger.keys import generate, read_key, write_key
 from ledger.service import Ledger
 from tests.helpers import Signer, run_cli
 
@@ -192,6 +193,34 @@ def test_serve_creates_the_default_network_and_prints_the_verifier_key(
     assert network.name == f"multitude-{hashlib.sha256(bytes(log.verify_key)).hexdigest()[:8]}"
     assert network.origin == f"localhost/{network.name}"
     assert f"log verifier key: {network.verifier_key}" in result.err
+
+
+@pytest.mark.parametrize("flag", [False, True])
+def test_serve_honours_multitude_log_key_unless_log_key_is_given(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, flag: bool
+) -> None:
+    """A log key named in the environment is the one serve signs with and hands its workers,
+    not the default beside the database; `--log-key` still comes first."""
+    import uvicorn
+
+    served: list[dict[str, object]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: served.append(kwargs))
+    monkeypatch.setenv("MULTITUDE_DB", "")
+    (tmp_path / "keys").mkdir()
+    from_env, given = tmp_path / "keys" / "env.key", tmp_path / "keys" / "given.key"
+    for path in (from_env, given):
+        write_key(path, generate())
+    monkeypatch.setenv("MULTITUDE_LOG_KEY", str(from_env))
+    url = f"sqlite:///{tmp_path / 'n.db'}"
+    args = ["serve", "--db", url, "--port", str(free_port())]
+    result = run_cli(capsys, *args, *(["--log-key", str(given)] if flag else []))
+    assert result.code == 0, result.err
+    assert len(served) == 1
+    chosen = given if flag else from_env
+    assert os.environ["MULTITUDE_LOG_KEY"] == str(chosen.resolve())  # what the workers read
+    assert not (tmp_path / "multitude-log.key").exists()
+    network = Ledger(make_engine(url), None).network()
+    assert network.log_public_key == bytes(read_key(chosen).verify_key).hex()
 
 
 def test_serve_on_a_busy_port_says_so_before_claiming_to_serve(

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 from nacl.signing import SigningKey
 
@@ -317,3 +318,81 @@ def test_figures_failures_are_one_sentence(
     result = run(capsys, "figures", ann_pub, "--verifier", other_log)
     assert_one_sentence(result, "checkpoint does not verify")
     assert_one_sentence(run(capsys, "figures", "zz", "--verifier", verifier), "is not a key")
+
+
+def test_figures_at_a_checkpoint_kept_earlier(
+    api: str, ledger: Ledger, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`checkpoint --note` keeps the signed checkpoint as the server serves it; `figures
+    --checkpoint` proves a member's figures at that checkpoint's size later on."""
+    ann, ann_pub = key_file(tmp_path, "ann")
+    bob, _ = key_file(tmp_path, "bob")
+    assert run(capsys, "join", "--key", str(ann), "--name", "Ann").code == 0
+    verifier = ledger.network().verifier_key
+    kept = run(capsys, "checkpoint", "--note", "--verifier", verifier)
+    assert kept.code == 0, kept
+    assert kept.out == httpx.get(f"{api}/v1/log/checkpoint").text
+    (tmp_path / "kept.checkpoint").write_text(kept.out)
+    then = json.loads(run(capsys, "show", ann_pub, "--json").out)
+    assert run(capsys, "join", "--key", str(bob), "--name", "Bob", "--referrer", ann_pub).code == 0
+    assert run(capsys, "contribute", "--key", str(ann), "A guide", "--type", "article").code == 0
+
+    at = ["figures", ann_pub, "--checkpoint", str(tmp_path / "kept.checkpoint")]
+    result = run(capsys, *at, "--verifier", verifier)
+    assert result.code == 0, result
+    assert f"proven against checkpoint 2 (the one kept in {tmp_path / 'kept.checkpoint'})" in (
+        result.out
+    )
+    assert f"reputation {then['reputation']} · tokens {then['tokens']}" in result.out
+    proven = json.loads(run(capsys, *at, "--trust-server-key", "--json").out)
+    latest = json.loads(run(capsys, "figures", ann_pub, "--verifier", verifier, "--json").out)
+    assert (proven["tree_size"], latest["tree_size"]) == (2, 4)
+    assert (proven["reputation"], proven["tokens"]) == (then["reputation"], then["tokens"])
+    assert (latest["reputation"], latest["tokens"]) != (proven["reputation"], proven["tokens"])
+
+
+def test_a_kept_checkpoint_that_is_not_one_or_does_not_verify_is_one_sentence(
+    api: str, ledger: Ledger, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ledger.checkpoint import sign_note, verifier_key
+
+    ann, ann_pub = key_file(tmp_path, "ann")
+    assert run(capsys, "join", "--key", str(ann), "--name", "Ann").code == 0
+    verifier = ledger.network().verifier_key
+    note = run(capsys, "checkpoint", "--note").out
+    body, _, _ = note.partition("\n\n")
+    lines = body.split("\n")
+    files = {
+        "missing": None,
+        "text": "not a checkpoint at all\n",
+        "unsigned": body + "\n",
+        "binary": b"\xff\xfe\x00",
+        # the log's signature over another tree size
+        "tampered": "\n".join([lines[0], "1", *lines[2:]]) + "\n\n" + note.partition("\n\n")[2],
+        # well formed and signed, but by another key under the log's name
+        "forged": sign_note(body + "\n", SigningKey.generate(), lines[0]),
+    }
+    for name, content in files.items():
+        if isinstance(content, bytes):
+            (tmp_path / name).write_bytes(content)
+        elif content is not None:
+            (tmp_path / name).write_text(content)
+
+    def figures_at(path: Path, *more: str) -> Run:
+        return run(capsys, "figures", ann_pub, "--checkpoint", str(path), *more)
+
+    with_key = ("--verifier", verifier)
+    assert_one_sentence(figures_at(tmp_path / "missing", *with_key), "no checkpoint file")
+    assert_one_sentence(figures_at(tmp_path, *with_key), "is a directory")
+    for name in ("text", "unsigned", "binary"):
+        result = figures_at(tmp_path / name, *with_key)
+        assert_one_sentence(result, "is not a signed checkpoint", "checkpoint --note")
+    for name in ("tampered", "forged"):
+        result = figures_at(tmp_path / name, *with_key)
+        assert_one_sentence(result, f"{tmp_path / name} does not verify with the log's key")
+        result = figures_at(tmp_path / name, "--trust-server-key")
+        assert_one_sentence(result, "does not verify")
+    other_log = verifier_key(lines[0], bytes(SigningKey.generate().verify_key))
+    result = run(capsys, "checkpoint", "--note", "--verifier", other_log)
+    assert_one_sentence(result, "signature")
+    assert_one_sentence(run(capsys, "checkpoint", "--note", "--verifier-key"), "not both")

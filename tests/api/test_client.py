@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -378,3 +379,26 @@ def test_the_key_may_be_a_key_file_path_and_anything_else_is_refused_at_once(
     readme.write_text("# Multitude — “a ledger”\n", encoding="utf-8")
     with pytest.raises(ClientError, match=r"not a key file \(64 hex characters expected"):
         Client(api_url, readme)
+
+
+def test_a_plain_http_api_loads_no_certificate_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading the store costs a command ~40 ms (issue 17); plain HTTP has no TLS to verify,
+    and the context it gets instead trusts no certificate, so TLS from it would fail."""
+    from api.client import _tls_context
+
+    for name in (
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    context = _tls_context("http://127.0.0.1:8000")
+    assert isinstance(context, ssl.SSLContext)
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert context.get_ca_certs() == []
+    assert _tls_context("https://example.org") is True
+    monkeypatch.setenv("HTTPS_PROXY", "https://proxy.example:3128")
+    assert _tls_context("http://127.0.0.1:8000") is True  # a proxy may speak TLS

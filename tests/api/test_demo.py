@@ -15,6 +15,7 @@ from rich.console import Console
 from sqlalchemy import Engine
 
 from api import demo
+from ledger import keys
 from ledger.audit import verify_bundle
 from ledger.db import make_engine, read_session, upgrade
 from ledger.reads import leaderboard
@@ -74,6 +75,22 @@ def test_the_community_has_its_habits_a_late_joiner_with_a_referrer_and_rewards(
     # Some member who joined with 50 tokens has more now: contributor rewards happened.
     founders = {p.public for p in demo.community(1, 20)[:3]}
     assert any(m.tokens > 50 * 10**9 for m in members if m.member not in founders)
+
+
+def test_the_demo_network_has_the_default_name_of_its_log_key(
+    two_ledgers: tuple[Ledger, Ledger],
+) -> None:
+    """SPEC section 2: a network name is unique to its log; two demos never accept each
+    other's entries."""
+    a, b = two_ledgers
+    demo.run(a, seed=2, members=6, entries=20, console=quiet())
+    demo.run(b, seed=2, members=6, entries=20, console=quiet())
+    name = a.network().name
+    assert name == keys.default_network(a.log_verify_key)
+    assert re.fullmatch(r"multitude-[0-9a-f]{8}", name)
+    assert a.network().origin == f"localhost/{name}"
+    assert b.network().name != name
+    assert demo.holds_community(a, 2) and not demo.holds_community(a, 3)
 
 
 def test_plain_output_when_not_a_terminal(two_ledgers: tuple[Ledger, Ledger]) -> None:
@@ -156,6 +173,10 @@ def test_demo_skips_a_database_that_holds_its_community_in_one_line(
         f"{url} already holds the demo's community: skipped the demo"
     ]
     assert len(list(Ledger(make_engine(url), None).leaf_bytes(0, 10_000))) == size
+    # Another seed's community is not this one: the database is not empty for it.
+    code, out, err = run_cli(capsys, "demo", "--db", url, "--seed", "2", "--out", str(tmp_path))
+    assert code == 1
+    assert err.strip() == f"error: {url} already holds a network: the demo needs an empty database"
 
 
 def test_demo_refuses_a_database_that_holds_another_network(

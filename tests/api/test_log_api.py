@@ -161,6 +161,46 @@ def test_a_batch_reports_each_entry(client: TestClient) -> None:
     assert_problem(client.post("/v1/entries/batch", json={"items": []}), 400, "entries")
 
 
+def _size(entry: dict[str, Any]) -> int:
+    """An entry's bytes as RFC 8785 writes it."""
+    return len(json.dumps(entry, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def test_an_entry_over_the_entry_limit_is_refused_alone_in_a_batch_and_as_a_single_post(
+    ledger: Ledger,
+) -> None:
+    """SPEC section 2: an entry is at most 64 KiB, in a batch as in a single POST; in a batch
+    it gets its own 413 result and its neighbours are appended."""
+    ann, bob, carl = Signer(), Signer(), Signer()
+    small, big, edge = ann.join("Ann"), bob.join("B" * 80), carl.join("Carl")
+    limit = _size(edge)  # an entry of exactly the limit is not over it
+    assert _size(small) <= limit < _size(big)
+    settings = Settings(db="sqlite://", events_poll_seconds=0.05, max_entry_bytes=limit)
+    with TestClient(create_app(settings, ledger=ledger)) as client:
+        response = client.post("/v1/entries/batch", json={"entries": [small, big, edge]})
+        assert response.status_code == 200, response.text
+        document = response.json()
+        results = document["results"]
+        assert [r["status"] for r in results] == [201, 413, 201]
+        assert results[1] == {
+            "status": 413,
+            "type": "/problems/too-large",
+            "title": "Body too large",
+            "detail": f"entry 1 of the batch is {_size(big)} bytes, over the limit of {limit} "
+            "bytes for one entry",
+        }
+        assert (document["appended"], document["refused"]) == (2, 1)
+        assert schemas.BatchOut.model_validate(document).model_dump(exclude_none=True) == document
+        body = json.dumps(big, separators=(",", ":")).encode()
+        problem = assert_problem(client.post("/v1/entries", content=body), 413, "exceeds")
+        assert problem["type"] == "/problems/too-large"
+        assert client.get("/v1/members/" + bob.public).status_code == 404
+        only_big = client.post("/v1/entries/batch", json={"entries": [big]}).json()
+        assert [r["status"] for r in only_big["results"]] == [413]
+    with TestClient(create_app(Settings(db="sqlite://"), ledger=ledger)) as client:
+        post(client, big)  # under the default 64 KiB it is an ordinary entry
+
+
 @pytest.mark.parametrize(
     ("path", "status"),
     [

@@ -60,7 +60,7 @@ def simulated(engine: Engine, log_key: SigningKey, algorithm: str) -> Ledger:
     `algorithm`."""
     ledger = Ledger(engine, log_key)
     people = demo.community(7, 14)
-    ledger.create_network(demo.genesis(people, algorithm))
+    ledger.create_network(demo.genesis(people, log_key.verify_key, algorithm))
     sim = demo.Simulation(ledger, people, 7, 260)
     while not sim.done:
         sim.step()
