@@ -125,8 +125,9 @@ async def post_entry(request: Request, ledger: LedgerDep) -> Response:
     await request.app.state.events.notify(result.index + 1)
     # schemas.AppendedOut, written directly: the response model's validation and encoding
     # are a large part of a one-entry request's cost.
-    document = {k: v for k, v in _batch_result(result).items() if k != "status"}
-    return Response(json.dumps(document, separators=(",", ":")), 201, media_type="application/json")
+    return Response(
+        json.dumps(_appended(result), separators=(",", ":")), 201, media_type="application/json"
+    )
 
 
 @router.post(
@@ -209,15 +210,19 @@ def _too_large(position: int, size: int, limit: int) -> ProblemError:
     )
 
 
+def _appended(result: Appended) -> dict[str, Any]:
+    """The 201 body of an append (schemas.AppendedOut)."""
+    return {
+        "id": result.id,
+        "index": result.index,
+        "logged_at": result.logged_at,
+        "leaf_hash": result.leaf_hash,
+    }
+
+
 def _batch_result(result: Appended | LedgerError | ProblemError) -> dict[str, Any]:
     if isinstance(result, Appended):
-        return {
-            "status": 201,
-            "id": result.id,
-            "index": result.index,
-            "logged_at": result.logged_at,
-            "leaf_hash": result.leaf_hash,
-        }
+        return {"status": 201, **_appended(result)}
     problem = problem_of(result)
     return {key: problem[key] for key in ("status", "type", "title", "detail")}
 

@@ -13,7 +13,6 @@ from ledger.reads import (
     MemberFigures,
     NetworkStats,
 )
-from ledger.service import Appended
 from valuation import format_amount
 from valuation.figures import ratio
 
@@ -30,10 +29,6 @@ class AppendedOut(BaseModel):
     index: int = Field(description="the leaf index in the log")
     logged_at: str
     leaf_hash: str
-
-    @classmethod
-    def of(cls, a: Appended) -> AppendedOut:
-        return cls(id=a.id, index=a.index, logged_at=a.logged_at, leaf_hash=a.leaf_hash)
 
 
 class BatchResult(BaseModel):
