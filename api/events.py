@@ -48,12 +48,11 @@ class EventHub:
         self.size = 0
         self._grown = asyncio.Event()  # set, and replaced, each time `size` grows
         self._closing = asyncio.Event()  # set when the server stops: streams end
-        self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         # Made anew on the loop that runs the app (a test may run one app on several loops).
-        self._grown, self._closing, self._wake = asyncio.Event(), asyncio.Event(), asyncio.Event()
+        self._grown, self._closing = asyncio.Event(), asyncio.Event()
         self._task = asyncio.create_task(self._poll())
 
     def close(self) -> None:
@@ -67,8 +66,16 @@ class EventHub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def notify(self) -> None:
-        self._wake.set()
+    async def notify(self, size: int) -> None:
+        """This worker appended: the log holds at least `size` entries. The streams learn it
+        at once, with no query (the poll still finds what other workers append)."""
+        self._grew(size)
+
+    def _grew(self, size: int) -> None:
+        if size > self.size:
+            self.size = size
+            grown, self._grown = self._grown, asyncio.Event()
+            grown.set()
 
     async def _poll(self) -> None:
         failing = False
@@ -81,13 +88,8 @@ class EventHub:
                     log.warning("events: cannot read the log's size (%s); retrying", exc)
                 failing = True
                 size = self.size
-            if size > self.size:
-                self.size = size
-                grown, self._grown = self._grown, asyncio.Event()
-                grown.set()
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+            self._grew(size)
+            await asyncio.sleep(self.poll_seconds)
 
     def _tree_size(self) -> int:
         with read_session(self.ledger.engine) as session:

@@ -221,7 +221,7 @@ class ContributionOut(BaseModel):
             score=format_amount(c.score),
             engaged_reputation=format_amount(c.engaged_reputation),
             engaged_fraction=format_amount(ratio(c.engaged_reputation, c.total_reputation)),
-            weights=weights_of(c.weights, c.total_reputation),
+            weights=weights_out(c.weights, c.total_reputation),
             fund=format_amount(c.fund),
             evaluations=[
                 EvaluationOut(
@@ -280,7 +280,7 @@ class MemberContributionPage(BaseModel):
     next: int | None
 
 
-def weights_of(weights: dict[int, int], total: int) -> list[Weight]:
+def weights_out(weights: dict[int, int], total: int) -> list[Weight]:
     """W(c, v) for each value, and its share of R, in the order of the values."""
     return [
         Weight(value=v, reputation=format_amount(w), fraction=format_amount(ratio(w, total)))
@@ -324,7 +324,7 @@ class ContributionPointOut(BaseModel):
             value=p.value,
             current=p.current,
             total_reputation=format_amount(p.total_reputation),
-            weights=weights_of(p.weights, p.total_reputation),
+            weights=weights_out(p.weights, p.total_reputation),
             quality=format_amount(p.quality),
             max_score=None if p.max_score is None else format_amount(p.max_score),
             postings=[

@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     # "*" for any. None by default: only the dashboard this server serves itself.
     # From the environment: MULTITUDE_CORS_ORIGINS='["https://dash.example.org"]'.
     cors_origins: list[str] = Field(default_factory=list)
+    # Set by `serve --workers N` (N > 1) for its workers: the Unix socket of the append
+    # process that appends for all of them (ledger/append_process.py), and its key in hex.
+    appends: str | None = None
+    appends_key: str | None = None
 
     @field_validator("cors_origins")
     @classmethod

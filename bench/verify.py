@@ -41,6 +41,7 @@ from ledger.audit import (
     TreeBuilder,
     verify_bundle,
 )
+from valuation import jcs
 from valuation.jcs import canonical_chunks
 
 NETWORK = "bench"
@@ -72,12 +73,10 @@ class _Writer:
             "ts": entries.format_timestamp(moment)[:23] + "Z",
             "body": body,
         }
-        # valuation.canonical_json is RFC 8785 for these ASCII-keyed objects, and much faster;
+        # jcs.canonical is RFC 8785 for these ASCII-keyed objects, and much faster;
         # the first leaves are checked against ledger.entries below.
-        data["sig"] = key.sign(
-            entries.ENTRY_DOMAIN + valuation.canonical_json(data)
-        ).signature.hex()
-        entry_id = hashlib.sha256(valuation.canonical_json(data)).hexdigest()
+        data["sig"] = key.sign(entries.ENTRY_DOMAIN + jcs.canonical(data)).signature.hex()
+        entry_id = hashlib.sha256(jcs.canonical(data)).hexdigest()
         logged_at = entries.format_timestamp(moment)
         event = valuation.Event(self.size, entry_id, kind, author, logged_at, body)
         try:
@@ -85,7 +84,7 @@ class _Writer:
         except valuation.ValuationError:
             self.refused += 1
             return None
-        raw = valuation.canonical_json({"entry": data, "logged_at": logged_at})
+        raw = jcs.canonical({"entry": data, "logged_at": logged_at})
         if self.size < 50:
             assert raw == entries.leaf_bytes(data, logged_at)
             assert entries.parse_leaf(raw).entry.id == entry_id

@@ -40,6 +40,7 @@ from ledger.entries import (
 from ledger.errors import ConflictError, LedgerError, RefusedError, SeqError, UnavailableError
 from ledger.live_map import KEEP, LiveMap, RebuiltMaps
 from ledger.models import (
+    CheckpointRow,
     ContributionHistoryRow,
     ContributionRow,
     EvaluationRow,
@@ -93,6 +94,9 @@ class Appender:
         self._seqs: dict[str, int] = {}
         # The state map of `_state`, with the versions of the last checkpoints.
         self._map: LiveMap | None = None
+        # The tree's frontier and the last `logged_at`, at `_state`'s tree size once an append
+        # of this process has committed them (None: read them from the database).
+        self._tail: tuple[list[bytes], datetime | None] | None = None
         self._rebuilt = RebuiltMaps()
         self.network: Network | None = None  # the log's network, once known
 
@@ -154,6 +158,7 @@ class Appender:
                 # The in-memory state may be ahead of what was committed: rebuild it.
                 self._state = None
                 self._map = None
+                self._tail = None
                 raise
 
     def _append_locked(
@@ -163,15 +168,16 @@ class Appender:
         live = self._map
         assert live is not None
         size = state.tree_size
-        last = repo.last_leaf(session)
-        floor = parse_timestamp(last.logged_at) if last is not None else None
+        frontier, floor = self._tail if self._tail is not None else self._read_tail(session, size)
+        self._tail = None  # until this transaction commits
         network = self.network_or_none(session)
-        batch = _BatchWriter(state, size, self._frontier(session, size))
+        batch = _BatchWriter(state, size, frontier)
         seqs = self._seqs
         logged: dict[str, int] = {}  # the entries appended in this transaction
         results: list[Appended | LedgerError] = []
-        # The new rows are stored by another thread as they are made (see `RowStream`).
-        with RowStream(session) as stream:
+        # A large group's rows are stored by another thread as they are made (`RowStream`);
+        # a small one's are written in turn, which spares the hand-off.
+        with RowStream(session, threaded=len(prepared) >= _STREAM_EVERY) as stream:
 
             def logged_index(entry_id: str) -> int | None:
                 if entry_id in logged:
@@ -213,11 +219,14 @@ class Appender:
                 if len(batch.leaves) == _STREAM_EVERY:
                     batch.stream(stream)
             if not logged:
+                self._tail = (frontier, floor)
                 return results
             batch.stream(stream)
             batch.write(stream)
             assert network is not None
             self._checkpoint(stream, state, live, batch.frontier, network)
+        # Kept only once committed: `_transaction` forgets it if the commit fails.
+        self._tail = (batch.frontier, floor)
         return results
 
     def _checkpoint(
@@ -234,16 +243,17 @@ class Appender:
         state_root = live.seal(state)
         checkpoint = cp.Checkpoint(network.origin, state.tree_size, root, state_root)
         note = cp.sign_checkpoint(checkpoint, signing_key(self._log_key))
-        with stream.session() as session:
-            repo.add_checkpoint(
-                session, state.tree_size, root, note, state_root, state.total_reputation
-            )
+        row = repo.checkpoint_row(state.tree_size, root, note, state_root, state.total_reputation)
+        stream.write(CheckpointRow, [row])
 
-    def _frontier(self, session: Session, size: int) -> list[bytes]:
-        """The hashes of the tree of `size` that later leaves hash with."""
+    def _read_tail(self, session: Session, size: int) -> tuple[list[bytes], datetime | None]:
+        """The hashes of the tree of `size` that later leaves hash with, and the last leaf's
+        `logged_at` (None in an empty log)."""
         ids = merkle.frontier_nodes(size)
         stored = repo.nodes(session, ids)
-        return [stored[node] for node in ids]
+        last = repo.last_leaf(session)
+        floor = parse_timestamp(last.logged_at) if last is not None else None
+        return [stored[node] for node in ids], floor
 
     def _check_against_log(
         self,
@@ -291,19 +301,29 @@ class Appender:
         at each checkpoint's size."""
         size = repo.tree_size(session)
         state = self._state
+        if state is not None and state.tree_size == size and self._map is not None:
+            return state  # the usual case: nothing was appended by another process
+        tail, self._tail = self._tail, None
         if state is None or state.tree_size > size:
             state = valuation.new_state()
             self._seqs = {}
             self._map = None
+            tail = None
         seqs = self._seqs
         live = self._map
         sealed = repo.checkpoint_sizes(session, state.tree_size + 1, size, last=KEEP)
         build_at = sealed[0] if sealed else size
+        start = state.tree_size
+        # The leaves another process appended also extend the tree's frontier: kept here, it
+        # spares reading it back (several workers take turns appending).
+        caught: list[bytes] | None = [] if tail is not None else None
+        last_logged_at = None
         # These leaves were checked when they were appended (and `multitude check` re-checks
         # them): catching up only needs their JSON, not their signatures or canonical form.
         for leaf_event in _leaf_events(
-            repo.leaf_rows_between(session, state.tree_size, size), seqs
+            repo.leaf_rows_between(session, state.tree_size, size), seqs, caught
         ):
+            last_logged_at = leaf_event.logged_at
             changes = valuation.apply(state, leaf_event)
             if live is not None:
                 live.note(changes)
@@ -317,6 +337,10 @@ class Appender:
             live.seal(state)
         self._state = state
         self._map = live
+        if tail is not None and caught is not None and state.tree_size == size:
+            frontier, _ = merkle.append(tail[0], start, caught)
+            floor = tail[1] if last_logged_at is None else parse_timestamp(last_logged_at)
+            self._tail = (frontier, floor)
         return state
 
     def state_proof(self, key: str, tree_size: int) -> StateProof:
@@ -350,12 +374,17 @@ class Appender:
 
 
 def _leaf_events(
-    rows: Iterable[tuple[int, str, bytes]], seqs: dict[str, int]
+    rows: Iterable[tuple[int, str, bytes]],
+    seqs: dict[str, int],
+    hashes: list[bytes] | None = None,
 ) -> Iterator[valuation.Event]:
-    """The events of logged leaves (index, entry id, leaf bytes), noting each author's seq."""
+    """The events of logged leaves (index, entry id, leaf bytes), noting each author's seq
+    and, given `hashes`, adding each leaf's hash to it."""
     for index, entry_id, raw in rows:
         data, logged_at = stored_leaf(raw)
         seqs[data["author"]] = data["seq"]
+        if hashes is not None:
+            hashes.append(merkle.leaf_hash(raw))
         yield event(index, entry_id, data, logged_at)
 
 

@@ -1,7 +1,8 @@
 """The offline auditor: verify an audit bundle (SPEC section 7) with no server and no database.
 
 Pure: it reads the four files of a bundle and uses only `ledger.entries`, `ledger.rules`,
-`ledger.merkle`, `ledger.checkpoint`, `ledger.errors` and `valuation`. `verify_bundle` never
+`ledger.merkle`, `ledger.checkpoint`, `ledger.errors` and `valuation` (and `ledger.processes` for
+its worker processes). `verify_bundle` never
 raises for a problem of the bundle: it returns an `AuditReport` whose `failure` names the file,
 the line, the check and why. The checks, in the order a failure is reported:
 
@@ -584,7 +585,7 @@ class _Auditor:
             ) from None
         if self.size == 0:
             raise _fail(LEAVES, "leaf", "the file is empty: a log starts with its network.genesis")
-        # Every line's own checks must have passed before the root and state.json are judged.
+        # Every line's own checks must have passed before the root and state.jsonl are judged.
         failure = self.workers.first_failure()
         if failure is not None:
             raise _Failed(failure)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, func, literal, or_, select, text, union_all
+from sqlalchemy import Select, and_, func, select, text
 from sqlalchemy.orm import Session
 
 from ledger.merkle import NodeId, StoredNode
@@ -24,7 +24,6 @@ from ledger.models import (
     MemberHistoryRow,
     MemberRow,
     PostingRow,
-    TreeNodeRow,
 )
 
 T = TypeVar("T", str, int)
@@ -42,8 +41,12 @@ def _in_chunks(values: Iterable[T]) -> Iterator[list[T]]:
 # --- the log ------------------------------------------------------------------------------
 
 
+_LAST_INDEX = select(func.max(LeafRow.idx))
+
+
 def tree_size(session: Session) -> int:
-    last = session.scalar(select(func.max(LeafRow.idx)))
+    # On the connection, past the ORM: asked at the start of every append.
+    last = session.connection().execute(_LAST_INDEX).scalar()
     return 0 if last is None else int(last) + 1
 
 
@@ -128,31 +131,37 @@ def nodes(session: Session, ids: Iterable[NodeId]) -> dict[NodeId, bytes]:
     `leaf_hash`, the levels above are `tree_nodes`.
 
     Written as `(level = l AND idx IN (...)) OR ...` rather than a row-value IN, which SQLite
-    answers with a scan of the whole table; this form is an index search per level on both."""
+    answers with a scan of the whole table; this form is an index search per level on both.
+    The SQL is written here, with bound parameters, rather than built as expressions: a proof
+    asks for a different set of levels each time, so the expression would be compiled anew
+    for every request, which cost more than the query itself."""
     by_level: dict[int, list[int]] = {}
     for level, idx in set(ids):
         by_level.setdefault(level, []).append(idx)
-    parts: list[Select[Any]] = []
+    params: dict[str, int] = {}
+
+    def bind(values: Iterable[int]) -> str:
+        names = []
+        for value in values:
+            name = f"p{len(params)}"
+            params[name] = value
+            names.append(f":{name}")
+        return ", ".join(names)
+
+    parts = []
     leaves = sorted(by_level.pop(0, ()))
     if leaves:
-        parts.append(
-            select(literal(0), LeafRow.idx, LeafRow.leaf_hash).where(LeafRow.idx.in_(leaves))
-        )
+        parts.append(f"SELECT 0, idx, leaf_hash FROM leaves WHERE idx IN ({bind(leaves)})")
     if by_level:
-        parts.append(
-            select(TreeNodeRow.level, TreeNodeRow.idx, TreeNodeRow.hash).where(
-                or_(
-                    *(
-                        and_(TreeNodeRow.level == level, TreeNodeRow.idx.in_(sorted(idxs)))
-                        for level, idxs in sorted(by_level.items())
-                    )
-                )
-            )
+        levels = " OR ".join(
+            f"(level = {int(level)} AND idx IN ({bind(sorted(idxs))}))"
+            for level, idxs in sorted(by_level.items())
         )
+        parts.append(f"SELECT level, idx, hash FROM tree_nodes WHERE {levels}")
     if not parts:
         return {}
-    query = parts[0] if len(parts) == 1 else union_all(*parts)
-    return {(int(level), int(idx)): bytes(digest) for level, idx, digest in session.execute(query)}
+    rows = session.connection().execute(text(" UNION ALL ".join(parts)), params)
+    return {(int(level), int(idx)): bytes(digest) for level, idx, digest in rows}
 
 
 def stored_nodes(completed: Iterable[StoredNode]) -> list[StoredNode]:
@@ -170,18 +179,17 @@ def checkpoint_at(session: Session, size: int) -> CheckpointRow | None:
     return session.get(CheckpointRow, size)
 
 
-def add_checkpoint(
-    session: Session, size: int, root: bytes, note: str, state_root: bytes, total_reputation: int
-) -> None:
-    session.add(
-        CheckpointRow(
-            tree_size=size,
-            root_hash=root,
-            note=note,
-            state_root=state_root,
-            total_reputation=total_reputation,
-        )
-    )
+def checkpoint_row(
+    size: int, root: bytes, note: str, state_root: bytes, total_reputation: int
+) -> dict[str, Any]:
+    """A new checkpoint's row, to be written with the append's other rows."""
+    return {
+        "tree_size": size,
+        "root_hash": root,
+        "note": note,
+        "state_root": state_root,
+        "total_reputation": total_reputation,
+    }
 
 
 def checkpoint_sizes(session: Session, low: int, high: int, last: int) -> list[int]:

@@ -172,14 +172,18 @@ class RowStream:
     caller's transaction must then be rolled back.
     """
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, *, threaded: bool = True) -> None:
         self._session = session
         self._connection = session.connection()
         self._lent = False  # whether the caller holds the session (see `session`)
         self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="multitude-rows", daemon=True)
-        self._thread.start()
+        # Not threaded (a few rows, where starting a thread and waiting on it costs more than
+        # it saves): each write runs at once, in the caller's thread.
+        self._thread: threading.Thread | None = None
+        if threaded:
+            self._thread = threading.Thread(target=self._run, name="multitude-rows", daemon=True)
+            self._thread.start()
 
     def write(
         self,
@@ -224,7 +228,10 @@ class RowStream:
 
     def _put(self, job: Callable[[], None]) -> None:
         assert not self._lent, "rows handed over while the caller holds the session"
-        self._queue.put(job)
+        if self._thread is None:
+            job()
+        else:
+            self._queue.put(job)
 
     def __enter__(self) -> RowStream:
         return self
@@ -235,8 +242,9 @@ class RowStream:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        self._queue.put(None)
-        self._thread.join()
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
         if kind is None and self._error is not None:
             raise self._error
 

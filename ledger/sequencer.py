@@ -5,7 +5,7 @@ database's (see `ledger.db`), and what this module adds is the group commit: one
 time leads, takes every waiting request (up to a batch's worth of entries), runs them in
 order through the append step in one transaction, and hands each request its own results.
 Each entry is still accepted or refused on its own, exactly as if the requests had come one
-after another; they just share the commit, the checkpoint signature and the state digest.
+after another; they just share the commit, the checkpoint signature and the state root.
 """
 
 from __future__ import annotations

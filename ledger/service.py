@@ -22,9 +22,10 @@ import valuation
 from ledger import checkpoint as cp
 from ledger import reads
 from ledger import repository as repo
+from ledger.append_process import RemoteAppends
 from ledger.appender import Appended, Appender, public_key, signing_key
 from ledger.db import read_session
-from ledger.entries import event_of, sign_entry
+from ledger.entries import sign_entry
 from ledger.errors import EntryError, LedgerError, NotFoundError, RefusedError
 from ledger.rules import Network
 from ledger.sequencer import Sequencer
@@ -35,9 +36,7 @@ __all__ = [
     "MAX_BATCH",
     "Appended",
     "Ledger",
-    "Network",
     "NetworkConfig",
-    "event_of",
 ]
 
 MAX_BATCH = 1000
@@ -67,6 +66,7 @@ class Ledger:
         *,
         clock: Callable[[], datetime] = _utcnow,
         signatures: SignaturePool | None = None,
+        appends: RemoteAppends | None = None,
     ) -> None:
         self.engine = engine
         self._log_key = log_key
@@ -74,9 +74,18 @@ class Ledger:
         # One set of checker processes serves every ledger of a process unless given its own.
         self.signatures = signatures if signatures is not None else shared_pool()
         self._appender = Appender(engine, log_key, clock)
+        # Given, every append goes to the append process (`ledger.append_process`), whose
+        # sequencer serves all the server's workers; this ledger keeps its state for reads.
+        self._appends = appends
         self._sequencer: Sequencer[Unverified | LedgerError, Appended | LedgerError] = Sequencer(
             self._appender.run, MAX_BATCH
         )
+
+    @property
+    def appends_elsewhere(self) -> bool:
+        """Whether appends go to an append process rather than through this ledger's own
+        sequencer."""
+        return self._appends is not None
 
     # --- the network ----------------------------------------------------------------------
 
@@ -135,6 +144,8 @@ class Ledger:
         """
         if len(raw_entries) > MAX_BATCH:
             raise EntryError(f"a batch holds at most {MAX_BATCH} entries, not {len(raw_entries)}")
+        if self._appends is not None:
+            return self._appends.append(raw_entries)
         now = self._clock()
         # Signatures are still being checked on other cores as the entries go on to be ordered.
         checked = self.signatures.check(raw_entries)

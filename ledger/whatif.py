@@ -28,7 +28,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -254,7 +254,6 @@ def _replay_side(bundle: Path, other: Mapping[str, Any] | None, progress: Progre
     at = [0]  # the line being replayed
     refused: Counter[str] = Counter()
     refusals: list[Refusal] = []
-    Event = valuation.Event
     tree = None if other is None else TreeBuilder()
 
     genesis_valuation = None if other is None else dict(other)
@@ -262,10 +261,10 @@ def _replay_side(bundle: Path, other: Mapping[str, Any] | None, progress: Progre
     def events() -> Iterator[valuation.Event]:
         for line, entry, logged_at in _leaves(bundle, progress, tree):
             at[0] = line
-            body = entry.body
+            event = entries.event_of(entry, line - 1, logged_at)
             if line == 1 and genesis_valuation is not None:
-                body = {**body, "valuation": genesis_valuation}
-            yield Event(line - 1, entry.id, entry.kind, entry.author, logged_at, body)
+                event = replace(event, body={**event.body, "valuation": genesis_valuation})
+            yield event
 
     try:
         state = valuation.replay(events())
@@ -282,11 +281,8 @@ def _replay_side(bundle: Path, other: Mapping[str, Any] | None, progress: Progre
         apply = valuation.apply
         for line, event in enumerate(events(), 1):
             # Indexes are dense in the replayed state: an entry after a refused one moves up.
-            dense = Event(
-                state.tree_size, event.id, event.kind, event.author, event.logged_at, event.body
-            )
             try:
-                apply(state, dense)
+                apply(state, replace(event, index=state.tree_size))
             except valuation.ValuationError as refusal:
                 refused[event.kind] += 1
                 if len(refusals) < _REASONS_KEPT:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,9 +12,8 @@ from sqlalchemy import Engine, create_engine, text
 
 from ledger.db import make_engine, upgrade
 from ledger.service import Ledger
-from tests.helpers import new_ledger
+from tests.helpers import PG_URL, new_ledger
 
-PG_URL = os.environ.get("MULTITUDE_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 

@@ -1,14 +1,18 @@
 """Test helpers shared by the test modules: members that sign on their own machine, a ledger
-with a fresh network and a small history, the command line in-process, a live server, and the
-checks of an append's result and of a problem document."""
+with a fresh network and a small history, the command line in-process, a live server, the
+checks of an append's result and of a problem document, and the reference vectors of
+tests/vectors/."""
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +26,15 @@ from api.settings import Settings
 from ledger.entries import sign_entry
 from ledger.errors import LedgerError
 from ledger.service import Appended, Ledger, NetworkConfig
+
+VECTORS = Path(__file__).resolve().parent / "vectors"
+PG_URL = os.environ.get("MULTITUDE_TEST_DATABASE_URL")  # PostgreSQL too, when it is set
+MULTITUDE = str(Path(sys.executable).with_name("multitude"))  # the console script, to run apart
+
+
+def vector(name: str) -> Any:
+    """The reference vector `tests/vectors/<name>`, parsed."""
+    return json.loads((VECTORS / name).read_text("utf-8"))
 
 
 class Signer:
@@ -99,7 +112,7 @@ def build_history(ledger: Ledger) -> dict[str, Any]:
 def assert_problem(response: Any, status: int, *words: str) -> dict[str, Any]:
     """An RFC 9457 problem with this status whose detail holds each of `words` (in any case)."""
     assert response.status_code == status, (response.status_code, response.text[:500])
-    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.headers["content-type"].split(";")[0] == "application/problem+json"
     problem: dict[str, Any] = response.json()
     assert problem["status"] == status and problem["detail"]
     for word in words:
@@ -108,12 +121,15 @@ def assert_problem(response: Any, status: int, *words: str) -> dict[str, Any]:
 
 
 class LiveServer:
-    """A uvicorn server over `ledger`, in a thread, on a free loopback port."""
+    """uvicorn in a thread on a free loopback port, serving `app`: the API over a ledger (with
+    `Settings` for tests) or an app of the caller's; `with LiveServer(...) as url`. `config` goes
+    to `uvicorn.Config` (by default it logs warnings only)."""
 
-    def __init__(self, ledger: Ledger) -> None:
-        app = create_app(Settings(db="sqlite://", events_poll_seconds=0.05), ledger=ledger)
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
-        self.server = uvicorn.Server(config)
+    def __init__(self, app: Ledger | Any, **config: Any) -> None:
+        if isinstance(app, Ledger):
+            app = create_app(Settings(db="sqlite://", events_poll_seconds=0.05), ledger=app)
+        config.setdefault("log_level", "warning")
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, **config))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> str:
@@ -128,7 +144,7 @@ class LiveServer:
 
     def __exit__(self, *_: object) -> None:
         self.server.should_exit = True
-        self.thread.join(timeout=10)
+        self.thread.join(timeout=30)
 
 
 def free_port() -> int:

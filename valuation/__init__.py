@@ -21,7 +21,6 @@ from valuation.amounts import UNIT, format_amount, parse_amount
 from valuation.errors import AmountError, ParamsError, RuleViolation, ValuationError
 from valuation.figures import (
     ContributionFigures,
-    canonical_json,
     contribution_figures,
     contribution_quality,
     digest,
@@ -67,7 +66,6 @@ __all__ = [
     "algorithm_named",
     "algorithm_of",
     "apply",
-    "canonical_json",
     "contribution_figures",
     "contribution_quality",
     "digest",

@@ -2,8 +2,8 @@
 
 One table, `ALGORITHMS`, from the name in `{"algorithm": ..., "params": ...}` to the module that
 owns its rules. `apply`, `replay` and `resolve_params` read the name (from the state once it has
-its genesis, from the genesis entry before) and hand over to that module; everything else reads
-the state through `State`'s helpers, the same for every algorithm.
+its genesis, from the genesis entry before) and hand over to that module; what reads the state
+afterwards reads it the same way for every algorithm (`valuation.model`).
 """
 
 from __future__ import annotations

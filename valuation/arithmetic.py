@@ -5,7 +5,7 @@ ROUND_HALF_EVEN, from the stored integers; each amount written back is rounded h
 whole unit; powers use `Decimal.__pow__`. The context here is our own object, never the
 thread's current one, so no caller's `decimal` settings can change a figure.
 
-`Power(beta)(x)` returns exactly what `CONTEXT.power(x, beta)` returns, ten times faster.
+`Power(beta)(x)` returns exactly what `CONTEXT.power(x, beta)` returns, faster.
 For a non-integral exponent libmpdec (`_mpd_qpow_real` in mpdecimal.c) computes
 y = ln(x) * beta and exp(y) each correctly rounded to 34 + 23 = 57 digits, then rounds that
 half-even to 34 digits. Its relative error before the last rounding is therefore below

@@ -1,8 +1,10 @@
 """Figures that follow from the state: a contribution's weights and quality, the state as JSON,
 and the state digest.
 
-`state_json` is the whole derived state, with amounts as decimal strings, in the shape the audit
-bundle's state.json publishes; `digest` is the hex SHA-256 of its RFC 8785 (JCS) form.
+`state_json` is the whole derived state as one JSON document, with amounts as decimal strings;
+`digest` is the hex SHA-256 of its RFC 8785 (JCS) form, which checkpoints signed before the state
+map carry (`multitude check` recomputes it for them). What the log signs now is the state map's
+root over the records of `valuation.records`.
 """
 
 from __future__ import annotations
@@ -18,14 +20,14 @@ from typing import Any
 
 from valuation.amounts import UNIT, format_amount
 from valuation.arithmetic import CONTEXT, div, round_units
-from valuation.jcs import canonical as canonical_json
+from valuation.jcs import canonical
 from valuation.model import ContributionRecord, ContributionRecord2, MemberRecord, State
 from valuation.params2 import ALGORITHM_2
+from valuation.records import member_value
 
 __all__ = [
     "ContributionFigures",
     "approval",
-    "canonical_json",
     "contribution_figures",
     "contribution_quality",
     "digest",
@@ -86,7 +88,7 @@ def state_json(state: State) -> dict[str, Any]:
     """
     return _state_document(
         state,
-        {record.key: _member_json(record) for record in state._members.values()},
+        {record.key: member_value(record) for record in state._members.values()},
         {record.id: _contribution_json(record) for record in state._contributions.values()},
     )
 
@@ -116,7 +118,7 @@ def state_json_lazy(state: State) -> dict[str, Any]:
     members, contributions = state._members, state._contributions
     return _state_document(
         state,
-        _LazyObject(list(members), lambda key: _member_json(members[key])),
+        _LazyObject(list(members), lambda key: member_value(members[key])),
         _LazyObject(list(contributions), lambda cid: _contribution_json(contributions[cid])),
     )
 
@@ -129,15 +131,6 @@ def _state_document(state: State, members: Any, contributions: Any) -> dict[str,
         "total_reputation": format_amount(state.total_reputation),
         "members": members,
         "contributions": contributions,
-    }
-
-
-def _member_json(record: MemberRecord) -> dict[str, Any]:
-    return {
-        "name": record.name,
-        "referrer": record.referrer,
-        "reputation": format_amount(record.reputation),
-        "tokens": format_amount(record.tokens),
     }
 
 
@@ -155,7 +148,7 @@ def _contribution_json(record: ContributionRecord) -> dict[str, Any]:
 
 
 def state_json_bytes(state: State) -> bytes:
-    """`canonical_json(state_json(state))`, written directly and kept up to date cheaply."""
+    """`jcs.canonical(state_json(state))`, written directly and kept up to date cheaply."""
     return b"".join(_state_chunks(state))
 
 
@@ -205,7 +198,7 @@ def _state_chunks(state: State) -> Iterator[bytes]:
     order; strings are escaped by `json.dumps` exactly as JCS escapes them.
     """
     if not state.has_genesis:
-        yield canonical_json(state_json(state))
+        yield canonical(state_json(state))
         return
     order = state._order
     if not isinstance(order, _Order):
@@ -219,7 +212,7 @@ def _state_chunks(state: State) -> Iterator[bytes]:
     members = state._members
     yield b",".join([_member_bytes(members[key]) for key in order.members])
     yield (
-        f'}},"params":{canonical_json(params.to_json()["params"]).decode("utf-8")},'
+        f'}},"params":{canonical(params.to_json()["params"]).decode("utf-8")},'
         f'"total_reputation":"{format_amount(state.total_reputation)}",'
         f'"tree_size":{state.tree_size}}}'
     ).encode()

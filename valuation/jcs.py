@@ -1,11 +1,11 @@
 """RFC 8785 (JCS): the canonical JSON under every hash and signature of Multitude, written once.
 
-Entries, leaves, the state digest and the audit bundle's `state.json` are all JCS bytes, and all
-of them are written here. Where the standard library's sorted, compact, non-ASCII-escaping
-encoder writes exactly what JCS writes (`is_plain`), it does the work, several times faster than
-the `rfc8785` package; anything else (floats, where JCS writes `1.0` as `1`; keys whose UTF-16
-order differs from their code-point order; integers beyond ±(2^53 - 1)) goes to `rfc8785`
-itself. Imports only the standard library and `rfc8785`.
+Entries, leaves, the state map's record values (and so the audit bundle's `state.jsonl`) and the
+state digest are all JCS bytes, and all of them are written here. Where the standard library's
+sorted, compact, non-ASCII-escaping encoder writes exactly what JCS writes (`is_plain`), it does
+the work, faster than the `rfc8785` package; anything else (floats, where JCS writes `1.0` as
+`1`; keys whose UTF-16 order differs from their code-point order; integers beyond
+±(2^53 - 1)) goes to `rfc8785` itself. Imports only the standard library and `rfc8785`.
 """
 
 from __future__ import annotations

@@ -1,11 +1,13 @@
 """What valuation reads (Event), what it reports (Posting, Changes) and what it holds (State).
 
-`State` is mutable and private in structure: the algorithm that signed its genesis
-(`valuation.backfeed` for backfeed/1, `valuation.backfeed2` for backfeed/2) changes it, everyone
-else reads it through the helpers here (`member`, `contribution`, `iter_members`, ...), which
-return frozen views. backfeed/2 keeps its own records (`MemberRecord2`, `ContributionRecord2`),
-subclasses of backfeed/1's, so that every reader works on either. Amounts are int units of 10^-9
-throughout.
+`State` is mutable and private in structure: only the algorithm its genesis names
+(`valuation.backfeed` for backfeed/1, `valuation.backfeed2` for backfeed/2) changes it. Outside
+`valuation` it is read through the helpers here (`member`, `contribution`, `iter_members`, ...),
+which return frozen views; inside, `valuation.figures` and `valuation.records` read its records
+directly, to write the state digest and the state map's records a record at a time (the JCS
+bytes cached on a record are theirs). backfeed/2 keeps its own records (`MemberRecord2`,
+`ContributionRecord2`), subclasses of backfeed/1's, so that every reader works on either.
+Amounts are int units of 10^-9 throughout.
 """
 
 from __future__ import annotations

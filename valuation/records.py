@@ -44,6 +44,7 @@ __all__ = [
     "evaluation_key",
     "iter_records",
     "member_key",
+    "member_value",
     "record_value",
 ]
 
@@ -71,7 +72,7 @@ def record_value(state: State, key: str) -> dict[str, Any] | None:
         return _network(state) if state.has_genesis else None
     if key.startswith(_MEMBER):
         member = state._members.get(key[len(_MEMBER) :])
-        return None if member is None else _member(member)
+        return None if member is None else member_value(member)
     if key.startswith(_CONTRIBUTION):
         contribution = state._contributions.get(key[len(_CONTRIBUTION) :])
         return None if contribution is None else _contribution(contribution)
@@ -92,7 +93,7 @@ def iter_records(state: State) -> Iterator[tuple[str, dict[str, Any]]]:
         return
     yield NETWORK, _network(state)
     for member in state._members.values():
-        yield _MEMBER + member.key, _member(member)
+        yield _MEMBER + member.key, member_value(member)
     for contribution in state._contributions.values():
         yield _CONTRIBUTION + contribution.id, _contribution(contribution)
         prefix = f"{_EVALUATION}{contribution.id}/"
@@ -133,7 +134,8 @@ def _network(state: State) -> dict[str, Any]:
     return network
 
 
-def _member(member: MemberRecord) -> dict[str, Any]:
+def member_value(member: MemberRecord) -> dict[str, Any]:
+    """The value of a member's record, which is also its entry in `state_json`."""
     return {
         "name": member.name,
         "referrer": member.referrer,

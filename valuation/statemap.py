@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from valuation.errors import StateProofError
-from valuation.figures import canonical_json
+from valuation.jcs import canonical
 
 __all__ = [
     "EMPTY",
@@ -66,7 +66,7 @@ def path_of(key: str) -> bytes:
 
 def value_hash(value: Any) -> bytes:
     """SHA-256 of the value's JCS bytes."""
-    return _sha256(canonical_json(value)).digest()
+    return _sha256(canonical(value)).digest()
 
 
 def leaf_hash(path: bytes, hashed_value: bytes) -> bytes:
@@ -214,7 +214,7 @@ class StateMap:
         """The map of `records` (key, value), built from nothing."""
         made = cls()
         leaves = sorted(
-            (Leaf(key, path_of(key), canonical_json(value)) for key, value in records),
+            (Leaf(key, path_of(key), canonical(value)) for key, value in records),
             key=lambda leaf: leaf.path,
         )
         made._tree = _build(leaves, 0, len(leaves), 0)
@@ -228,7 +228,7 @@ class StateMap:
         """Set each (key, value) given; a value of None removes the key."""
         batch = sorted(
             [
-                (path_of(key), key, None if value is None else canonical_json(value))
+                (path_of(key), key, None if value is None else canonical(value))
                 for key, value in changes
             ],
             key=_path,

@@ -10,21 +10,23 @@ progress bar (drawn on a terminal only, never when stdout is a pipe or a file) a
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
-from api.cli.common import DbOption, LogKeyOption, db_url, log_key_path, open_ledger
+from api.cli.common import (
+    DbOption,
+    LogKeyOption,
+    ReportJsonOption,
+    db_url,
+    log_key_path,
+    open_ledger,
+    progress_bar,
+)
 
 if TYPE_CHECKING:
     from ledger.audit import AuditReport
-
-ProgressCallback = Callable[[int, int], None]
 
 
 def export(
@@ -45,7 +47,7 @@ def export(
 ) -> None:
     """Write the audit bundle of the log.
 
-    leaves.jsonl, checkpoint, log.vkey and state.json, into DIRECTORY."""
+    leaves.jsonl, checkpoint, log.vkey and state.jsonl, into DIRECTORY."""
     from ledger import keys
     from ledger.export import export_bundle
 
@@ -54,7 +56,7 @@ def export(
     # The log key is needed only to sign a checkpoint at a size the log signed none at.
     key_path = log_key_path(url, log_key)
     key = keys.read_key(key_path) if key_path.exists() else None
-    with _progress("exporting", unit="leaves") as progress:
+    with progress_bar("exporting", unit="leaves") as progress:
         result = export_bundle(
             ledger, directory, tree_size, force=force, log_key=key, progress=progress
         )
@@ -75,9 +77,7 @@ def verify(
             help="an older checkpoint of the same log that the bundle must extend",
         ),
     ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="print the result as one JSON document")
-    ] = False,
+    as_json: ReportJsonOption = False,
     jobs: Annotated[
         int,
         typer.Option(
@@ -87,11 +87,11 @@ def verify(
 ) -> None:
     """Verify an audit bundle offline.
 
-    Signatures, seqs, order, root, valuation and state.json: exit 0, or 1 naming the first
+    Signatures, seqs, order, root, valuation and state.jsonl: exit 0, or 1 naming the first
     line and check that fail."""
     from ledger.audit import verify_bundle
 
-    with _progress("verifying", unit="bytes", enabled=not as_json) as progress:
+    with progress_bar("verifying", unit="bytes", enabled=not as_json) as progress:
         report = verify_bundle(directory, since=since, progress=progress, jobs=jobs)
     if as_json:
         typer.echo(json.dumps(report.to_json(), ensure_ascii=False))
@@ -126,42 +126,3 @@ def _summary(report: AuditReport) -> None:
     typer.echo(f"state {report.state_root}")
     if report.since is not None:
         typer.echo(f"extends the checkpoint of tree size {report.since}")
-
-
-@contextmanager
-def _progress(
-    description: str, *, unit: str, enabled: bool = True
-) -> Iterator[ProgressCallback | None]:
-    """A rich progress bar on a terminal; no bar (None) when stdout is not one."""
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
-    if not enabled or not sys.stdout.isatty():
-        yield None
-        return
-    console = Console(stderr=True)
-    if unit == "bytes":
-        columns = (DownloadColumn(), TransferSpeedColumn())
-    else:
-        columns = (MofNCompleteColumn(),)  # type: ignore[assignment]
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        *columns,
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task(description, total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update

@@ -1,6 +1,6 @@
-"""What every `multitude` command shares: the `--db` and `--log-key` options, the consoles,
-`CommandError` and opening the ledger. It imports none of the command modules, so each of them
-imports this and nothing of its siblings.
+"""What every `multitude` command shares: the `--db`, `--log-key` and report `--json` options,
+the consoles, the progress bar, `CommandError` and opening the ledger. It imports none of the
+command modules, so each of them imports this and nothing of its siblings.
 
 `multitude --help` and the member's commands must start quickly (issue 17): the database, the
 migrations and the server stack are imported inside the functions that use them, never here."""
@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -40,6 +42,9 @@ DbOption = Annotated[
         help="SQLAlchemy database URL",
         show_default="$MULTITUDE_DB, else sqlite:///multitude.db in the working directory",
     ),
+]
+ReportJsonOption = Annotated[
+    bool, typer.Option("--json", help="print the result as one JSON document")
 ]
 LogKeyOption = Annotated[
     Path | None,
@@ -143,3 +148,46 @@ def complete_id(ident: str, candidates: Iterable[str], what: str, *, noun: str =
     if len(found) > 1:
         raise CommandError(f"{ident} is ambiguous: {len(found)} {noun}s start with it")
     return found[0]
+
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@contextmanager
+def progress_bar(
+    description: str, *, unit: str, enabled: bool = True
+) -> Iterator[ProgressCallback | None]:
+    """A rich progress bar (on stderr) while stdout is a terminal, counting `unit`s ("bytes":
+    sizes and speed); no bar (None) when stdout is a pipe or a file, or not `enabled`."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    if not enabled or not sys.stdout.isatty():
+        yield None
+        return
+    console = Console(stderr=True)
+    if unit == "bytes":
+        columns = (DownloadColumn(), TransferSpeedColumn())
+    else:
+        columns = (MofNCompleteColumn(),)  # type: ignore[assignment]
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        *columns,
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update

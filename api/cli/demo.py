@@ -16,11 +16,14 @@ from api.cli.common import CommandError, open_ledger
 
 
 def _default_place(db: str | None) -> tuple[str, Path]:
-    """The database URL and a directory for the bundle."""
+    """The database URL and a directory for the bundle: beside a SQLite file, else a new
+    temporary directory."""
+    from ledger.db import sqlite_file
+
     if db is not None:
-        prefix = "sqlite:///"
-        if db.startswith(prefix) and db[len(prefix) :] not in ("", ":memory:"):
-            return db, Path(db[len(prefix) :]).expanduser().resolve().parent / "demo-bundle"
+        file = sqlite_file(db)
+        if file is not None:
+            return db, file.resolve().parent / "demo-bundle"
         return db, Path(tempfile.mkdtemp(prefix="multitude-demo-")) / "bundle"
     place = Path(tempfile.mkdtemp(prefix="multitude-demo-"))
     return f"sqlite:///{place / 'multitude.db'}", place / "bundle"

@@ -4,7 +4,7 @@
 `api.client`; `members`, `leaderboard`, `contributions`, `show`, `checkpoint`, `prove` and
 `figures` read (the last two check what they read against the log's signed checkpoint).
 Tables are for people, `--json` is for scripts. Every failure becomes one sentence
-(`api.CommandError`) and a non-zero exit.
+(`api.cli.common.CommandError`) and a non-zero exit.
 """
 
 from __future__ import annotations

@@ -203,14 +203,25 @@ def serve(
         f"(API docs: http://{host}:{port}/docs)"
     )
     err.print(f"log verifier key: {network.verifier_key}", highlight=False)
-    uvicorn.run(
-        "api.app:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-    )
+    appends = None
+    if workers > 1:
+        from ledger.append_process import AppendProcess
+
+        # One process appends for every worker, so that their appends share commits.
+        appends = AppendProcess(url, log_key_path(url, log_key).resolve())
+        os.environ.update(appends.environment())
+    try:
+        uvicorn.run(
+            "api.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+        )
+    finally:
+        if appends is not None:
+            appends.stop()
 
 
 def _must_be_free(host: str, port: int) -> None:

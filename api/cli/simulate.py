@@ -10,9 +10,6 @@ terminal only). `--json` prints the same result as one JSON document.
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -21,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.cli.common import CommandError, console
+from api.cli.common import CommandError, ReportJsonOption, console, progress_bar
 
 if TYPE_CHECKING:
     from ledger.simulate import Report
@@ -55,9 +52,7 @@ def simulate(
     accuracy: Annotated[
         bool, typer.Option("--accuracy/--no-accuracy", help="run the honest-accuracy run too")
     ] = True,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="print the result as one JSON document")
-    ] = False,
+    as_json: ReportJsonOption = False,
     markdown: Annotated[
         bool, typer.Option("--markdown", help="print the tables as Markdown (for the docs)")
     ] = False,
@@ -246,9 +241,7 @@ def whatif(
             "--top", metavar="N", min=0, help="members to list, biggest movers first (0: all)"
         ),
     ] = 20,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="print the result as one JSON document")
-    ] = False,
+    as_json: ReportJsonOption = False,
 ) -> None:
     """Replay an exported log under other rules: each member's figures and rank under both."""
     from ledger.whatif import replay_under, valuation_for
@@ -264,7 +257,7 @@ def whatif(
         if not isinstance(given, dict):
             raise CommandError(f"{params} must hold a JSON object")
     other = valuation_for(algorithm, given)
-    with _progress(enabled=not as_json) as progress:
+    with progress_bar("replaying", unit="bytes", enabled=not as_json) as progress:
         result = replay_under(bundle, other, progress=progress)
     if as_json:
         typer.echo(json.dumps(result.to_json(), ensure_ascii=False))
@@ -324,30 +317,6 @@ def _pair(before: str, after: str | None) -> str:
 
 def _percent(share: int) -> str:
     return f"{Decimal(share) * 100 / _UNIT:.2f} %"
-
-
-@contextmanager
-def _progress(*, enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
-    """A rich progress bar over the bundle's bytes on a terminal; None elsewhere."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-
-    if not enabled or not sys.stdout.isatty():
-        yield None
-        return
-    with Progress(
-        TextColumn("replaying"),
-        BarColumn(),
-        DownloadColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
-        task = bar.add_task("replaying", total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
 
 
 def register(app: typer.Typer) -> None:

@@ -13,35 +13,25 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from api.app import create_app
 from api.settings import Settings
 from ledger.service import Ledger
-from tests.helpers import Signer
+from tests.helpers import LiveServer, Signer, assert_problem
 
 KEEPALIVE = 0.15  # seconds: the test spans many keep-alive periods
 
 
 @pytest.fixture
-def live(ledger: Ledger) -> Iterator[tuple[str, uvicorn.Server]]:
+def live(ledger: Ledger) -> Iterator[str]:
     settings = Settings(
         db="sqlite://", events_poll_seconds=0.05, events_keepalive_seconds=KEEPALIVE
     )
     # log_config=None: uvicorn's records reach the root logger, where caplog sees them.
-    config = uvicorn.Config(
-        create_app(settings, ledger=ledger), host="127.0.0.1", port=0, log_config=None
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}", server
-    server.should_exit = True
-    thread.join(10)
-    assert not thread.is_alive(), "the server did not stop"
+    server = LiveServer(create_app(settings, ledger=ledger), log_config=None)
+    with server as url:
+        yield url
+    assert not server.thread.is_alive(), "the server did not stop"
 
 
 def events_of(lines: Iterator[str], until: int, seen: list[int]) -> int:
@@ -65,11 +55,11 @@ def events_of(lines: Iterator[str], until: int, seen: list[int]) -> int:
 
 
 def test_streams_survive_clients_coming_and_going_and_each_gets_every_entry(
-    live: tuple[str, uvicorn.Server],
+    live: str,
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    base, _ = live
+    base = live
     caplog.set_level(logging.DEBUG)
     members = [Signer() for _ in range(40)]
     last = len(members)  # the index of the last join: genesis is 0
@@ -151,14 +141,12 @@ def test_streams_survive_clients_coming_and_going_and_each_gets_every_entry(
 
 
 def test_a_last_event_id_other_than_an_index_is_a_clear_problem(
-    live: tuple[str, uvicorn.Server],
+    live: str,
 ) -> None:
-    base, _ = live
+    base = live
     for header in ("null", "abc", "1 2", "+1", "-1", "1.0", "9" * 17):
         response = httpx.get(f"{base}/v1/events", headers={"Last-Event-ID": header}, timeout=10)
-        assert response.status_code == 400, (header, response.text)
-        assert response.headers["content-type"].startswith("application/problem+json")
-        assert "Last-Event-ID" in response.json()["detail"]
+        assert_problem(response, 400, "Last-Event-ID")
     for query in ("after=-1", "after=x", f"after={2**53 + 1}"):
         response = httpx.get(f"{base}/v1/events?{query}", timeout=10)
         assert response.status_code == 400, (query, response.text)

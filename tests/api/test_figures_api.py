@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from nacl.signing import SigningKey
 from sqlalchemy import Engine
@@ -20,10 +18,11 @@ from api.app import create_app
 from api.settings import Settings
 from ledger.entries import parse_leaf
 from ledger.service import Ledger
-from tests.helpers import Signer, new_ledger
+from tests.helpers import LiveServer, Signer, assert_problem, new_ledger, vector
 from valuation import statemap
 
 TOLERANCE = Decimal("0.000001")
+FIGURES = vector("backfeed1-reference-figures.json")  # VALUATION.md's reference figures
 
 
 def close(actual: str, expected: float | str) -> bool:
@@ -45,28 +44,41 @@ def founder(signer: Signer, name: str, tokens: str, reputation: str) -> dict[str
     return {"member": signer.public, "name": name, "reputation": reputation, "tokens": tokens}
 
 
+def assert_members_close(
+    client: TestClient, signers: dict[str, Signer], expected: dict[str, dict[str, Any]]
+) -> None:
+    """Each member's named figures as the API serves them, to 10^-6 point."""
+    for name, figures in expected.items():
+        served = client.get(f"/v1/members/{signers[name].public}").json()
+        for asset, value in figures.items():
+            assert close(served[asset], value), (name, asset)
+
+
 def test_reference_figure_1_through_the_api(engine: Engine, log_key: SigningKey) -> None:
-    ann, bonnie = Signer(), Signer()
+    case = FIGURES["figure_1"]
+    signers = {f["name"]: Signer() for f in case["founders"]}
     ledger = new_ledger(
         engine,
         log_key,
-        founders=[founder(ann, "Ann", "10", "10"), founder(bonnie, "Bonnie", "99", "100")],
+        founders=[
+            founder(signers[f["name"]], f["name"], f["tokens"], f["reputation"])
+            for f in case["founders"]
+        ],
     )
+    submission, evaluation = case["submission"], case["evaluation"]
+    author, evaluator = signers[submission["author"]], signers[evaluation["member"]]
     with TestClient(app_for(ledger)) as client:
-        article = post(client, ann.submit("An article", type="article"))
-        assert close(client.get(f"/v1/members/{ann.public}").json()["tokens"], 9)
-        post(client, bonnie.evaluate(article["id"], 1))
-
-        b = client.get(f"/v1/members/{bonnie.public}").json()
-        a = client.get(f"/v1/members/{ann.public}").json()
-        assert close(b["reputation"], 99.90692517849118)
-        assert close(a["tokens"], 54.45454545454545)
-        assert close(a["reputation"], 14.545454545454545)
+        article = post(client, author.submit("An article", type=submission["type"]))
+        assert_members_close(client, signers, case["before_evaluation"])
+        post(client, evaluator.evaluate(article["id"], evaluation["value"]))
+        assert_members_close(client, signers, case["after_evaluation"])
         contribution = client.get(f"/v1/contributions/{article['id']}").json()
-        assert close(contribution["max_score"], 0.9090909090909091)
-        assert contribution["author"] == ann.public and contribution["type"] == "article"
-        assert [e["evaluator"] for e in contribution["evaluations"]] == [bonnie.public]
+        assert close(contribution["max_score"], case["max_score"])
+        assert contribution["author"] == author.public and contribution["type"] == "article"
+        assert [e["evaluator"] for e in contribution["evaluations"]] == [evaluator.public]
 
+        a = client.get(f"/v1/members/{author.public}").json()
+        b = client.get(f"/v1/members/{evaluator.public}").json()
         assert b["rank"] == 1 and a["rank"] == 2
         assert a["next_seq"] == 2 and b["next_seq"] == 2
         total = Decimal(a["reputation"]) + Decimal(b["reputation"])
@@ -74,50 +86,28 @@ def test_reference_figure_1_through_the_api(engine: Engine, log_key: SigningKey)
 
 
 def test_reference_figure_2_through_the_api(ledger: Ledger) -> None:
-    u = [Signer() for _ in range(5)]
+    case = FIGURES["figure_2"]
+    signers = {name: Signer() for name in case["members"]}
     with TestClient(app_for(ledger)) as client:
-        for i, member in enumerate(u, 1):
-            post(client, member.join(f"u{i}"))
-        c1 = post(client, u[1].submit("c1", type="article"))["id"]
-        c2 = post(client, u[2].submit("c2", type="article"))["id"]
-        steps = [
-            (0, c1, 1),
-            (1, c1, 0),
-            (2, c1, 1),
-            (3, c2, 1),
-            (4, c2, 0),
-            (0, c2, 1),
-            (1, c1, 1),
-            (2, c1, 0),
-            (3, c1, 1),
-            (4, c2, 1),
-        ]
+        for name, member in signers.items():
+            post(client, member.join(name))
+        ids = {
+            s["contribution"]: post(
+                client, signers[s["author"]].submit(s["contribution"], type=s["type"])
+            )["id"]
+            for s in case["submissions"]
+        }
+        watched = ids[case["max_score_of"]]
         max_scores = {}
-        for step, (who, cid, value) in enumerate(steps, 1):
-            post(client, u[who].evaluate(cid, value))
-            max_scores[step] = client.get(f"/v1/contributions/{c1}").json()["max_score"]
-            if step == 7:
-                u2 = client.get(f"/v1/members/{u[1].public}").json()
-                assert close(u2["reputation"], 22.7544628224)
-                assert close(u2["tokens"], 78.91817792824702)
-        for step, expected in {
-            1: 0.2,
-            3: 0.3992603410016588,
-            7: 0.5983635585649403,
-            9: 0.6155516140413791,
-        }.items():
+        for step, evaluation in enumerate(case["evaluations"], 1):
+            member = signers[evaluation["member"]]
+            post(client, member.evaluate(ids[evaluation["contribution"]], evaluation["value"]))
+            max_scores[str(step)] = client.get(f"/v1/contributions/{watched}").json()["max_score"]
+            assert_members_close(client, signers, case["after_step"].get(str(step), {}))
+        for step, expected in case["max_score_after_step"].items():
             assert close(max_scores[step], expected), step
-        reputation = [
-            22.1128137528202,
-            23.42261970708561,
-            23.27585003117742,
-            21.070815050963578,
-            19.759036270722238,
-        ]
-        tokens = [50, 79.77758070206896, 78.30080651930581, 50, 50]
-        for member, rep, tok in zip(u, reputation, tokens, strict=True):
-            figures = client.get(f"/v1/members/{member.public}").json()
-            assert close(figures["reputation"], rep) and close(figures["tokens"], tok)
+        assert_members_close(client, signers, case["final"])
+        u = list(signers.values())
 
         board = client.get("/v1/leaderboard", params={"by": "reputation", "limit": 5}).json()[
             "items"
@@ -204,7 +194,7 @@ def test_a_rule_that_valuation_refuses_leaves_no_trace(engine: Engine, log_key: 
     with TestClient(app_for(ledger)) as client:
         before = client.get("/v1/state").json()
         response = client.post("/v1/entries", json=poor.submit("costs 1 token", type="article"))
-        assert response.status_code == 422 and "token" in response.json()["detail"]
+        assert_problem(response, 422, "token")
         assert client.get("/v1/state").json() == before
         assert client.get(f"/v1/members/{poor.public}").json()["next_seq"] == 1
         post(
@@ -215,13 +205,10 @@ def test_a_rule_that_valuation_refuses_leaves_no_trace(engine: Engine, log_key: 
 
 def test_unknown_member_is_a_problem_that_tells_the_next_seq(client_ledger: TestClient) -> None:
     key = Signer().public
-    response = client_ledger.get(f"/v1/members/{key}")
-    assert response.status_code == 404 and response.json()["next_seq"] == 1
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["type"] == "/problems/not-a-member"
-    assert (
-        response.json()["detail"] == f"{key[:16]}… has not joined this network; its next seq is 1"
-    )
+    problem = assert_problem(client_ledger.get(f"/v1/members/{key}"), 404)
+    assert problem["next_seq"] == 1
+    assert problem["type"] == "/problems/not-a-member"
+    assert problem["detail"] == f"{key[:16]}… has not joined this network; its next seq is 1"
     assert client_ledger.get("/v1/members/nothex").status_code == 400
     assert client_ledger.get(f"/v1/contributions/{'0' * 64}").status_code == 404
 
@@ -250,16 +237,8 @@ def client_ledger(ledger: Ledger) -> Iterator[TestClient]:
 
 @pytest.fixture
 def live_server(ledger: Ledger) -> Iterator[str]:
-    config = uvicorn.Config(app_for(ledger), host="127.0.0.1", port=0, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        threading.Event().wait(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(5)
+    with LiveServer(app_for(ledger)) as url:
+        yield url
 
 
 def read_events(response: httpx.Response, count: int) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -24,7 +25,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from nacl.signing import SigningKey
 from sqlalchemy import Engine
 
@@ -57,6 +57,10 @@ from tests.api.independent.protocol import (
 NETWORK = "indie"
 ORIGIN = "example.org/indie"
 TOLERANCE = Decimal("0.000001")
+# VALUATION.md's reference figures, as data (tests/vectors/).
+FIGURES = json.loads(
+    (Path(__file__).parents[1] / "vectors" / "backfeed1-reference-figures.json").read_text("utf-8")
+)
 
 Serve = Callable[..., Client]
 
@@ -69,38 +73,27 @@ def serve(engine: Engine, log_key: SigningKey) -> Iterator[Serve]:
     """Start a real uvicorn server on a fresh network; return an independent client of it.
     Called again, it starts another server on the same database (a restart, a replay)."""
     import valuation
-    from api.app import create_app
-    from api.settings import Settings
     from ledger.service import Ledger, NetworkConfig
+    from tests.helpers import LiveServer
 
-    started: list[tuple[uvicorn.Server, threading.Thread, Client]] = []
+    started: list[Client] = []
+    with ExitStack() as servers:
 
-    def start(
-        preset: str | dict[str, Any] = "example",
-        founders: list[dict[str, Any]] | None = None,
-        clock: Callable[[], datetime] | None = None,
-    ) -> Client:
-        params = valuation.PRESETS[preset] if isinstance(preset, str) else preset
-        ledger = Ledger(engine, log_key, clock=clock) if clock else Ledger(engine, log_key)
-        if not started:
-            ledger.create_network(NetworkConfig(NETWORK, ORIGIN, params, founders or []))
-        app = create_app(Settings(db="sqlite://", events_poll_seconds=0.05), ledger=ledger)
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            threading.Event().wait(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        client = Client(f"http://127.0.0.1:{port}")
-        started.append((server, thread, client))
-        return client
+        def start(
+            preset: str | dict[str, Any] = "example",
+            founders: list[dict[str, Any]] | None = None,
+            clock: Callable[[], datetime] | None = None,
+        ) -> Client:
+            params = valuation.PRESETS[preset] if isinstance(preset, str) else preset
+            ledger = Ledger(engine, log_key, clock=clock) if clock else Ledger(engine, log_key)
+            if not started:
+                ledger.create_network(NetworkConfig(NETWORK, ORIGIN, params, founders or []))
+            client = Client(servers.enter_context(LiveServer(ledger)))
+            servers.callback(client.close)
+            started.append(client)
+            return client
 
-    yield start
-    for server, thread, client in started:
-        client.close()
-        server.should_exit = True
-        thread.join(5)
+        yield start
 
 
 def founder(m: Member, name: str, tokens: str, reputation: str, **extra: Any) -> dict[str, Any]:
@@ -512,58 +505,57 @@ def test_reads_with_bad_parameters_are_problems(community: tuple[Client, Member,
 # --- VALUATION.md reference figures, through this client -----------------------------------
 
 
+def members_close(api: Client, members: dict[str, Member], expected: dict[str, Any]) -> None:
+    """Each member's named figures as the server serves them, to 10^-6 point."""
+    for name, figures in expected.items():
+        served = api.member(members[name].public)
+        for asset, value in figures.items():
+            assert close(served[asset], value), (name, asset)
+
+
 def test_reference_figure_1(serve: Serve) -> None:
-    ann, bonnie = Member(NETWORK), Member(NETWORK)
-    api = serve(founders=[founder(ann, "Ann", "10", "10"), founder(bonnie, "Bonnie", "99", "100")])
-    article = api.post(ann, ann.submit("An article", type="article"))["id"]
-    assert close(api.member(ann.public)["tokens"], 9)
-    api.post(bonnie, bonnie.evaluate(article, 1))
-    b, a = api.member(bonnie.public), api.member(ann.public)
-    assert close(b["reputation"], 99.90692517849118)
-    assert close(a["tokens"], 54.45454545454545)
-    assert close(a["reputation"], 14.545454545454545)
-    assert close(api.contribution(article)["max_score"], 0.9090909090909091)
+    case = FIGURES["figure_1"]
+    members = {f["name"]: Member(NETWORK) for f in case["founders"]}
+    api = serve(
+        founders=[
+            founder(members[f["name"]], f["name"], f["tokens"], f["reputation"])
+            for f in case["founders"]
+        ]
+    )
+    submission, evaluation = case["submission"], case["evaluation"]
+    author, evaluator = members[submission["author"]], members[evaluation["member"]]
+    article = api.post(author, author.submit("An article", type=submission["type"]))["id"]
+    members_close(api, members, case["before_evaluation"])
+    api.post(evaluator, evaluator.evaluate(article, evaluation["value"]))
+    members_close(api, members, case["after_evaluation"])
+    assert close(api.contribution(article)["max_score"], case["max_score"])
+    b, a = api.member(evaluator.public), api.member(author.public)
     total = Decimal(a["reputation"]) + Decimal(b["reputation"])
     assert close(a["influence"], str(Decimal(a["reputation"]) / total))
     api.audit()
 
 
 def test_reference_figure_2(serve: Serve) -> None:
+    case = FIGURES["figure_2"]
     api = serve()
-    u = [Member(NETWORK) for _ in range(5)]
-    for i, m in enumerate(u, 1):
-        api.post(m, m.join(f"u{i}"))
+    members = {name: Member(NETWORK) for name in case["members"]}
+    for name, m in members.items():
+        api.post(m, m.join(name))
         assert api.member(m.public)["reputation"] == "20"
-    c1 = api.post(u[1], u[1].submit("c1", type="article"))["id"]
-    c2 = api.post(u[2], u[2].submit("c2", type="article"))["id"]
-    steps = [(0, c1, 1), (1, c1, 0), (2, c1, 1), (3, c2, 1), (4, c2, 0)]
-    steps += [(0, c2, 1), (1, c1, 1), (2, c1, 0), (3, c1, 1), (4, c2, 1)]
-    expected_max = {1: 0.2, 3: 0.3992603410016588, 7: 0.5983635585649403, 9: 0.6155516140413791}
-    for step, (who, cid, value) in enumerate(steps, 1):
-        api.post(u[who], u[who].evaluate(cid, value))
-        if step in (1, 3, 7):
-            rep = {i: api.member(m.public)["reputation"] for i, m in enumerate(u)}
-        if step == 1:
-            assert close(rep[0], 19.778885438199982)
-        if step == 3:
-            assert close(rep[0], 20.574438565254916) and close(rep[2], 19.909456383740984)
-        if step == 7:
-            assert close(rep[0], 21.022253659264337) and close(rep[2], 20.4343242172015)
-            assert close(rep[1], 22.7544628224)
-            assert close(api.member(u[1].public)["tokens"], 78.91817792824702)
-        if step in expected_max:
-            assert close(api.contribution(c1)["max_score"], expected_max[step]), step
-    reputation = [
-        22.1128137528202,
-        23.42261970708561,
-        23.27585003117742,
-        21.070815050963578,
-        19.759036270722238,
-    ]
-    tokens = [50, 79.77758070206896, 78.30080651930581, 50, 50]
-    for m, r, t in zip(u, reputation, tokens, strict=True):
-        figures = api.member(m.public)
-        assert close(figures["reputation"], r) and close(figures["tokens"], t)
+    ids = {}
+    for s in case["submissions"]:
+        author = members[s["author"]]
+        submitted = api.post(author, author.submit(s["contribution"], type=s["type"]))
+        ids[s["contribution"]] = submitted["id"]
+    expected_max = case["max_score_after_step"]
+    for step, evaluation in enumerate(case["evaluations"], 1):
+        m = members[evaluation["member"]]
+        api.post(m, m.evaluate(ids[evaluation["contribution"]], evaluation["value"]))
+        members_close(api, members, case["after_step"].get(str(step), {}))
+        if str(step) in expected_max:
+            max_score = api.contribution(ids[case["max_score_of"]])["max_score"]
+            assert close(max_score, expected_max[str(step)]), step
+    members_close(api, members, case["final"])
     api.audit()
 
 

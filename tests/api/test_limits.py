@@ -13,7 +13,7 @@ from api.app import create_app
 from api.limits import WriteLimit
 from api.settings import Settings
 from ledger.service import Ledger
-from tests.helpers import Signer
+from tests.helpers import Signer, assert_problem
 
 
 class Clock:
@@ -82,11 +82,8 @@ def test_writes_past_the_limit_get_429_with_retry_after_and_change_nothing(
         lambda: limited.post("/v1/entries/batch", json={"entries": [ann.submit("x")]}),
     ):
         response = request()
-        assert response.status_code == 429, response.text
-        assert response.headers["content-type"] == "application/problem+json"
-        problem = response.json()
-        assert problem["status"] == 429 and problem["type"] == "/problems/too-many-writes"
-        assert "3 writes a minute" in problem["detail"]
+        problem = assert_problem(response, 429, "3 writes a minute")
+        assert problem["type"] == "/problems/too-many-writes"
         assert 1 <= int(response.headers["retry-after"]) <= 20
     # Reads are never limited, and nothing refused was appended.
     for _ in range(10):

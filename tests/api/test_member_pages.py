@@ -55,6 +55,19 @@ def every(client: TestClient, path: str, cursor: str, limit: int) -> list[Any]:
     return items
 
 
+def simulated(engine: Engine, log_key: SigningKey, algorithm: str) -> Ledger:
+    """A ledger holding the demo's simulated community (seed 7, 14 members, 260 entries) under
+    `algorithm`."""
+    ledger = Ledger(engine, log_key)
+    people = demo.community(7, 14)
+    ledger.create_network(demo.genesis(people, algorithm))
+    sim = demo.Simulation(ledger, people, 7, 260)
+    while not sim.done:
+        sim.step()
+    sim.flush()
+    return ledger
+
+
 def all_contributions(client: TestClient) -> list[Any]:
     return every(client, "/v1/contributions?order_by=time", "offset", 1000)
 
@@ -280,13 +293,7 @@ def test_history_equals_a_replay_of_the_log_at_every_point(
     """On a simulated community, every point of every contribution's history (R, W, quality,
     maximum score) equals a replay of the log up to that point's index (under backfeed/1, whose
     figures the history derives from the logged rows)."""
-    ledger = Ledger(engine, log_key)
-    people = demo.community(7, 14)
-    ledger.create_network(demo.genesis(people, valuation.ALGORITHM))
-    sim = demo.Simulation(ledger, people, 7, 260)
-    while not sim.done:
-        sim.step()
-    sim.flush()
+    ledger = simulated(engine, log_key, valuation.ALGORITHM)
     with client_for(ledger) as client:
         contributions = all_contributions(client)
         assert len(contributions) >= 10
@@ -318,13 +325,7 @@ def test_backfeed2_reads_use_the_weights_frozen_at_the_first_cast(
     contribution's weights, V(c) and quality, as the list, the contribution and its history
     serve them, equal `valuation.contribution_figures` of a replay; each evaluation shows the
     weight it froze, not its evaluator's reputation now."""
-    ledger = Ledger(engine, log_key)
-    people = demo.community(7, 14)
-    ledger.create_network(demo.genesis(people, valuation.ALGORITHM_2))
-    sim = demo.Simulation(ledger, people, 7, 260)
-    while not sim.done:
-        sim.step()
-    sim.flush()
+    ledger = simulated(engine, log_key, valuation.ALGORITHM_2)
     state = ledger.replayed_state()
     assert state.params.algorithm == valuation.ALGORITHM_2
     amount = valuation.format_amount

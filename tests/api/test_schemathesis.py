@@ -4,16 +4,14 @@ PostgreSQL: no server error, no broken stream, no schema violation, and a clean 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 
 import pytest
-import uvicorn
 
 from api.app import create_app
 from api.settings import Settings
 from ledger.service import Ledger
 from tests.fuzz import run_schemathesis
+from tests.helpers import LiveServer
 
 pytestmark = pytest.mark.slow
 
@@ -30,21 +28,10 @@ def test_schemathesis_finds_no_server_error_and_no_broken_stream(
         events_keepalive_seconds=0.2,
         write_limit_per_minute=0,  # fuzz the routes, not the limit (tests/api/test_limits.py)
     )
-    config = uvicorn.Config(
-        create_app(settings, ledger=ledger), host="127.0.0.1", port=0, log_config=None
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    base = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
     before = ledger.latest_checkpoint()
-    try:
+    # log_config=None: uvicorn's records reach the root logger, where caplog sees them.
+    with LiveServer(create_app(settings, ledger=ledger), log_config=None) as base:
         summary = run_schemathesis(base, MAX_EXAMPLES)
-    finally:
-        server.should_exit = True
-        thread.join(30)
     print(f"\nschemathesis: {summary.cases} cases, {summary.streams} streams")
     assert summary.server_errors == 0
     assert not summary.failures, "\n\n".join(summary.failures)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,11 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.stress.conftest import free_port
+from tests.helpers import MULTITUDE, free_port
 
 pytestmark = pytest.mark.slow  # each test starts servers: some 10 s apiece
-
-MULTITUDE = str(Path(sys.executable).with_name("multitude"))
 
 
 @contextmanager

@@ -9,7 +9,7 @@ from nacl.signing import SigningKey
 from sqlalchemy import Engine
 
 from tests.dashboard.community import Community, build
-from tests.dashboard.server import LiveServer, serve
+from tests.dashboard.server import DashboardServer, serve
 
 
 @pytest.fixture
@@ -18,5 +18,5 @@ def community(engine: Engine, log_key: SigningKey) -> Community:
 
 
 @pytest.fixture
-def live_server(database_url: str, community: Community) -> Iterator[LiveServer]:
+def live_server(database_url: str, community: Community) -> Iterator[DashboardServer]:
     yield from serve(database_url, community)

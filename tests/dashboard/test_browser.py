@@ -17,7 +17,7 @@ from nacl.signing import SigningKey
 
 from ledger.db import make_engine, upgrade
 from tests.dashboard.community import Community, build
-from tests.dashboard.server import LiveServer, serve
+from tests.dashboard.server import DashboardServer, serve
 from tests.helpers import Signer, new_ledger
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -45,7 +45,7 @@ Page = Any  # playwright's Page; Any keeps this module importable for mypy witho
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[LiveServer]:
+def server() -> Iterator[DashboardServer]:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/dashboard.db"
         engine = make_engine(url)
@@ -65,7 +65,7 @@ def browser() -> Iterator[Any]:
 class Watched:
     """A page, with every request and every script error it saw."""
 
-    def __init__(self, page: Page, server: LiveServer) -> None:
+    def __init__(self, page: Page, server: DashboardServer) -> None:
         self.page = page
         self.requests: list[str] = []
         self.errors: list[str] = []
@@ -85,7 +85,7 @@ class Watched:
 
 
 @pytest.fixture
-def watched(browser: Any, server: LiveServer) -> Iterator[Watched]:
+def watched(browser: Any, server: DashboardServer) -> Iterator[Watched]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(15_000)
@@ -99,7 +99,7 @@ def watched(browser: Any, server: LiveServer) -> Iterator[Watched]:
     ]
 
 
-def api(server: LiveServer, path: str, **params: Any) -> Any:
+def api(server: DashboardServer, path: str, **params: Any) -> Any:
     response = httpx.get(server.url + path, params=params)
     response.raise_for_status()
     return response.json()
@@ -277,7 +277,7 @@ def test_pages_read_small_endpoints_not_the_whole_log_or_every_contribution(
     watched.shot("member-lists")
 
 
-def test_it_reads_on_a_phone(browser: Any, server: LiveServer) -> None:
+def test_it_reads_on_a_phone(browser: Any, server: DashboardServer) -> None:
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     page = context.new_page()
     w = Watched(page, server)
@@ -317,7 +317,7 @@ def test_it_is_usable_with_the_keyboard(watched: Watched) -> None:
 
 
 def test_the_dashboard_is_served_with_a_strict_policy_and_the_api_is_untouched(
-    server: LiveServer,
+    server: DashboardServer,
 ) -> None:
     index = httpx.get(server.url + "/")
     assert index.status_code == 200 and "text/html" in index.headers["content-type"]
@@ -472,7 +472,7 @@ def test_two_members_with_one_name_are_told_apart_by_a_short_key(
     engine.dispose()
 
 
-def test_the_api_docs_render_offline_under_their_csp(browser: Any, server: LiveServer) -> None:
+def test_the_api_docs_render_offline_under_their_csp(browser: Any, server: DashboardServer) -> None:
     # Swagger UI from this server only: the page shows every operation, and the browser reports
     # no error (a CSP violation is one) and no request to anywhere else.
     context = browser.new_context(viewport={"width": 1280, "height": 900}, offline=False)

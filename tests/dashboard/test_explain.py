@@ -15,14 +15,14 @@ from api.cli import common
 from api.cli import explain as cli_explain
 from api.cli.explain import Change, Explanation, Step
 from tests.dashboard.community import Community
-from tests.dashboard.server import LiveServer
+from tests.dashboard.server import DashboardServer
 from valuation.model import Cause
 
 # The community here runs backfeed/1, which posts every cause but backfeed/2's own.
 BACKFEED_1_CAUSES = set(get_args(Cause)) - {"referral_stake"}
 
 
-def test_the_api_history_adds_up_exactly_at_every_index(live_server: LiveServer) -> None:
+def test_the_api_history_adds_up_exactly_at_every_index(live_server: DashboardServer) -> None:
     """Read with Decimal straight from the JSON, independently of the command's own parsing."""
     seen: set[str] = set()
     with httpx.Client(base_url=live_server.url) as http:
@@ -44,7 +44,7 @@ def test_the_api_history_adds_up_exactly_at_every_index(live_server: LiveServer)
 
 
 def test_explain_from_the_database_and_from_the_api_agree_and_add_up(
-    live_server: LiveServer, database_url: str
+    live_server: DashboardServer, database_url: str
 ) -> None:
     for signer in live_server.community.members.values():
         local = cli_explain.from_database(database_url, signer.public)

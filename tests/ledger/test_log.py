@@ -199,6 +199,32 @@ def test_a_second_process_continues_the_same_log(
     assert ledger.replayed_state().tree_size == other.replayed_state().tree_size == 4
 
 
+def test_processes_taking_turns_extend_one_tree_and_sign_its_true_roots(
+    ledger: Ledger, engine: Engine, log_key: SigningKey
+) -> None:
+    """Each process keeps the tree's frontier and the last logged_at in memory, and extends
+    them with the leaves the other appended: every checkpoint signs the true root, every
+    stored node is the true one, and logged_at never goes back."""
+    other = Ledger(engine, log_key)
+    signers = [Signer() for _ in range(9)]
+    turns = [ledger, other, other, ledger, other, ledger, ledger, other, ledger]
+    for n, (signer, turn) in enumerate(zip(signers, turns, strict=True)):
+        entries = [signer.join(f"m{n}")] + [signer.submit(f"work {k}") for k in range(n % 3)]
+        for result in turn.append(entries):
+            appended(result)
+    leaves = all_leaves(ledger)
+    hashes = [merkle.leaf_hash(leaf) for leaf in leaves]
+    with read_session(engine) as session:
+        notes = list(session.execute(text("SELECT tree_size, note FROM checkpoints")))
+    assert len(notes) == len(turns) + 1  # and the genesis's
+    for size, note in notes:
+        root = merkle.root(hashes[:size])
+        assert cp.open_checkpoint(note, verifier(ledger)).root_hash == root
+        assert ledger.root_at(size) == other.root_at(size) == root  # from the stored nodes
+    times = [parse_timestamp(parse_leaf(leaf).logged_at) for leaf in leaves]
+    assert times == sorted(times)
+
+
 def test_concurrent_appends_share_commits_and_keep_every_acknowledged_entry(ledger: Ledger) -> None:
     from concurrent.futures import ThreadPoolExecutor
 

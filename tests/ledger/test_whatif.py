@@ -16,7 +16,7 @@ from ledger import checkpoint as cp
 from ledger.export import export_bundle
 from ledger.service import Ledger
 from ledger.whatif import WhatIfError, replay_under, valuation_for
-from tests.ledger.test_audit import build_history
+from tests.helpers import build_history
 
 
 @pytest.fixture

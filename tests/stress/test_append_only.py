@@ -24,7 +24,7 @@ from ledger.db import make_engine, upgrade
 from ledger.models import APPEND_ONLY_TABLES
 from ledger.service import Appended, Ledger
 from tests.helpers import Signer, new_ledger
-from tests.stress.conftest import own_postgres_database, run_check, sqlite_url
+from tests.stress.server import own_postgres_database, run_check, sqlite_url
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.stress.clients import Outcome, audit, write
-from tests.stress.conftest import run_check
+from tests.stress.server import run_check
 
 pytestmark = pytest.mark.slow
 

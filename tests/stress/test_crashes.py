@@ -26,7 +26,7 @@ from ledger.check import check
 from ledger.db import make_engine
 from ledger.errors import IntegrityError
 from tests.stress.clients import Outcome, audit, read_log, write_until
-from tests.stress.conftest import run_check
+from tests.stress.server import run_check
 
 pytestmark = pytest.mark.slow
 

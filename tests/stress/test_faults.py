@@ -36,7 +36,7 @@ from ledger.entries import sign_entry
 from ledger.service import Ledger
 from tests.helpers import assert_problem, free_port, new_ledger
 from tests.stress.clients import Outcome, audit, network_of, read_log, write_until
-from tests.stress.conftest import HOST, Server, run_check, sqlite_url
+from tests.stress.server import HOST, Server, run_check, sqlite_url
 
 pytestmark = pytest.mark.slow
 
@@ -257,9 +257,7 @@ def test_a_full_sqlite_database_is_a_503_and_leaves_no_trace(tmp_path: Path) -> 
             for n in range(200)
         ]  # far more than the free room in the pages there are: the database is full
         response = client.post("/v1/entries/batch", json={"entries": joins})
-        problem = response.json()
-        assert response.status_code == 503, response.text
-        assert "full" in problem["detail"]
+        assert_problem(response, 503, "full")
         assert client.get("/v1/log/checkpoint").text == before, "a failed batch left a trace"
     full.dispose()
     engine = make_engine(url)

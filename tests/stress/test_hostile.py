@@ -30,7 +30,7 @@ from ledger.entries import format_timestamp
 from tests.fuzz import run_schemathesis
 from tests.helpers import Signer, assert_problem
 from tests.stress.clients import network_of
-from tests.stress.conftest import Server, sqlite_url
+from tests.stress.server import Server, sqlite_url
 
 pytestmark = pytest.mark.slow
 
@@ -323,7 +323,7 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(server: Server) -> No
 
 
 def test_the_log_is_still_sound_after_all_that(server: Server) -> None:
-    from tests.stress.conftest import run_check
+    from tests.stress.server import run_check
 
     checked = run_check(server.url)
     assert checked.returncode == 0, checked.stderr

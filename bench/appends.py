@@ -1,0 +1,395 @@
+"""Appends as the log grows (issue 15): single POSTs, batches and proofs over HTTP, into a log of
+any size, and concurrent writers against several workers on PostgreSQL.
+
+    python -m bench.appends [--entries 1000] [--keep PATH] [--singles 1000] [--batches 10]
+    python -m bench.appends writers [--writers 8] [--workers 4] [--per-writer 250] [--db URL]
+
+The first form builds a log of `--entries` signed entries under the default algorithm
+(backfeed/2): 20 founders, `--members` members joining (every third referred by a founder),
+then contributions, each drawing evaluations from the members while it is fresh. It builds
+in-process (`Ledger.append`, batches of 1,000) into a SQLite file (`--keep PATH` keeps it, and
+an existing file is reused as it is). Then it serves it with `multitude serve` and, from one
+client over HTTP on the loopback, times:
+- `--singles` single POSTs one after the other: latency p50/p99 and entries/s;
+- `--batches` batches of 1,000 (POST /v1/entries/batch): entries/s;
+- GET /v1/state/proof and GET /v1/log/proof/inclusion at the latest size: p50/p99.
+The entries timed are signed before the clock starts (a member's machine signs): new keys
+that join, each posting an article and evaluating the newest ones.
+
+`writers`: a 1,000-entry log on PostgreSQL served by `serve --workers N`; W writer processes,
+each with keys of its own, POST single entries as fast as they are answered. Prints entries/s
+from the first POST to the last answer.
+
+Each figure is printed beside its baseline (the issue's measurements before the state map) and
+its goal. Run it alone on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from itertools import islice
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+from nacl.signing import SigningKey
+
+from bench.log import PG, Server, reset_postgres
+from ledger.db import make_engine, upgrade
+from ledger.entries import parse_entry, sign_entry
+from ledger.service import Ledger, NetworkConfig
+from valuation import DEFAULT_VALUATION
+
+FOUNDERS = 20
+TYPE = "article"
+
+# The issue's figures, measured before the state map (single POSTs from one client).
+BASELINE_SINGLE = {  # log size -> (p50 ms, p99 ms, appends/s)
+    6_000: (11.3, 18.3, 86.0),
+    112_000: (31.3, None, 32.0),
+    1_120_000: (332.0, 439.0, 3.0),
+}
+BASELINE_WRITERS = 123.0  # entries/s, 8 writers against serve --workers 4 on PostgreSQL
+
+
+class Signer:
+    """Keys that sign entries in sequence: each key's seq counts up from 1."""
+
+    def __init__(self, network: str) -> None:
+        self.network = network
+        self.seqs: dict[bytes, int] = {}
+
+    def sign(self, key: SigningKey, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        seq = self.seqs.get(bytes(key), 0) + 1
+        self.seqs[bytes(key)] = seq
+        return sign_entry(key, network=self.network, kind=kind, seq=seq, body=body)
+
+
+def community(
+    signer: Signer, founders: list[SigningKey], count: int, members: int, seed: int = 1
+) -> Iterator[dict[str, Any]]:
+    """`count` entries after the genesis, signed as they are read (so that a long build keeps
+    each `ts` within the log's clock skew): `members` joins, then articles (one entry in 8),
+    each up- or down-voted by random members while it is among the 4 newest."""
+    rng = random.Random(seed)
+    keys = list(founders)
+    made = 0
+    for i in range(members):
+        if made == count:
+            return
+        key = SigningKey.generate()
+        body: dict[str, Any] = {"name": f"member {i}"}
+        if i % 3 == 0:
+            body["referrer"] = bytes(founders[i % len(founders)].verify_key).hex()
+        yield signer.sign(key, "member.join", body)
+        keys.append(key)
+        made += 1
+    fresh: list[str] = []
+    n = 0
+    while made < count:
+        key = keys[rng.randrange(len(keys))]
+        if n % 8 == 0 or not fresh:
+            entry = signer.sign(key, "contribution.submit", {"title": f"work {n}", "type": TYPE})
+            fresh = [*fresh[-3:], parse_entry(entry).id]
+        else:
+            value = 1 if rng.random() < 0.7 else 0
+            entry = signer.sign(
+                key, "evaluation.cast", {"contribution": rng.choice(fresh), "value": value}
+            )
+        yield entry
+        made += 1
+        n += 1
+
+
+def newcomers(signer: Signer, count: int, tag: str) -> list[dict[str, Any]]:
+    """`count` entries by new keys: each joins, posts an article and evaluates the newest
+    articles (its own excepted), 10 entries a key."""
+    entries: list[dict[str, Any]] = []
+    fresh: list[str] = []
+    k = 0
+    while len(entries) < count:
+        key = SigningKey.generate()
+        entries.append(signer.sign(key, "member.join", {"name": f"{tag} {k}"}))
+        for j, cid in enumerate(reversed(fresh[-8:])):
+            entries.append(
+                signer.sign(key, "evaluation.cast", {"contribution": cid, "value": (k + j) % 2})
+            )
+        article = signer.sign(key, "contribution.submit", {"title": f"{tag} {k}", "type": TYPE})
+        entries.append(article)
+        fresh.append(parse_entry(article).id)
+        k += 1
+    return entries[:count]
+
+
+def build(path: Path, count: int, members: int) -> None:
+    """A log of `count` entries (the genesis included) in the SQLite file at `path`."""
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    key = SigningKey.generate()
+    (path.parent / "log.key").write_text(bytes(key).hex() + "\n")
+    ledger = Ledger(engine, key)
+    founders = [SigningKey.generate() for _ in range(FOUNDERS)]
+    network = f"bench-{bytes(key.verify_key).hex()[:8]}"
+    ledger.create_network(
+        NetworkConfig(
+            network,
+            f"localhost/{network}",
+            DEFAULT_VALUATION,
+            [
+                {
+                    "member": bytes(f.verify_key).hex(),
+                    "name": f"founder {i}",
+                    "reputation": "10",
+                    "tokens": "10",
+                }
+                for i, f in enumerate(founders)
+            ],
+        )
+    )
+    source = community(Signer(network), founders, count - 1, members)
+    done, started = 1, time.perf_counter()
+    while batch := list(islice(source, 1000)):
+        refused = [r for r in ledger.append(batch) if not hasattr(r, "index")]
+        if refused:
+            raise SystemExit(f"refused while building: {refused[0]}")
+        done += len(batch)
+        rate = (done - 1) / (time.perf_counter() - started)
+        print(f"\r  building: {done:,}/{count:,} entries, {rate:,.0f}/s", end="", file=sys.stderr)
+    print(file=sys.stderr)
+    ledger.signatures.stop()
+    engine.dispose()
+
+
+class Connection:
+    """One kept-alive HTTP/1.1 connection from the standard library: the latencies timed are
+    the server's and the loopback's, not a client library's (httpx spends about 0.8 ms of CPU
+    a request on this machine, as much as the server's whole HTTP stack)."""
+
+    def __init__(self, base: str) -> None:
+        host, port = base.removeprefix("http://").split(":")
+        self.connection = http.client.HTTPConnection(host, int(port), timeout=60)
+
+    def request(self, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
+        headers = {"content-type": "application/json"} if body is not None else {}
+        data = None if body is None else json.dumps(body).encode()
+        self.connection.request(method, path, body=data, headers=headers)
+        answer = self.connection.getresponse()
+        return answer.status, answer.read()
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def percentiles(timings: list[float]) -> tuple[float, float]:
+    timings = sorted(timings)
+    return statistics.median(timings), timings[max(0, int(len(timings) * 0.99) - 1)]
+
+
+def post_singles(http: Connection, entries: list[dict[str, Any]]) -> tuple[list[float], float]:
+    """Each entry POSTed alone, in order: the latency of each (ms) and entries/s overall."""
+    timings = []
+    started = time.perf_counter()
+    for entry in entries:
+        t = time.perf_counter()
+        status, answer = http.request("POST", "/v1/entries", entry)
+        timings.append((time.perf_counter() - t) * 1000)
+        if status != 201:
+            raise SystemExit(f"refused: {answer.decode()}")
+    return timings, len(entries) / (time.perf_counter() - started)
+
+
+def post_batches(http: httpx.Client, entries: list[dict[str, Any]]) -> float:
+    started = time.perf_counter()
+    for i in range(0, len(entries), 1000):
+        answer = http.post("/v1/entries/batch", json={"entries": entries[i : i + 1000]})
+        answer.raise_for_status()
+        if answer.json()["refused"]:
+            raise SystemExit(f"refused: {answer.json()['results'][:1]}")
+    return len(entries) / (time.perf_counter() - started)
+
+
+def time_gets(http: Connection, requests: list[tuple[str, dict[str, Any]]]) -> list[float]:
+    timings = []
+    for path, params in requests:
+        t = time.perf_counter()
+        status, answer = http.request("GET", f"{path}?{urlencode(params)}")
+        timings.append((time.perf_counter() - t) * 1000)
+        if status != 200:
+            raise SystemExit(f"GET {path} answered {status}: {answer.decode()}")
+    return timings
+
+
+def nearest_baseline(size: int) -> tuple[int, tuple[float, float | None, float]]:
+    at = min(BASELINE_SINGLE, key=lambda s: abs(s - size) / s)
+    return at, BASELINE_SINGLE[at]
+
+
+def one_log(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = (args.keep or Path(tmp) / "bench.db").resolve()
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            build(path, args.entries, args.members or max(10, args.entries // 20))
+        server = Server(f"sqlite:///{path}", path.parent)
+        try:
+            warm = server.wait_idle()
+            raw = Connection(server.base)
+            with httpx.Client(base_url=server.base, timeout=60) as http:
+                head = http.get("/v1/log/checkpoint").text.splitlines()
+                size = int(head[1])
+                network = http.get("/v1/entries", params={"limit": 1}).json()["items"][0]
+                signer = Signer(network["entry"]["network"])
+                print(f"log: SQLite, {size:,} entries; server idle after {warm:.0f} s")
+                singles = newcomers(signer, args.singles, "single")
+                timings, rate = post_singles(raw, singles)
+                p50, p99 = percentiles(timings)
+                at, (b50, b99, brate) = nearest_baseline(size)
+                print(
+                    f"single POSTs, one client:  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  "
+                    f"{rate:7.0f} appends/s   (baseline at {at:,}: p50 {b50} ms, "
+                    f"p99 {b99 if b99 is not None else '-'} ms, {brate:.0f}/s; goal p50 < 3 ms)"
+                )
+                batched = newcomers(signer, args.batches * 1000, "batch")
+                brate_now = post_batches(http, batched)
+                print(
+                    f"batches of 1,000:          {brate_now:7.0f} entries/s "
+                    f"(baseline at 112,000: 2,217 evaluations/s; goal: the rate at 10^6 at "
+                    f"least 80 % of the rate at 10^4)"
+                )
+                rng = random.Random(2)
+                count = http.get("/v1/stats").json()["members"]
+                members = [  # keys from all over the ranking
+                    m["member"]
+                    for offset in rng.sample(range(count), min(count, 20))
+                    for m in http.get("/v1/members", params={"offset": offset, "limit": 10}).json()[
+                        "items"
+                    ]
+                ]
+                size = int(http.get("/v1/log/checkpoint").text.splitlines()[1])
+                state = time_gets(
+                    raw,
+                    [
+                        ("/v1/state/proof", {"key": f"member/{rng.choice(members)}"})
+                        for _ in range(args.proofs)
+                    ],
+                )
+                p50, p99 = percentiles(state)
+                print(
+                    f"GET /v1/state/proof:       p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  "
+                    f"at {size:,} (goal: p99 < 5 ms)"
+                )
+                inclusion = time_gets(
+                    raw,
+                    [
+                        (
+                            "/v1/log/proof/inclusion",
+                            {"index": rng.randrange(size), "tree_size": size},
+                        )
+                        for _ in range(args.proofs)
+                    ],
+                )
+                p50, p99 = percentiles(inclusion)
+                print(f"GET /v1/log/proof/inclusion: p50 {p50:6.2f} ms  p99 {p99:6.2f} ms")
+            raw.close()
+        finally:
+            server.stop()
+
+
+def _writer(base: str, bodies: list[dict[str, Any]], ready: Any, go: Any, out: Any) -> None:
+    with httpx.Client(base_url=base, timeout=60) as http:
+        http.get("/v1/log/checkpoint")  # the connection is open before the clock starts
+        ready.wait()
+        go.wait()
+        refused = 0
+        for body in bodies:
+            if http.post("/v1/entries", json=body).status_code != 201:
+                refused += 1
+        out.put((time.perf_counter(), refused))
+
+
+def writers(args: argparse.Namespace) -> None:
+    url = args.db or PG
+    reset_postgres(url)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        engine = make_engine(url)
+        upgrade(engine)
+        key = SigningKey.generate()
+        (work / "log.key").write_text(bytes(key).hex() + "\n")
+        ledger = Ledger(engine, key)
+        network = f"bench-{bytes(key.verify_key).hex()[:8]}"
+        ledger.create_network(NetworkConfig(network, f"localhost/{network}", DEFAULT_VALUATION))
+        signer = Signer(network)
+        ledger.append(newcomers(signer, 999, "seed"))
+        ledger.signatures.stop()
+        engine.dispose()
+        server = Server(url, work, workers=args.workers)
+        try:
+            server.wait_idle()
+            context = multiprocessing.get_context("spawn")
+            ready = context.Barrier(args.writers + 1)
+            go = context.Event()
+            out = context.Queue()
+            shares = [newcomers(signer, args.per_writer, f"w{w}") for w in range(args.writers)]
+            processes = [
+                context.Process(target=_writer, args=(server.base, share, ready, go, out))
+                for share in shares
+            ]
+            for process in processes:
+                process.start()
+            ready.wait()
+            started = time.perf_counter()
+            go.set()
+            ends = [out.get() for _ in processes]
+            for process in processes:
+                process.join()
+            total = args.writers * args.per_writer
+            refused = sum(r for _, r in ends)
+            elapsed = max(t for t, _ in ends) - started
+            rate = (total - refused) / elapsed
+            print(
+                f"{args.writers} writers, single POSTs, serve --workers {args.workers} on "
+                f"PostgreSQL: {total - refused} entries in {elapsed:.1f} s = {rate:,.0f}/s "
+                f"(baseline {BASELINE_WRITERS:.0f}/s; goal >= 1,000/s); refused {refused}"
+            )
+        finally:
+            server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command")
+    many = sub.add_parser("writers", help="concurrent writers against several workers")
+    many.add_argument("--writers", type=int, default=8)
+    many.add_argument("--workers", type=int, default=4)
+    many.add_argument("--per-writer", type=int, default=250)
+    many.add_argument("--db", help=f"a PostgreSQL URL (default {PG}); its schema is dropped")
+    parser.add_argument("--entries", type=int, default=1000)
+    parser.add_argument("--members", type=int, default=0, help="default: a twentieth")
+    parser.add_argument("--keep", type=Path, help="build the log here, or reuse the one there")
+    parser.add_argument("--singles", type=int, default=1000)
+    parser.add_argument("--batches", type=int, default=10)
+    parser.add_argument("--proofs", type=int, default=1000)
+    args = parser.parse_args()
+    if args.command == "writers":
+        writers(args)
+    else:
+        one_log(args)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()
