@@ -300,7 +300,10 @@ class ContributionPointOut(BaseModel):
     current: bool = Field(description="false when the evaluator changed this vote later")
     total_reputation: str = Field(description="R just after this entry")
     weights: list[Weight] = Field(description="W(c, v) and W(c, v) / R just after this entry")
-    quality: str = Field(description="(1 - W(c, 0) / R) * W(c, 1) / R just after this entry")
+    quality: str = Field(
+        description="the contribution's quality just after this entry: (1 - W(c, 0) / R) * "
+        "W(c, 1) / R under backfeed/1, W(c, 1) / V(c) under backfeed/2"
+    )
     max_score: str | None = Field(description="the maximum score just after this entry")
     postings: list[ContributionPosting] = Field(
         description="what this entry paid or cost, and to whom"

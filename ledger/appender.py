@@ -41,6 +41,7 @@ from ledger.errors import ConflictError, LedgerError, RefusedError, SeqError, Un
 from ledger.live_map import KEEP, LiveMap, RebuiltMaps
 from ledger.models import (
     CheckpointRow,
+    ContributionHistoryRow,
     ContributionRow,
     EvaluationRow,
     LeafRow,
@@ -391,6 +392,7 @@ _LEAF_COLUMNS = ("idx", "entry_id", "leaf_hash", "leaf", "author", "seq", "kind"
 _POSTING_COLUMNS = ("idx", "n", "member", "asset", "amount", "cause", "contribution", "evaluator")
 _HISTORY_COLUMNS = ("member", "idx", "reputation", "tokens")
 _EVALUATION_COLUMNS = ("contribution", "evaluator", "value", "idx", "weight")
+_SCORE_COLUMNS = ("contribution", "idx", "max_score")
 
 
 class _BatchWriter:
@@ -407,6 +409,7 @@ class _BatchWriter:
         self.leaf_hashes: list[bytes] = []
         self.postings: list[tuple[Any, ...]] = []
         self.history: list[tuple[Any, ...]] = []
+        self.scores: list[tuple[Any, ...]] = []  # contribution_history
         self.members: dict[str, int] = {}  # member -> index of its latest change
         self.new_contributions: dict[str, dict[str, Any]] = {}
         self.changed_contributions: set[str] = set()
@@ -464,6 +467,10 @@ class _BatchWriter:
         elif entry.kind == "evaluation.cast":
             cid = str(entry.body["contribution"])
             value = entry.body["value"]
+            if valuation.algorithm_of(self.state).stores_score_history:
+                evaluated = self.state.contribution(cid)
+                assert evaluated is not None
+                self.scores.append((cid, index, evaluated.max_score))
             if not again:
                 # backfeed/2's frozen weight (None under backfeed/1): a re-cast keeps it.
                 weight = self.state.frozen_weight(cid, entry.author)
@@ -486,6 +493,7 @@ class _BatchWriter:
         stream.write(TreeNodeRow, repo.stored_nodes(completed), columns=("level", "idx", "hash"))
         stream.write(PostingRow, self.postings, columns=_POSTING_COLUMNS)
         stream.write(MemberHistoryRow, self.history, columns=_HISTORY_COLUMNS)
+        stream.write(ContributionHistoryRow, self.scores, columns=_SCORE_COLUMNS)
         stream.write(EvaluationRow, self.new_evaluations, columns=_EVALUATION_COLUMNS)
         stream.write(
             EvaluationRow,
@@ -494,6 +502,7 @@ class _BatchWriter:
             update=("value", "idx"),
         )
         self.leaves, self.leaf_hashes, self.postings, self.history = [], [], [], []
+        self.scores = []
         self.new_evaluations, self.evaluations = [], {}
 
     def write(self, stream: RowStream) -> None:

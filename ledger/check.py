@@ -13,7 +13,8 @@ the order a problem is reported:
    rules (`ledger.rules`: the genesis network, each author's `seq` 1 then +1, log kinds signed
    by the log key, `logged_at` never decreasing).
 3. Valuation replays the entry without refusal; the stored `postings` and `member_history` rows
-   of its index are exactly what that step changed.
+   of its index are exactly what that step changed, and so is its `contribution_history` row
+   (one per cast, under an algorithm that stores its score history; none otherwise).
 4. The tree: every node above the leaves that they complete (`merkle.append`, as the
    integrator computes them) is stored with the same hash, and no node is stored beyond them.
 5. Every stored checkpoint, when the stream reaches its size: its note verifies with the
@@ -48,6 +49,7 @@ from ledger.entries import event_of, parse_leaf, parse_timestamp
 from ledger.errors import IntegrityError, LedgerError
 from ledger.models import (
     CheckpointRow,
+    ContributionHistoryRow,
     ContributionRow,
     EvaluationRow,
     LeafRow,
@@ -169,6 +171,7 @@ class _Checker:
             (CheckpointRow, "checkpoints"),
             (PostingRow, "postings"),
             (MemberHistoryRow, "member_history"),
+            (ContributionHistoryRow, "contribution_history"),
             (MemberRow, "members"),
             (ContributionRow, "contributions"),
             (EvaluationRow, "evaluations"),
@@ -189,6 +192,13 @@ class _Checker:
                 .order_by(PostingRow.idx, PostingRow.n)
             )
         )
+        scores: dict[int, list[tuple[str, int | None]]] = {}
+        for score in session.scalars(
+            select(ContributionHistoryRow).where(
+                ContributionHistoryRow.idx >= start, ContributionHistoryRow.idx < end
+            )
+        ):
+            scores.setdefault(score.idx, []).append((score.contribution, score.max_score))
         history: dict[int, dict[str, MemberHistoryRow]] = {}
         for change in session.scalars(
             select(MemberHistoryRow).where(
@@ -216,7 +226,9 @@ class _Checker:
                 self._check_checkpoint(checkpoints[index])
             raw = bytes(row.leaf)
             self._check_leaf(row, raw)
-            self._replay(row, raw, postings.get(index, []), history.get(index, {}))
+            self._replay(
+                row, raw, postings.get(index, []), history.get(index, {}), scores.get(index, [])
+            )
             self.frontier, nodes = merkle.append(self.frontier, index, [bytes(row.leaf_hash)])
             completed.extend(repo.stored_nodes(nodes))
             self.done += 1
@@ -271,6 +283,7 @@ class _Checker:
         raw: bytes,
         postings: Sequence[PostingRow],
         history: dict[str, MemberHistoryRow],
+        scores: Sequence[tuple[str, int | None]],
     ) -> None:
         index = row.idx
         leaf = parse_leaf(raw, verify=False)
@@ -312,6 +325,20 @@ class _Checker:
             self.joined.setdefault(key, index)
         if leaf.entry.kind == "contribution.submit":
             self.submitted[leaf.entry.id] = (str(leaf.entry.body["title"]), leaf.logged_at)
+        expected_scores: list[tuple[str, int | None]] = []
+        if (
+            leaf.entry.kind == "evaluation.cast"
+            and valuation.algorithm_of(self.state).stores_score_history
+        ):
+            cid = str(leaf.entry.body["contribution"])
+            evaluated = self.state.contribution(cid)
+            assert evaluated is not None
+            expected_scores.append((cid, evaluated.max_score))
+        if list(scores) != expected_scores:
+            raise IntegrityError(
+                f"contribution_history: the rows of index {index} are {list(scores)!r}, the "
+                f"replay says {expected_scores!r}"
+            )
 
     def _check_checkpoint(self, row: CheckpointRow) -> None:
         size = row.tree_size
@@ -419,7 +446,11 @@ class _Checker:
             raise IntegrityError(
                 f"tree_nodes: {total} rows stored, the leaves complete {self.nodes}"
             )
-        for model, table in ((PostingRow, "postings"), (MemberHistoryRow, "member_history")):
+        for model, table in (
+            (PostingRow, "postings"),
+            (MemberHistoryRow, "member_history"),
+            (ContributionHistoryRow, "contribution_history"),
+        ):
             stray = session.scalar(
                 select(func.max(model.idx)).where((model.idx >= self.size) | (model.idx < 0))
             )

@@ -2,9 +2,10 @@
 
 Two kinds of table. Logged rows (`leaves`, `tree_nodes`, `checkpoints`, `postings`,
 `member_history`) are append-only: triggers refuse UPDATE and DELETE on them. Figure rows
-(`members`, `contributions`, `evaluations`) hold the current figures that valuation derives from
-the log, so that reads are index lookups; they are rewritten inside the append transaction.
-Amounts are BIGINT units of 10^-9 point.
+(`members`, `contributions`, `evaluations`, `contribution_history`) hold figures that valuation
+derives from the log, so that reads are index lookups; they are written inside the append
+transaction (`contribution_history` is only ever added to), and `multitude check` compares them
+with a replay. Amounts are BIGINT units of 10^-9 point.
 """
 
 from __future__ import annotations
@@ -102,6 +103,18 @@ class EvaluationRow(Base):
     # backfeed/2: the weight frozen at the evaluator's first cast (migration 0006). None under
     # backfeed/1, where an evaluation weighs its evaluator's current reputation.
     weight: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class ContributionHistoryRow(Base):
+    """A contribution's maximum score just after an evaluation cast on it, under an algorithm
+    whose score reads figures no other table holds (`valuation.Algorithm.stores_score_history`:
+    backfeed/2, migration 0007). None of it under backfeed/1, whose history recomputes it."""
+
+    __tablename__ = "contribution_history"
+
+    contribution: Mapped[str] = mapped_column(String(64), primary_key=True)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    max_score: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class PostingRow(Base):

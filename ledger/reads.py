@@ -2,8 +2,10 @@
 dashboards, members and contributions as the figure tables hold them.
 
 Influence (`r / R`), W(c, v), quality and the feed score are read off stored figures with
-`valuation`'s own functions (`weights_of`, `quality_of`, `next_max_score`, `feed_score`): the rules
-live there, never here.
+`valuation`'s own functions (`weights_of`, `contribution_quality`, `next_max_score`,
+`feed_score`), under the algorithm the network's genesis names: the rules live there, never
+here. What a read cannot recompute from the tables (backfeed/2's maximum score after each cast)
+the append path stores.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+import valuation
 from ledger import merkle
 from ledger import repository as repo
 from ledger.db import read_session
@@ -23,7 +26,7 @@ from ledger.errors import NotAMemberError, NotFoundError
 from ledger.models import ContributionRow, MemberRow, PostingRow
 from ledger.rules import Network
 from valuation.backfeed import next_max_score
-from valuation.figures import quality_of, ratio, weights_of
+from valuation.figures import contribution_quality, ratio, weights_of
 from valuation.reading import feed_score
 
 # --- the log ----------------------------------------------------------------------------
@@ -35,6 +38,13 @@ def network(session: Session) -> Network | None:
     if row is None:
         return None
     return Network.of_genesis(parse_leaf(bytes(row.leaf), verify=False).entry)
+
+
+def algorithm(session: Session) -> str:
+    """The valuation algorithm the network's genesis names (backfeed/1 while the log is empty,
+    where there is nothing to value)."""
+    found = network(session)
+    return valuation.ALGORITHM if found is None else found.algorithm
 
 
 def latest_checkpoint(session: Session) -> tuple[int, str]:
@@ -235,6 +245,7 @@ def contributions(
 ) -> list[ContributionSummary]:
     now = now or datetime.now(UTC)
     total = repo.total_reputation(session)
+    rules = algorithm(session)
     by_contribution: dict[str, list[EvaluationFigures]] = {row.id: [] for row in rows}
     for evaluation, reputation in repo.evaluations(session, [row.id for row in rows]):
         by_contribution[evaluation.contribution].append(
@@ -244,7 +255,7 @@ def contributions(
     for row in rows:
         evaluations = sorted(by_contribution[row.id], key=lambda e: e.index)
         weights, engaged = weights_of((e.value, e.reputation) for e in evaluations)
-        q = quality_of(weights, total)
+        q = contribution_quality(rules, weights, engaged, total)
         result.append(
             ContributionSummary(
                 id=row.id,
@@ -282,10 +293,12 @@ def ranked_contributions(
     # quality from one aggregate query, then load the page.
     now = datetime.now(UTC)
     total = repo.total_reputation(session)
+    rules = algorithm(session)
     weights = repo.weights(session)
     scored = []
     for row in repo.all_contributions(session):
-        q = quality_of(weights.get(row.id, {}), total)
+        w = weights.get(row.id, {})
+        q = contribution_quality(rules, w, sum(w.values()), total)
         scored.append((-feed_score(q, _days_since(row.logged_at, now)), -row.idx, row))
     scored.sort(key=lambda item: (item[0], item[1]))
     page = [row for _, _, row in scored[offset : offset + limit]]
@@ -391,12 +404,15 @@ def contribution_history(
     """The points of a contribution's history at indexes >= start (at most `limit`), and the
     index of the next point, if any.
 
-    Everything is derived from logged rows: the evaluation leaves give who voted what and
-    when; `member_history` gives each evaluator's reputation before and after each vote; the
-    reputation postings give R. The maximum score is carried by VALUATION.md's step 6 as
-    `valuation.backfeed.next_max_score` states it (U / R with reputations as they stood before
-    the vote), and W(c, v) and quality are `valuation`'s own functions of the figures after it.
-    Every earlier point is walked over to reach `start`: the maximum score is a running one.
+    Everything is derived from stored rows: the evaluation leaves give who voted what and
+    when; `member_history` gives each evaluator's reputation before and after each vote (under
+    backfeed/2 an evaluation weighs what it froze at its first cast, which `evaluations` keeps);
+    the reputation postings give R. W(c, v) and quality are `valuation`'s own functions of the
+    figures after each vote. The maximum score, under backfeed/1, is carried by VALUATION.md's
+    step 6 as `valuation.backfeed.next_max_score` states it (U / R with reputations as they
+    stood before the vote), every earlier point walked over to reach `start`; under backfeed/2,
+    whose score reads what no table holds, it is the one the append stored after each cast
+    (`contribution_history`).
     """
     repo.snapshot(session)
     row = repo.contribution(session, cid)
@@ -426,6 +442,8 @@ def contribution_history(
     # backfeed/2: each evaluation weighs what it froze at its first cast (empty on backfeed/1,
     # where it weighs its evaluator's reputation as it stands at each point).
     frozen = repo.frozen_weights(session, cid)
+    rules = valuation.ALGORITHMS[algorithm(session)]
+    stored = repo.score_history(session, cid, end) if rules.stores_score_history else None
 
     def weight(key: str) -> int:
         return frozen[key] if key in frozen else reputation[key]
@@ -464,7 +482,9 @@ def contribution_history(
             total += repo.reputation_posted(session, previous + 1, cast.index)
         current.pop(cast.evaluator, None)
         current[cast.evaluator] = cast.value
-        if cast.value != 0:
+        if stored is not None:
+            best = stored.get(cast.index, best)  # a missing row: `multitude check` names it
+        elif cast.value != 0:
             upon_one = weights_of((v, weight(k)) for k, v in current.items())[0].get(1, 0)
             best = next_max_score(best, cast.value, upon_one, total)
         # Figures just after it.
@@ -475,7 +495,7 @@ def contribution_history(
         previous = cast.index
         if cast.index not in shown:
             continue
-        weights, _ = weights_of((v, weight(k)) for k, v in current.items())
+        weights, engaged = weights_of((v, weight(k)) for k, v in current.items())
         points.append(
             ContributionPoint(
                 index=cast.index,
@@ -486,7 +506,7 @@ def contribution_history(
                 current=latest[cast.evaluator] == cast.index,
                 total_reputation=total,
                 weights=dict(sorted(weights.items())),
-                quality=quality_of(weights, total),
+                quality=contribution_quality(rules.name, weights, engaged, total),
                 max_score=best,
                 postings=tuple(postings.get(cast.index, ())),
             )

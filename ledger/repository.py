@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from ledger.merkle import NodeId, StoredNode
 from ledger.models import (
     CheckpointRow,
+    ContributionHistoryRow,
     ContributionRow,
     EvaluationRow,
     LeafRow,
@@ -317,6 +318,15 @@ def frozen_weights(session: Session, cid: str) -> dict[str, int]:
         EvaluationRow.contribution == cid, EvaluationRow.weight.is_not(None)
     )
     return {str(key): int(weight) for key, weight in session.execute(query)}
+
+
+def score_history(session: Session, cid: str, end: int) -> dict[int, int | None]:
+    """The maximum score of contribution `cid` just after each cast on it at an index up to
+    `end`, as stored for an algorithm whose score reads cannot recompute (backfeed/2)."""
+    query = select(ContributionHistoryRow.idx, ContributionHistoryRow.max_score).where(
+        ContributionHistoryRow.contribution == cid, ContributionHistoryRow.idx <= end
+    )
+    return {int(idx): None if best is None else int(best) for idx, best in session.execute(query)}
 
 
 def weights(session: Session) -> dict[str, dict[int, int]]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import valuation
 from ledger import checkpoint as cp
 from ledger.entries import LOG_KINDS, Entry
 from ledger.errors import LedgerError, LogRuleError, SeqError
@@ -31,6 +32,7 @@ class Network:
     origin: str
     log_public_key: str
     verifier_key: str
+    algorithm: str = valuation.ALGORITHM  # the valuation algorithm the genesis names
 
     @classmethod
     def of_genesis(cls, entry: Entry) -> Network:
@@ -39,6 +41,7 @@ class Network:
             origin=str(entry.body["origin"]),
             log_public_key=entry.author,
             verifier_key=str(entry.body["log_key"]),
+            algorithm=valuation.algorithm_named(entry.body.get("valuation")).name,
         )
 
 

@@ -76,13 +76,13 @@ class Signer:
 def new_ledger(
     engine: Engine,
     log_key: SigningKey,
-    preset: str = "example",
+    preset: str | dict[str, Any] = "example",
     founders: list[dict[str, Any]] | None = None,
 ) -> Ledger:
+    """A ledger with a network: a backfeed/1 preset by name, or any genesis valuation."""
+    chosen = valuation.PRESETS[preset] if isinstance(preset, str) else preset
     ledger = Ledger(engine, log_key)
-    ledger.create_network(
-        NetworkConfig("demo", "example.org/demo", valuation.PRESETS[preset], founders or [])
-    )
+    ledger.create_network(NetworkConfig("demo", "example.org/demo", chosen, founders or []))
     return ledger
 
 

@@ -23,6 +23,8 @@ __all__ = [
     "ALGORITHMS",
     "DEFAULT_VALUATION",
     "Algorithm",
+    "algorithm_named",
+    "algorithm_of",
     "apply",
     "new_state",
     "pending_reputation",
@@ -39,6 +41,10 @@ class Algorithm:
     replay: Callable[[Iterable[Event]], State]
     # Reputation a member has earned but not yet settled (backfeed/2's claims); 0 elsewhere.
     pending_reputation: Callable[[State, str], int]
+    # Whether a contribution's score reads figures no stored row holds (backfeed/2: D(c) holds
+    # its author's pending claims), so that the log must keep the maximum score after each
+    # cast for reads of a contribution's history; backfeed/1's is recomputed from postings.
+    stores_score_history: bool = False
 
 
 ALGORITHMS: dict[str, Algorithm] = {
@@ -51,13 +57,14 @@ ALGORITHMS: dict[str, Algorithm] = {
         backfeed2.apply,
         backfeed2.replay,
         backfeed2.pending_reputation,
+        stores_score_history=True,
     ),
 }
 
 
-def _named(valuation: object) -> Algorithm:
-    """The algorithm a `valuation` object names; backfeed/1 for anything that names none we
-    know, so that its checks word the refusal."""
+def algorithm_named(valuation: object) -> Algorithm:
+    """The algorithm a genesis's `valuation` object names; backfeed/1 for anything that names
+    none we know, so that its checks word the refusal."""
     name = valuation.get("algorithm") if isinstance(valuation, Mapping) else None
     found = ALGORITHMS.get(name) if isinstance(name, str) else None
     return ALGORITHMS[ALGORITHM] if found is None else found
@@ -81,7 +88,7 @@ def resolve_params(obj: object) -> AnyParams:
         known = " or ".join(repr(known) for known in ALGORITHMS)
         shown = repr(name) if len(repr(name)) <= 40 else repr(name)[:40] + "…"
         raise ParamsError(f"valuation.algorithm must be {known}, not {shown}")
-    return _named(obj).resolve_params(obj)
+    return algorithm_named(obj).resolve_params(obj)
 
 
 def new_state() -> State:
@@ -104,7 +111,7 @@ def apply(state: State, event: Event) -> Changes:
             resolve_params(valuation)
         except ParamsError as error:  # always: the algorithm is none we know
             raise RuleViolation(f"the valuation params are invalid: {error}") from None
-    return _named(valuation).apply(state, event)
+    return algorithm_named(valuation).apply(state, event)
 
 
 def replay(events: Iterable[Event]) -> State:
@@ -116,7 +123,7 @@ def replay(events: Iterable[Event]) -> State:
         return State()
     body = first.body
     valuation = body.get("valuation") if isinstance(body, Mapping) else None
-    return _named(valuation).replay(chain((first,), iterator))
+    return algorithm_named(valuation).replay(chain((first,), iterator))
 
 
 def pending_reputation(state: State, key: str) -> int:

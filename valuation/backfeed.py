@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 
 from valuation import checks
-from valuation.amounts import UNIT, format_amount
+from valuation.amounts import UNIT
 from valuation.arithmetic import CONTEXT, Factor, Power, div, mul_div, round_units
 from valuation.errors import ParamsError, RuleViolation
 from valuation.model import (
@@ -175,40 +175,15 @@ def _join(state: State, event: Event, out: Postings) -> tuple[tuple[str, ...], t
 
 
 def _submit(state: State, event: Event, out: Postings) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    author = checks.author(state, event)
     params = _in_force(state)
-    body = event.body
-    kind = body.get("type")
-    if kind is None:
-        kind = params.default_type
-    ctype = params.contribution_types.get(kind) if isinstance(kind, str) else None
-    if ctype is None:
-        raise RuleViolation(
-            f"{checks.show(kind)} is not a contribution type of this network; the types are "
-            f"{', '.join(params.contribution_types)}"
-        )
-    if author.tokens < ctype.fee:
-        raise RuleViolation(
-            f"a contribution of type {kind!r} costs a fee of {format_amount(ctype.fee)} tokens "
-            f"and the author has only {format_amount(author.tokens)}"
-        )
-    contributions = state._contributions
-    refs = body.get("refs", [])
-    if not isinstance(refs, list):
-        raise RuleViolation("refs must be a list of contribution ids")
-    for ref in refs:
-        if not isinstance(ref, str) or ref not in contributions:
-            raise RuleViolation(f"refs names {checks.show(ref)}, which is not a contribution")
-    cid = checks.key(event.id, "the entry id")
-    if cid in contributions:
-        raise RuleViolation(f"contribution {checks.short(cid)} exists already")
+    checked = checks.submission(state, event, params)
     # Every rule holds: burn the fee, open the evaluators' fund.
-    author.tokens -= ctype.fee
-    contributions[cid] = ContributionRecord(
-        cid, event.index, author, kind, ctype.evaluator_token_fund
-    )
-    if out is not None and ctype.fee:
-        out.append(Posting(author.key, "tokens", -ctype.fee, "fee", cid))
+    author, cid, fee = checked.author, checked.id, checked.fee
+    author.tokens -= fee
+    fund = params.contribution_types[checked.type].evaluator_token_fund
+    state._contributions[cid] = ContributionRecord(cid, event.index, author, checked.type, fund)
+    if out is not None and fee:
+        out.append(Posting(author.key, "tokens", -fee, "fee", cid))
     return (), (cid,)
 
 

@@ -2,10 +2,12 @@
 
 The same entry kinds as backfeed/1, other rules: an evaluation's weight is the evaluator's
 reputation frozen at its first cast; a re-cast moves that weight and pays no one; a contributor
-reward needs the up-votes of a share of ALL reputation; the evaluator share of a reward goes to
-the earlier up-voters through a per-contribution accumulator, which each member's claims settle
-lazily at the start of the next entry it signs. So an evaluation costs O(1) whoever evaluated
-before, and a settlement O(the member's open claims).
+reward needs the up-votes of a share of all the reputation that can weigh on the contribution
+(all reputation issued but its author's and what its own rewards issued); the evaluator share of
+a reward goes to the earlier up-voters through a per-contribution accumulator, which each
+member's claims settle lazily at the start of the next entry it signs. So an evaluation costs
+O(1) whoever evaluated before, plus O(the open claims) of its signer (settled) and of the
+contribution's author (whose pending claims it holds, when a score is computed).
 
 As in backfeed/1, `apply` first checks every rule and raises RuleViolation with the state
 untouched; only then does it change the state, following the document's numbered steps. All
@@ -19,9 +21,8 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 
 from valuation import checks
-from valuation.amounts import UNIT, format_amount
+from valuation.amounts import UNIT
 from valuation.arithmetic import CONTEXT, Factor, div
-from valuation.backfeed import reward_base
 from valuation.errors import ParamsError, RuleViolation
 from valuation.model import (
     Cause,
@@ -37,7 +38,15 @@ from valuation.model import (
 from valuation.params2 import Params2, resolve_params_2
 from valuation.records import NETWORK, contribution_key, evaluation_key, member_key
 
-__all__ = ["ACCUMULATOR_SCALE", "apply", "evaluation_weight", "pending_reputation", "replay"]
+__all__ = [
+    "ACCUMULATOR_SCALE",
+    "apply",
+    "evaluation_weight",
+    "pending_reputation",
+    "replay",
+    "reward_base",
+    "voting_reputation",
+]
 
 ACCUMULATOR_SCALE = 10**27
 """S: the accumulator counts reputation units per unit of up-vote weight, times S."""
@@ -208,39 +217,14 @@ def _join(state: State, event: Event, out: Out) -> tuple[tuple[str, ...], tuple[
 
 
 def _submit(state: State, event: Event, out: Out) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    author = checks.author(state, event)
-    params = _in_force(state)
-    body = event.body
-    kind = body.get("type")
-    if kind is None:
-        kind = params.default_type
-    ctype = params.contribution_types.get(kind) if isinstance(kind, str) else None
-    if ctype is None:
-        raise RuleViolation(
-            f"{checks.show(kind)} is not a contribution type of this network; the types are "
-            f"{', '.join(params.contribution_types)}"
-        )
-    if author.tokens < ctype.fee:
-        raise RuleViolation(
-            f"a contribution of type {kind!r} costs a fee of {format_amount(ctype.fee)} tokens "
-            f"and the author has only {format_amount(author.tokens)}"
-        )
-    contributions = state._contributions
-    refs = body.get("refs", [])
-    if not isinstance(refs, list):
-        raise RuleViolation("refs must be a list of contribution ids")
-    for ref in refs:
-        if not isinstance(ref, str) or ref not in contributions:
-            raise RuleViolation(f"refs names {checks.show(ref)}, which is not a contribution")
-    cid = checks.key(event.id, "the entry id")
-    if cid in contributions:
-        raise RuleViolation(f"contribution {checks.short(cid)} exists already")
-    # Every rule holds. 0. Settle the author's claims; then burn the fee.
+    checked = checks.submission(state, event, _in_force(state))
+    # Every rule holds. 1. Settle the author's claims; 2. burn the fee; 3. the contribution.
+    author, cid, fee = checked.author, checked.id, checked.fee
     _settle(state, author, out)
-    author.tokens -= ctype.fee
-    contributions[cid] = ContributionRecord2(cid, event.index, author, kind)
-    if out is not None and ctype.fee:
-        out.postings.append(Posting(author.key, "tokens", -ctype.fee, "fee", cid))
+    author.tokens -= fee
+    if out is not None and fee:
+        out.postings.append(Posting(author.key, "tokens", -fee, "fee", cid))
+    state._contributions[cid] = ContributionRecord2(cid, event.index, author, checked.type)
     return (), (cid,)
 
 
@@ -344,8 +328,7 @@ def _cast(state: State, event: Event, out: Out) -> tuple[tuple[str, ...], tuple[
                 evaluator.claims.pop(cid, None)
         # 3. ... and pays no one: a score it raises becomes the maximum, unpaid.
         if value == 1:
-            R = state._issued
-            score = div(weights[1] * UNIT, R) if R > 0 else 0
+            score = _score(state, contribution, weights[1])
             if contribution.max_score is None or score > contribution.max_score:
                 contribution.max_score = score
         return (), (cid,)
@@ -357,14 +340,13 @@ def _cast(state: State, event: Event, out: Out) -> tuple[tuple[str, ...], tuple[
     if value != 1 or w == 0:
         return (), (cid,)
 
-    # 4. Contributor reward: score U / R against its maximum and the threshold, R all the
-    #    reputation issued (settled or not, so that no one's settling moves a score).
+    # 4. Contributor reward: the score U / D(c) against its maximum and the threshold, D(c)
+    #    the reputation that can weigh on c (`voting_reputation`).
     U = weights[1]
-    R = state._issued  # > 0, since w > 0 is part of it
-    score = div(U * UNIT, R)
+    score = _score(state, contribution, U)
     best = contribution.max_score
     if best is None or score > best:
-        base = reward_base(best, score, rules.threshold)  # exactly as backfeed/1's step 6
+        base = reward_base(best, score, rules.threshold)
         contribution.max_score = score
         if base > 0:
             author = contribution.author
@@ -378,6 +360,7 @@ def _cast(state: State, event: Event, out: Out) -> tuple[tuple[str, ...], tuple[
             if share > 0 and earlier_weight > 0:
                 increment = share * ACCUMULATOR_SCALE // earlier_weight
                 contribution.accumulator += increment
+                contribution.shared += share
                 state._issued += share
                 # k's referrer and referees share no more than k in the increment k caused.
                 _pass_over(contribution, evaluator, increment, out)
@@ -387,6 +370,33 @@ def _cast(state: State, event: Event, out: Out) -> tuple[tuple[str, ...], tuple[
     if isinstance(evaluator, MemberRecord2):
         evaluator.claims[cid] = contribution
     return (), (cid,)
+
+
+def voting_reputation(state: State, contribution: ContributionRecord2) -> int:
+    """D(c): the reputation that can weigh on `contribution`. All reputation issued (R*, settled
+    or not) less what its author holds, settled or pending (an author weighs nothing on its own
+    work), and less what its own rewards issued to its up-voters (whose weights on it are
+    frozen already). Neither c's own rewards nor anyone's settling moves it."""
+    author = contribution.author
+    return state._issued - author.reputation - _pending(author) - contribution.shared
+
+
+def _score(state: State, contribution: ContributionRecord2, upvotes: int) -> int:
+    """`U * 10^9 / D(c)` rounded half-even to a unit; 0 when D(c) is not above 0."""
+    reachable = voting_reputation(state, contribution)
+    return div(upvotes * UNIT, reachable) if reachable > 0 else 0
+
+
+def reward_base(best: int | None, score: int, threshold: Decimal) -> int:
+    """Step 4.2's base for a score that passes the maximum so far `best`: the increase once the
+    maximum is above the threshold (paid up to it), the whole score when it first passes it,
+    else 0. Unlike backfeed/1, a maximum exactly at the threshold has been paid nothing, so the
+    up-vote that takes the score above it pays the whole score."""
+    if best is not None and best > threshold:
+        return score - best
+    if score > threshold:
+        return score
+    return 0
 
 
 # -- claims ------------------------------------------------------------------------------------
@@ -442,8 +452,14 @@ def _settle(state: State, member: MemberRecord, out: Out) -> None:
 def pending_reputation(state: State, key: str) -> int:
     """What member `key`'s open claims would pay if it settled now (0 for no such member)."""
     member = state._members.get(key)
+    return 0 if member is None else _pending(member)
+
+
+def _pending(member: MemberRecord) -> int:
+    """`pending_reputation` of a member's record: O(its open claims)."""
     if not isinstance(member, MemberRecord2):
         return 0
+    key = member.key
     pending = 0
     for contribution in member.claims.values():
         vote = contribution.votes[key]

@@ -1,6 +1,6 @@
 """The checks every algorithm makes of an entry the same way: keys, names, the author being a
-member, and the genesis's list of founders. Each raises RuleViolation with a sentence a person
-can act on.
+member, the genesis's list of founders and a contribution.submit. Each raises RuleViolation with
+a sentence a person can act on.
 """
 
 from __future__ import annotations
@@ -9,11 +9,21 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from valuation.amounts import parse_amount
+from valuation.amounts import format_amount, parse_amount
 from valuation.errors import AmountError, RuleViolation
-from valuation.model import Event, MemberRecord, State
+from valuation.model import AnyParams, Event, MemberRecord, State
 
-__all__ = ["Founder", "author", "founders", "key", "name", "short", "show"]
+__all__ = [
+    "Founder",
+    "Submission",
+    "author",
+    "founders",
+    "key",
+    "name",
+    "short",
+    "show",
+    "submission",
+]
 
 _KEY = re.compile(r"[0-9a-f]{64}")
 _NAME_MAX = 80
@@ -65,6 +75,50 @@ def _founder_amount(value: object, number: int, field: str) -> int:
     if units < 0:
         raise RuleViolation(f"founder {number}'s {field} must not be negative")
     return units
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A contribution.submit that passed every check: who submits what, and the fee due."""
+
+    author: MemberRecord
+    id: str  # the entry id, which names the contribution
+    type: str
+    fee: int
+
+
+def submission(state: State, event: Event, params: AnyParams) -> Submission:
+    """The checks of a contribution.submit, the same under every algorithm: the author is a
+    member; the type, or the default type, exists; the author's tokens cover its fee; `refs`
+    names existing contributions; the entry id is not a contribution yet."""
+    member = author(state, event)
+    body = event.body
+    kind = body.get("type")
+    if kind is None:
+        kind = params.default_type
+    ctype = params.contribution_types.get(kind) if isinstance(kind, str) else None
+    if ctype is None:
+        raise RuleViolation(
+            f"{show(kind)} is not a contribution type of this network; the types are "
+            f"{', '.join(params.contribution_types)}"
+        )
+    assert isinstance(kind, str)
+    if member.tokens < ctype.fee:
+        raise RuleViolation(
+            f"a contribution of type {kind!r} costs a fee of {format_amount(ctype.fee)} tokens "
+            f"and the author has only {format_amount(member.tokens)}"
+        )
+    contributions = state._contributions
+    refs = body.get("refs", [])
+    if not isinstance(refs, list):
+        raise RuleViolation("refs must be a list of contribution ids")
+    for ref in refs:
+        if not isinstance(ref, str) or ref not in contributions:
+            raise RuleViolation(f"refs names {show(ref)}, which is not a contribution")
+    cid = key(event.id, "the entry id")
+    if cid in contributions:
+        raise RuleViolation(f"contribution {short(cid)} exists already")
+    return Submission(member, cid, kind, ctype.fee)
 
 
 def author(state: State, event: Event) -> MemberRecord:

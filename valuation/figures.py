@@ -22,14 +22,16 @@ from valuation.amounts import UNIT, format_amount
 from valuation.arithmetic import CONTEXT, div, round_units
 from valuation.jcs import canonical
 from valuation.model import ContributionRecord, ContributionRecord2, MemberRecord, State
+from valuation.params2 import ALGORITHM_2
 from valuation.records import member_value
 
 __all__ = [
     "ContributionFigures",
+    "approval",
     "contribution_figures",
+    "contribution_quality",
     "digest",
     "quality",
-    "quality_of",
     "ratio",
     "state_json",
     "state_json_bytes",
@@ -52,7 +54,7 @@ class ContributionFigures:
     weight_shares: dict[int, int]  # W(c, v) / R
     engaged_reputation: int  # V(c)
     engaged_share: int  # V(c) / R
-    quality: int  # (1 - W(c, 0) / R) * W(c, 1) / R; 0 when R is 0
+    quality: int  # `contribution_quality` of its algorithm
 
 
 def contribution_figures(state: State, id: str) -> ContributionFigures | None:
@@ -67,7 +69,7 @@ def contribution_figures(state: State, id: str) -> ContributionFigures | None:
         weight_shares={value: ratio(weight, total) for value, weight in weights.items()},
         engaged_reputation=engaged,
         engaged_share=ratio(engaged, total),
-        quality=quality_of(weights, total),
+        quality=contribution_quality(state.params.algorithm, weights, engaged, total),
     )
 
 
@@ -288,10 +290,21 @@ def ratio(part: int, whole: int) -> int:
     return div(part * UNIT, whole)
 
 
-def quality_of(weights: Mapping[int, int], total: int) -> int:
-    """The quality of a contribution whose W(c, v) by value are `weights` (0 for a value that
-    is not there), with R = `total`."""
+def contribution_quality(
+    algorithm: str, weights: Mapping[int, int], engaged: int, total: int
+) -> int:
+    """A contribution's quality under `algorithm`, from W(c, v) by value, V(c) and R, in units
+    of 10^-9: `quality` under backfeed/1 (VALUATION.md), `approval` under backfeed/2, whose
+    weights are frozen at each cast (docs/valuation/backfeed2.md, "A contribution's figures")."""
+    if algorithm == ALGORITHM_2:
+        return approval(weights.get(1, 0), engaged)
     return quality(weights.get(0, 0), weights.get(1, 0), total)
+
+
+def approval(upon_one: int, engaged: int) -> int:
+    """`W(c, 1) / V(c)` in units of 10^-9, rounded half-even: the share of the weight that
+    evaluated a contribution that up-voted it; 0 when V(c) is 0."""
+    return ratio(upon_one, engaged)
 
 
 def quality(upon_zero: int, upon_one: int, total: int) -> int:

@@ -195,14 +195,17 @@ class Vote:
 
 class ContributionRecord2(ContributionRecord):
     """A backfeed/2 contribution: the running sums W(c, v) of its evaluations' frozen weights,
-    its accumulator, and each evaluation's `Vote` (by evaluator, as `evaluations`)."""
+    its accumulator, what its rewards have issued to its up-voters, and each evaluation's
+    `Vote` (by evaluator, as `evaluations`)."""
 
-    __slots__ = ("accumulator", "votes", "weights")
+    __slots__ = ("accumulator", "shared", "votes", "weights")
 
     def __init__(self, id: str, index: int, author: MemberRecord, type: str) -> None:
         super().__init__(id, index, author, type, 0)
         self.weights: dict[int, int] = {}  # each value ever cast on it -> W(c, value)
         self.accumulator = 0  # evaluator reward per unit of up-vote weight, times 10^27
+        # E(c): the evaluator shares its contributor rewards have put into the accumulator.
+        self.shared = 0
         self.votes: dict[str, Vote] = {}
 
 

@@ -11,18 +11,17 @@ and one an evaluation, so that no record grows with the number of entries that t
 | `contribution/<id>` | `{"author", "type", "index", "fund", "max_score"}` |
 | `evaluation/<contribution id>/<evaluator key>` | `{"value", "index"}` (the current one) |
 
-`backfeed/2` (docs/valuation/backfeed2.md) has the same `network` and `member/<key>` records, and:
-
-| key | value |
-|---|---|
-| `contribution/<id>` | `{"author", "type", "index", "max_score", "weights", "accumulator"}` |
-| `evaluation/<cid>/<evaluator key>` | `{"value", "index", "weight", "marker", "carry", "paid"}` |
+`backfeed/2` (docs/valuation/backfeed2.md) has the same `network` and `member/<key>` records;
+its `contribution/<id>` is `{"author", "type", "index", "max_score", "weights", "accumulator",
+"shared"}` and its `evaluation/<cid>/<evaluator key>` is `{"value", "index", "weight", "marker",
+"carry", "paid"}`.
 
 Its `network` record adds `issued_reputation`, R* (all reputation issued, settled or not).
 `weights` maps each value cast at least once on the contribution (as a string) to W(c, v), the
 sum of the frozen weights that hold it; `accumulator` and `marker` are decimal integer strings
 (`marker` null when the evaluation holds no open claim; `carry` the remainder below the
-accumulator's scale its last settlement left); `paid` is what its claim has paid.
+accumulator's scale its last settlement left); `shared` is E(c), what the contribution's rewards
+have issued to its up-voters; `paid` is what an evaluation's claim has paid.
 
 Amounts are decimal strings exactly as the API writes them; `max_score` is null until the first
 evaluation that sets it. `record_value` reads one record off the state, `iter_records` all of
@@ -157,6 +156,7 @@ def _contribution(record: ContributionRecord) -> dict[str, Any]:
                 for value, weight in sorted(record.weights.items())
             },
             "accumulator": str(record.accumulator),
+            "shared": format_amount(record.shared),
         }
     return {
         "author": record.author.key,

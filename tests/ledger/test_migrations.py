@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from alembic import command
 from nacl.signing import SigningKey
@@ -164,3 +166,68 @@ def test_checkpoints_signed_before_the_state_map_stay_valid_and_new_ones_carry_a
     # A log that signed state roots cannot go back to a schema without them.
     with pytest.raises(RuntimeError, match="cannot go back"):
         _at(engine, "0004", downgrade=True)
+
+
+def test_a_backfeed2_log_from_before_0006_gets_its_frozen_weights_and_score_history(
+    engine: Engine,
+) -> None:
+    """A backfeed/2 log written before migration 0006 has NULL evaluations.weight (reads would
+    weigh each evaluation with its evaluator's reputation now) and, before 0007, no
+    contribution_history: the upgrade replays the log and writes both, so that its reads are
+    those of a log written under the newest schema."""
+    from ledger.check import check
+
+    founders = [Signer() for _ in range(4)]
+    listed = [
+        {"member": f.public, "name": f"f{n}", "reputation": "20", "tokens": "50"}
+        for n, f in enumerate(founders)
+    ]
+    ledger = new_ledger(engine, SigningKey.generate(), valuation.DEFAULT_VALUATION, listed)
+    (work,) = ledger.append([founders[0].submit("work")])
+    assert not isinstance(work, Exception)
+    for voter in founders[1:]:
+        ledger.append([voter.evaluate(work.id, 1)])
+    ledger.append([founders[1].evaluate(work.id, 0)])  # a re-cast keeps the frozen weight
+    with read_session(engine) as session:
+        contribution = reads.contribution(session, work.id)
+        history = _points(reads.contribution_history(session, work.id, 0, 100)[0])
+    assert any(e.reputation for e in contribution.evaluations)
+    assert history[-1]["max_score"] == contribution.max_score
+    _at(engine, "0005", downgrade=True)  # no weight column, no contribution_history
+    _at(engine, "0006")
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM evaluations WHERE weight IS NULL")) == 3
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM evaluations WHERE weight IS NULL")) == 0
+        assert conn.scalar(text("SELECT count(*) FROM contribution_history")) == 4
+    with read_session(engine) as session:
+        assert reads.contribution(session, work.id) == contribution
+        assert _points(reads.contribution_history(session, work.id, 0, 100)[0]) == history
+    check(engine)
+
+
+def _points(points: list[reads.ContributionPoint]) -> list[dict[str, Any]]:
+    """A history's points as plain values (postings as the figures they post)."""
+    return [
+        {
+            **{f: getattr(p, f) for f in ("index", "total_reputation", "weights", "quality")},
+            "max_score": p.max_score,
+            "postings": [(q.member, q.asset, q.amount, q.cause) for q in p.postings],
+        }
+        for p in points
+    ]
+
+
+def test_a_backfeed1_log_keeps_its_null_weights_and_no_score_history(engine: Engine) -> None:
+    ledger = new_ledger(engine, SigningKey.generate())
+    ann, bob = Signer(), Signer()
+    ledger.append([ann.join("Ann"), bob.join("Bob")])
+    (work,) = ledger.append([ann.submit("work")])
+    assert not isinstance(work, Exception)
+    ledger.append([bob.evaluate(work.id, 1)])
+    _at(engine, "0006", downgrade=True)
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM evaluations WHERE weight IS NULL")) == 1
+        assert conn.scalar(text("SELECT count(*) FROM contribution_history")) == 0

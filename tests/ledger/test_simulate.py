@@ -196,22 +196,26 @@ def test_under_backfeed2_no_attack_gains_share_of_r(both: Report) -> None:
             assert result.attacker_share_gain <= 1, result.scenario  # within 10^-9 of R
 
 
-def test_under_backfeed2_no_attack_but_late_herding_gains_tokens(both: Report) -> None:
+def test_under_backfeed2_no_attack_gains_tokens_or_costs_honest_members(both: Report) -> None:
     for result in both.outcomes:
-        if result.algorithm == BF2 and result.scenario != "late herding":
-            assert result.attacker_tokens_gain <= 1, result.scenario  # within 10^-9 token
-            assert result.honest_tokens_loss <= 1, result.scenario
-            assert result.honest_share_loss <= 1, result.scenario
+        if result.algorithm == BF2:
+            assert result.attacker_tokens_gain <= 0, result.scenario
+            assert result.honest_tokens_loss <= 0, result.scenario
+            if result.scenario != "late herding":
+                # exactly nothing moves: R is the same with and without the attack
+                assert result.attacker_share_gain == 0, result.scenario
+                assert result.honest_share_loss == 0, result.scenario
+                assert result.attack.total_reputation == result.counterfactual.total_reputation
 
 
-def test_under_backfeed2_late_herding_trades_share_for_tokens(both: Report) -> None:
+def test_under_backfeed2_late_herding_costs_share_and_gains_no_token(both: Report) -> None:
     # Eve voting last lets the earlier voters take the evaluator shares her early vote would
-    # have earned; they then weigh more on her own article, voted last, and she holds less of
-    # R, so its score (U / R) ends higher: a few tenths of a token for a point of R. What the
-    # simulation measures, kept in sight: see docs/valuation/simulations.md.
+    # have earned. They then weigh more on her article, but what can weigh on it, D(c), holds
+    # them too (it leaves out only what Eve holds): every other founder up-votes it, so its
+    # score is 1 either way, and she is paid the same (docs/valuation/simulations.md).
     herding = outcome(both, "late herding", BF2)
-    assert herding.attacker_share_gain < -0.005 * UNIT
-    assert 0 < herding.attacker_tokens_gain < 1 * UNIT
+    assert herding.attacker_share_gain < -0.01 * UNIT
+    assert herding.attacker_tokens_gain == 0
 
 
 def test_under_backfeed2_sybils_and_rings_hold_what_their_referrer_gave(both: Report) -> None:
@@ -241,4 +245,4 @@ def test_backfeed2_measures_reputation_with_pending_claims(both: Report) -> None
 def test_honest_accuracy_under_both(both: Report) -> None:
     by_algorithm = {result.algorithm: result for result in both.accuracy}
     assert by_algorithm[BF2].reputation_vs_quality >= by_algorithm[BF1].reputation_vs_quality
-    assert by_algorithm[BF2].score_vs_quality > 0.8
+    assert by_algorithm[BF2].score_vs_quality >= by_algorithm[BF1].score_vs_quality

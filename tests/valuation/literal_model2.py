@@ -22,9 +22,12 @@ def _round(parameter: Decimal, amount: int) -> int:
     return int(_CONTEXT.multiply(parameter, Decimal(amount)).to_integral_value(context=_CONTEXT))
 
 
-def _score(upvotes: int, issued: int) -> int:
-    """U * 10^9 / R*, rounded half-even to a whole unit (in 34 digits, as the text says)."""
-    quotient = _CONTEXT.divide(Decimal(upvotes * 10**9), Decimal(issued))
+def _score(upvotes: int, reachable: int) -> int:
+    """U * 10^9 / D(c), rounded half-even to a whole unit (in 34 digits, as the text says);
+    0 when D(c) is not above 0."""
+    if reachable <= 0:
+        return 0
+    quotient = _CONTEXT.divide(Decimal(upvotes * 10**9), Decimal(reachable))
     return int(quotient.to_integral_value(context=_CONTEXT))
 
 
@@ -35,7 +38,7 @@ class LiteralModel2:
         # key -> {"name", "referrer", "r", "t", "joined", "received"}
         self.members: dict[str, dict[str, Any]] = {}
         self.issued = 0  # R*
-        # id -> {"author", "type", "index", "max", "A", "evaluations": {k: {...}}}; an
+        # id -> {"author", "type", "index", "max", "A", "E", "evaluations": {k: {...}}}; an
         # evaluation is {"value", "index", "weight", "marker", "carry", "paid", "opened"}
         self.contributions: dict[str, dict[str, Any]] = {}
         self.values_cast: dict[str, list[int]] = {}  # contribution -> values ever cast
@@ -49,6 +52,13 @@ class LiteralModel2:
     def W(self, cid: str, value: int) -> int:
         evaluations = self.contributions[cid]["evaluations"].values()
         return sum(e["weight"] for e in evaluations if e["value"] == value)
+
+    def D(self, cid: str) -> int:
+        """The reputation that can weigh on c: R* less the author's reputation, less its
+        pending(author), less E(c)."""
+        c = self.contributions[cid]
+        author = c["author"]
+        return self.issued - self.members[author]["r"] - self.pending(author) - c["E"]
 
     def pending(self, key: str) -> int:
         total = 0
@@ -149,6 +159,7 @@ class LiteralModel2:
                 "index": event.index,
                 "max": None,
                 "A": 0,
+                "E": 0,
                 "evaluations": {},
             }
             self.values_cast[event.id] = []
@@ -173,7 +184,7 @@ class LiteralModel2:
                 return
             e["marker"] = None  # W(c, v) follows from the values: the weight has moved.
             if v == 1:
-                score = _score(self.W(cid, 1), self.issued)
+                score = _score(self.W(cid, 1), self.D(cid))
                 if c["max"] is None or c["max"] < score:
                     c["max"] = score
             return
@@ -198,11 +209,11 @@ class LiteralModel2:
             return
         # 4. Contributor reward.
         U = self.W(cid, 1)
-        score = _score(U, self.issued)
+        score = _score(U, self.D(cid))
         m = c["max"]
         theta = _CONTEXT.multiply(ctype.reward_threshold, Decimal(10**9))
         if m is None or score > m:
-            if m is not None and m >= theta:
+            if m is not None and m > theta:
                 base = score - m
             elif score > theta:
                 base = score
@@ -226,6 +237,7 @@ class LiteralModel2:
                 if E > 0 and U_prev > 0:
                     increment = E * S // U_prev
                     c["A"] += increment
+                    c["E"] += E
                     self.issued += E
                     # k's referrer and the members k referred: markers up by the increment.
                     for j, e_j in c["evaluations"].items():
@@ -267,6 +279,7 @@ class LiteralModel2:
                     str(v): format_amount(self.W(cid, v)) for v in sorted(self.values_cast[cid])
                 },
                 "accumulator": str(c["A"]),
+                "shared": format_amount(c["E"]),
             }
             for k, e in c["evaluations"].items():
                 out[f"evaluation/{cid}/{k}"] = {

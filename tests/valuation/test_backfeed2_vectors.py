@@ -220,14 +220,31 @@ def _log_of(events: list[Event]) -> Log:
 def test_the_worked_example_has_the_figures_the_doc_gives() -> None:
     data = json.loads((VECTORS / "backfeed2-worked-example.json").read_text())
     by_index = {step["index"]: step for step in data["steps"]}
+
+    def contribution(index: int) -> dict[str, Any]:
+        changed = by_index[index]["changed"]
+        return next(v for k, v in changed.items() if k.startswith("contribution/"))
+
+    # D(c) = 100 - 2 (N's stake) = 98 points: 18 / 98, then 38 / 98, then 58 / 98 pays.
+    assert contribution(3)["max_score"] == "0.183673469"
+    assert contribution(4)["max_score"] == "0.387755102"
     network = by_index[5]["changed"]["network"]
-    assert network["total_reputation"] == "102.32"
-    assert network["issued_reputation"] == "102.9"
-    contribution = next(v for k, v in by_index[5]["changed"].items() if k.startswith("contrib"))
-    assert contribution["max_score"] == "0.58"
-    assert contribution["accumulator"] == "15263157894736842105263157"
-    six = next(v for k, v in by_index[6]["changed"].items() if k.startswith("contrib"))
-    assert six["max_score"] == "0.758017493"
+    assert network["total_reputation"] == "102.36734694"
+    assert network["issued_reputation"] == "102.959183675"
+    assert contribution(5)["max_score"] == "0.591836735"
+    assert contribution(5)["accumulator"] == "15574650921052631578947368"
+    assert contribution(5)["shared"] == "0.591836735"
+    assert contribution(6)["max_score"] == "0.795918367"
+    # Every member but its author up-voted it: the score is 1, and N holds 50 tokens, 6 points.
+    assert contribution(7)["max_score"] == "1"
+    assert by_index[7]["changed"][f"member/{data['events'][1]['author']}"] == {
+        "name": "N",
+        "referrer": data["events"][0]["body"]["founders"][0]["member"],
+        "reputation": "6",
+        "tokens": "50",
+    }
+    assert by_index[7]["changed"]["network"]["issued_reputation"] == "105"
+    assert by_index[8]["postings"][0][2:4] == [390775156, "alignment_reward"]
 
 
 @given(st.integers(0, 10**9), st.integers(10, 150), st.booleans())
