@@ -59,20 +59,21 @@ def state_root_at(session: Session, size: int | None) -> tuple[int, bytes]:
     """(tree size, state root) of the checkpoint at `size`, or of the latest if None.
 
     The state map answers checkpointed sizes only (SPEC section 6)."""
-    row = repo.latest_checkpoint(session) if size is None else repo.checkpoint_at(session, size)
-    if row is None:
+    found = repo.state_root(session, size)
+    if found is None:
         if size is None:
             raise NotFoundError("the log is empty: no checkpoint has been signed yet")
         raise NotFoundError(
             f"the log signed no checkpoint at tree size {size}: the state map answers "
             "checkpointed sizes only (appends of one batch share a checkpoint)"
         )
-    if row.state_root is None:
+    tree_size, root = found
+    if root is None:
         raise NotFoundError(
-            f"the checkpoint of tree size {row.tree_size} was signed before the state map "
+            f"the checkpoint of tree size {tree_size} was signed before the state map "
             "and carries no state root"
         )
-    return int(row.tree_size), bytes(row.state_root)
+    return tree_size, root
 
 
 def inclusion_proof(session: Session, index: int, size: int) -> list[bytes]:

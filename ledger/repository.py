@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, func, select, text
+from sqlalchemy import Select, and_, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from ledger.merkle import NodeId, StoredNode
@@ -177,6 +177,22 @@ def latest_checkpoint(session: Session) -> CheckpointRow | None:
 
 def checkpoint_at(session: Session, size: int) -> CheckpointRow | None:
     return session.get(CheckpointRow, size)
+
+
+_STATE_ROOTS = select(CheckpointRow.tree_size, CheckpointRow.state_root)
+_LATEST_STATE_ROOT = _STATE_ROOTS.order_by(CheckpointRow.tree_size.desc()).limit(1)
+_STATE_ROOT_AT = _STATE_ROOTS.where(CheckpointRow.tree_size == bindparam("size"))
+
+
+def state_root(session: Session, size: int | None) -> tuple[int, bytes | None] | None:
+    """(tree size, state root or None) of the checkpoint at `size`, or of the latest if None;
+    None when there is no such checkpoint. On the connection, past the ORM: asked by every
+    state proof."""
+    query = _LATEST_STATE_ROOT if size is None else _STATE_ROOT_AT.params(size=size)
+    row = session.connection().execute(query).first()
+    if row is None:
+        return None
+    return int(row[0]), None if row[1] is None else bytes(row[1])
 
 
 def checkpoint_row(
