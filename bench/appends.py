@@ -36,7 +36,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,7 @@ from bench.log import PG, Server, reset_postgres
 from ledger.db import make_engine, upgrade
 from ledger.entries import parse_entry, sign_entry
 from ledger.service import Ledger, NetworkConfig
-from valuation import DEFAULT_VALUATION
+from valuation import DEFAULT_VALUATION, PRESETS
 
 FOUNDERS = 20
 TYPE = "article"
@@ -132,8 +132,12 @@ def newcomers(signer: Signer, count: int, tag: str) -> list[dict[str, Any]]:
     return entries[:count]
 
 
-def build(path: Path, count: int, members: int) -> None:
-    """A log of `count` entries (the genesis included) in the SQLite file at `path`."""
+def build(
+    path: Path, count: int, members: int, valuation: Mapping[str, Any] = DEFAULT_VALUATION
+) -> None:
+    """A log of `count` entries (the genesis included) in the SQLite file at `path`, under
+    `valuation` (the default algorithm's, or backfeed/1's `example` preset: both have an
+    `article` type)."""
     engine = make_engine(f"sqlite:///{path}")
     upgrade(engine)
     key = SigningKey.generate()
@@ -145,7 +149,7 @@ def build(path: Path, count: int, members: int) -> None:
         NetworkConfig(
             network,
             f"localhost/{network}",
-            DEFAULT_VALUATION,
+            valuation,
             [
                 {
                     "member": bytes(f.verify_key).hex(),
@@ -245,9 +249,12 @@ def nearest_baseline(size: int) -> tuple[int, tuple[float, float | None, float]]
 def one_log(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = (args.keep or Path(tmp) / "bench.db").resolve()
+        label = "as built before"
         if not path.exists():
+            label = args.algorithm
             path.parent.mkdir(parents=True, exist_ok=True)
-            build(path, args.entries, args.members or max(10, args.entries // 20))
+            valuation = PRESETS["example"] if args.algorithm == "backfeed/1" else DEFAULT_VALUATION
+            build(path, args.entries, args.members or max(10, args.entries // 20), valuation)
         server = Server(f"sqlite:///{path}", path.parent)
         try:
             warm = server.wait_idle()
@@ -257,7 +264,7 @@ def one_log(args: argparse.Namespace) -> None:
                 size = int(head[1])
                 network = http.get("/v1/entries", params={"limit": 1}).json()["items"][0]
                 signer = Signer(network["entry"]["network"])
-                print(f"log: SQLite, {size:,} entries; server idle after {warm:.0f} s")
+                print(f"log: SQLite, {size:,} entries ({label}); server idle after {warm:.0f} s")
                 singles = newcomers(signer, args.singles, "single")
                 timings, rate = post_singles(raw, singles)
                 p50, p99 = percentiles(timings)
@@ -391,6 +398,12 @@ def main() -> None:
     parser.add_argument("--singles", type=int, default=1000)
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--proofs", type=int, default=1000)
+    parser.add_argument(
+        "--algorithm",
+        choices=("backfeed/2", "backfeed/1"),
+        default="backfeed/2",
+        help="the network's valuation when the log is built (backfeed/1: the example preset)",
+    )
     args = parser.parse_args()
     if args.command == "writers":
         writers(args)
