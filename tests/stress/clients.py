@@ -175,6 +175,14 @@ def write(base: str, seed: int, count: int, seconds: float) -> Outcome:
     return writer.outcome
 
 
+# Between two requests of a crash-test writer. The log's size, not the writers' pace, is what
+# each `multitude check` after a kill costs, and the log is checked whole after every kill:
+# unpaced, the log grew with the server's speed (90,000 entries by the 20th kill once single
+# POSTs took 5 ms) and the checks with it, past CI's time. Paced, the writers still keep the
+# server busy with single entries and batches at every kill.
+PACE_SECONDS = 0.01
+
+
 def write_until(base: str, seed: int, stop: threading.Event, outcome_box: list[Outcome]) -> None:
     """A writer thread for the crash test: append until `stop`, riding out server deaths."""
     writer = Writer(base, network_of(base), seed, max_batch=8)
@@ -182,6 +190,7 @@ def write_until(base: str, seed: int, stop: threading.Event, outcome_box: list[O
     try:
         while not stop.is_set():
             writer.step(8)
+            stop.wait(PACE_SECONDS)
     except Exception as exc:  # the test reads it from the outcome: a thread cannot raise
         writer.outcome.refused.append(f"the writer died: {type(exc).__name__}: {exc}")
 
