@@ -72,6 +72,22 @@ def all_contributions(client: TestClient) -> list[Any]:
     return every(client, "/v1/contributions?order_by=time", "offset", 1000)
 
 
+def history_points(items: list[Any]) -> list[dict[str, Any]]:
+    """A contribution's history as served, in the shape `replayed_points` gives (the values
+    cast at least once, zeros aside)."""
+    return [
+        {
+            "total_reputation": i["total_reputation"],
+            "quality": i["quality"],
+            "max_score": i["max_score"],
+            "weights": {
+                w["value"]: w["reputation"] for w in i["weights"] if w["reputation"] != "0"
+            },
+        }
+        for i in items
+    ]
+
+
 def assert_not_found(client: TestClient, path: str) -> None:
     assert_problem(client.get(path), 404)
 
@@ -303,17 +319,7 @@ def test_history_equals_a_replay_of_the_log_at_every_point(
             items = every(client, f"/v1/contributions/{c['id']}/history", "start", 3)
             assert items[-1]["max_score"] == c["max_score"]
             wanted[c["id"]] = {i["index"] for i in items}
-            served[c["id"]] = [
-                {
-                    "total_reputation": i["total_reputation"],
-                    "quality": i["quality"],
-                    "max_score": i["max_score"],
-                    "weights": {
-                        w["value"]: w["reputation"] for w in i["weights"] if w["reputation"] != "0"
-                    },
-                }
-                for i in items
-            ]
+            served[c["id"]] = history_points(items)
         assert sum(len(items) for items in served.values()) >= 60
         assert served == replayed_points(logged_events(client), wanted)
 
@@ -358,17 +364,7 @@ def test_backfeed2_reads_use_the_weights_frozen_at_the_first_cast(
                 moved += member.reputation != weight
             items = every(client, f"/v1/contributions/{c['id']}/history", "start", 3)
             wanted[c["id"]] = {i["index"] for i in items}
-            served[c["id"]] = [
-                {
-                    "total_reputation": i["total_reputation"],
-                    "quality": i["quality"],
-                    "max_score": i["max_score"],
-                    "weights": {
-                        w["value"]: w["reputation"] for w in i["weights"] if w["reputation"] != "0"
-                    },
-                }
-                for i in items
-            ]
+            served[c["id"]] = history_points(items)
             assert items[-1]["max_score"] == c["max_score"]
         assert moved >= 10
         by_score = every(client, "/v1/contributions?order_by=score", "offset", 1000)
