@@ -82,7 +82,7 @@ def serve_appends(url: str, log_key: Path, address: str, authkey: bytes, parent:
             while True:
                 try:
                     connection = listener.accept()
-                except (OSError, EOFError):
+                except (OSError, EOFError, multiprocessing.AuthenticationError):
                     continue  # a worker that failed to authenticate, or went away at once
                 threading.Thread(target=_answer, args=(ledger, connection), daemon=True).start()
     except _Stopped:
@@ -188,5 +188,5 @@ class RemoteAppends:
     def _connect(self) -> Connection:
         try:
             return Client(self._address, family="AF_UNIX", authkey=self._authkey)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, multiprocessing.AuthenticationError) as exc:
             raise UnavailableError(f"the append process is not answering ({exc})") from None

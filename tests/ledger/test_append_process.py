@@ -12,7 +12,13 @@ from sqlalchemy import Engine
 from ledger import keys
 from ledger.append_process import AppendProcess, RemoteAppends
 from ledger.appender import Appended
-from ledger.errors import ConflictError, EntryError, SeqError, SignatureError
+from ledger.errors import (
+    ConflictError,
+    EntryError,
+    SeqError,
+    SignatureError,
+    UnavailableError,
+)
 from ledger.service import Ledger
 from tests.helpers import Signer, appended
 
@@ -64,3 +70,13 @@ def test_a_worker_whose_append_process_is_gone_is_told_so(
     process.stop()
     with pytest.raises(UnavailableError, match="append process"):
         worker.append_one(Signer().join("Cy"))
+
+
+def test_a_connection_with_the_wrong_key_is_turned_away_and_appends_go_on(
+    process: AppendProcess, engine: Engine, log_key: SigningKey
+) -> None:
+    intruder = RemoteAppends(process.address, b"not the key")
+    with pytest.raises(UnavailableError, match="append process"):
+        intruder.append([Signer().join("Mallory")])
+    worker = Ledger(engine, log_key, appends=RemoteAppends(process.address, process.authkey))
+    assert worker.append_one(Signer().join("Cy")).index == 1
