@@ -45,7 +45,7 @@ from urllib.parse import urlencode
 import httpx
 from nacl.signing import SigningKey
 
-from bench.log import PG, Server, reset_postgres
+from bench.log import PG, Server, cpu_by_role, reset_postgres
 from ledger.db import make_engine, upgrade
 from ledger.entries import parse_entry, sign_entry
 from ledger.service import Ledger, NetworkConfig
@@ -364,9 +364,12 @@ def writers(args: argparse.Namespace) -> None:
             for process in processes:
                 process.start()
             ready.wait()
+            pids = [process.pid for process in processes if process.pid is not None]
+            before = cpu_by_role(server, pids)
             started = time.perf_counter()
             go.set()
             ends = [out.get() for _ in processes]
+            after = cpu_by_role(server, pids)
             for process in processes:
                 process.join()
             total = args.writers * args.per_writer
@@ -378,6 +381,14 @@ def writers(args: argparse.Namespace) -> None:
                 f"PostgreSQL: {total - refused} entries in {elapsed:.1f} s = {rate:,.0f}/s "
                 f"(baseline {BASELINE_WRITERS:.0f}/s; goal >= 1,000/s); refused {refused}"
             )
+            if after:
+                # Where the time went: CPU per entry of each part, and the two cores' share.
+                spent = {role: after[role] - before[role] for role in after}
+                parts = ", ".join(
+                    f"{role} {seconds * 1000 / total:.2f}" for role, seconds in spent.items()
+                )
+                busy = sum(spent.values()) / (elapsed * (os.cpu_count() or 1))
+                print(f"  CPU ms per entry: {parts}; the cores were {busy:.0%} busy")
         finally:
             server.stop()
 

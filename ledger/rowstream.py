@@ -14,11 +14,11 @@ import queue
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from functools import partial
+from functools import cache, partial
 from types import TracebackType
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Dialect, Table
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -125,7 +125,7 @@ class _Writer:
 
     def sql_type(self, column: str) -> str:
         """The column's type as the dialect writes it, such as `VARCHAR(64)`."""
-        return str(self.model_table.c[column].type.compile(dialect=self.connection.dialect))
+        return _sql_type(self.model_table, column, self.connection.dialect)
 
     def copy(self, rows: Sequence[Mapping[str, Any]] | Sequence[Sequence[Any]]) -> None:
         driver = self.connection.connection.driver_connection
@@ -136,7 +136,8 @@ class _Writer:
         dbapi = self.connection.dialect.loaded_dbapi
         try:
             with driver.cursor() as cursor, cursor.copy(sql) as copy:
-                copy.set_types([self.sql_type(c).split("(")[0].lower() for c in columns])
+                dialect = self.connection.dialect
+                copy.set_types(_copy_types(self.model_table, tuple(columns), dialect))
                 if self.positional:
                     for values in rows:
                         copy.write_row(values)
@@ -156,6 +157,19 @@ class _Writer:
             self.connection.exec_driver_sql(sql, (document,))
         else:
             self.connection.exec_driver_sql(sql, list(rows))
+
+
+@cache
+def _sql_type(table: Table, column: str, dialect: Dialect) -> str:
+    # Compiled once per column: a commit of a few entries COPYs into several tables, and
+    # compiling their types again each time cost as much as sending the rows.
+    return str(table.c[column].type.compile(dialect=dialect))
+
+
+@cache
+def _copy_types(table: Table, columns: tuple[str, ...], dialect: Dialect) -> list[str]:
+    """The type names a binary COPY of these columns declares, such as `varchar`."""
+    return [_sql_type(table, column, dialect).split("(")[0].lower() for column in columns]
 
 
 class RowStream:
