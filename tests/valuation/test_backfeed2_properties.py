@@ -512,20 +512,16 @@ def _interleaved_herding(seed: int, late: bool) -> Worth:
     return worth(run(log), "f4")
 
 
-def test_voting_late_in_interleaved_histories_always_costs_reputation() -> None:
-    """The measurement docs/valuation/backfeed2.md gives under "Known limits": when the votes
-    on a member's work are interleaved with other work's, voting late on the others can raise
-    its score a little (D(c) holds what its voters earn after they cast), but it always costs
-    the late voter reputation, and never pays it tokens and reputation both."""
-    token_gains = 0
+def test_voting_late_in_interleaved_histories_never_pays_and_always_costs_reputation() -> None:
+    """Votes on a member's work interleaved at random with other work's: voting late on the
+    others leaves them evaluator shares, but every weight on a contribution and D(c) are read at
+    the same snapshot (its submission), so the work's score cannot rise for it. Voting late
+    never pays tokens, and always costs the late voter reputation."""
     for seed in range(300):
         (late_reputation, late_tokens) = _interleaved_herding(seed, late=True)
         (early_reputation, early_tokens) = _interleaved_herding(seed, late=False)
         assert late_reputation < early_reputation, seed
-        if late_tokens > early_tokens:
-            token_gains += 1
-            assert late_tokens - early_tokens < 3 * UNIT, seed
-    assert token_gains == 80  # the figure the document gives
+        assert late_tokens <= early_tokens, seed
 
 
 # -- bookkeeping over random histories ------------------------------------------------------
