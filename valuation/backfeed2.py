@@ -281,7 +281,7 @@ def evaluation_weight(evaluator: MemberRecord, contribution: ContributionRecord2
     if evaluator is author or not isinstance(evaluator, MemberRecord2):
         return 0
     weight = holding_at(evaluator, contribution.index)
-    if evaluator.ref is author and evaluator.joined < contribution.index:
+    if evaluator.ref is author:
         weight -= evaluator.received
     return max(weight, 0)
 
