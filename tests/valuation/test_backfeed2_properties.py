@@ -487,9 +487,14 @@ def test_voting_late_on_others_work_gains_no_tokens_from_ones_own(
 
 
 def _interleaved_herding(seed: int, late: bool) -> Worth:
+    """f4's worth at the end of `_interleaved_log(seed, late)`."""
+    return worth(run(_interleaved_log(seed, late)), "f4")
+
+
+def _interleaved_log(seed: int, late: bool) -> Log:
     """Five founders with random reputations, six articles (f4 writes one), each up-voted by
     every other founder in a random order with f4 last (`late`) or first, the votes on the
-    articles interleaved at random: f4's worth at the end."""
+    articles interleaved at random."""
     rng = random.Random(seed)
     founders = [(f"f{n}", str(rng.randrange(5, 40)), "50") for n in range(5)]
     log = founded(founders)
@@ -509,7 +514,7 @@ def _interleaved_herding(seed: int, late: bool) -> Worth:
         queue = order.choice([q for q in queues if q])
         voter, article = queue.pop(0)
         log.evaluate(voter, article, 1)
-    return worth(run(log), "f4")
+    return log
 
 
 def test_voting_late_in_interleaved_histories_never_pays_and_always_costs_reputation() -> None:
@@ -522,6 +527,22 @@ def test_voting_late_in_interleaved_histories_never_pays_and_always_costs_reputa
         (early_reputation, early_tokens) = _interleaved_herding(seed, late=False)
         assert late_reputation < early_reputation, seed
         assert late_tokens <= early_tokens, seed
+
+
+@pytest.mark.parametrize("late", [True, False])
+def test_unanimous_work_scores_one_whatever_its_voters_earn_between_their_votes(
+    late: bool,
+) -> None:
+    """In the interleaved histories every article is up-voted by every founder but its author,
+    while the voters earn evaluator shares and rewards on the other articles between their
+    votes: each article still scores exactly 1, since every weight on it and D(c) are what the
+    members held when it was submitted."""
+    for seed in range(60):
+        log = _interleaved_log(seed, late)
+        state = run(log)
+        for name, cid in log.contributions.items():
+            assert state._contributions[cid].max_score == UNIT, (seed, name)
+        assert any(pending_reputation(state, key_of(f"f{n}")) > 0 for n in range(5)), seed
 
 
 # -- bookkeeping over random histories ------------------------------------------------------
