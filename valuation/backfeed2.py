@@ -1,13 +1,13 @@
 """`backfeed/2`: applying one logged entry to the state, as docs/valuation/backfeed2.md says.
 
-The same entry kinds as backfeed/1, other rules: an evaluation's weight is the evaluator's
-reputation frozen at its first cast; a re-cast moves that weight and pays no one; a contributor
-reward needs the up-votes of a share of all the reputation that can weigh on the contribution
-(all reputation issued but its author's and what its own rewards issued); the evaluator share of
-a reward goes to the earlier up-voters through a per-contribution accumulator, which each
-member's claims settle lazily at the start of the next entry it signs. So an evaluation costs
-O(1) whoever evaluated before, plus O(the open claims) of its signer (settled) and of the
-contribution's author (whose pending claims it holds, when a score is computed).
+The same entry kinds as backfeed/1, other rules: an evaluation's weight is what the evaluator
+held (settled or pending) when the contribution was submitted, frozen at its first cast; a
+re-cast moves that weight and pays no one; a contributor reward needs the up-votes of a share of
+all the reputation that could weigh on the contribution (all reputation issued at its
+submission but its author's); the evaluator share of a reward goes to the earlier up-voters
+through a per-contribution accumulator, which each member's claims settle lazily at the start
+of the next entry it signs. So an evaluation costs O(1) whoever evaluated before, plus O(the
+claims of its signer) (settled, and read back to its holding at the submission).
 
 As in backfeed/1, `apply` first checks every rule and raises RuleViolation with the state
 untouched; only then does it change the state, following the document's numbered steps. All
@@ -421,9 +421,9 @@ def _cast(state: State, event: Event, out: Out) -> tuple[tuple[str, ...], tuple[
 
 def voting_reputation(state: State, contribution: ContributionRecord2) -> int:
     """D(c): the reputation that can weigh on `contribution`. All reputation issued (R*, settled
-    or not) less what its author holds, settled or pending (an author weighs nothing on its own
-    work), and less what its own rewards issued to its up-voters (whose weights on it are
-    frozen already). Neither c's own rewards nor anyone's settling moves it."""
+    or not) when it was submitted, less what its author held then (an author weighs nothing on
+    its own work): the same moment every weight on it is read at, so nothing issued later moves
+    either. Fixed at the submission."""
     return contribution.reach
 
 
