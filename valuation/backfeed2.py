@@ -293,21 +293,27 @@ def holding_at(member: MemberRecord2, index: int) -> int:
     credits, and O(log) for each claim it opened before `index`."""
     at = bisect_left(member.credited, index)
     held = member.held[at - 1] if at else 0
-    key = member.key
-    for contribution in member.opened:
-        vote = contribution.votes[key]
+    for contribution, vote in member.opened:
         opened = vote.opened
         assert opened is not None
         if opened >= index:
             break
-        end = index if vote.closed is None or vote.closed > index else vote.closed
-        at = bisect_left(contribution.marks, end)
-        level = contribution.levels[at - 1] if at else 0
+        closed = vote.closed
+        end = index if closed is None or closed > index else closed
+        marks = contribution.marks
+        if not marks:
+            continue  # its accumulator never grew
+        if marks[-1] < end:
+            level = contribution.levels[-1]
+        else:
+            at = bisect_left(marks, end)
+            level = contribution.levels[at - 1] if at else 0
         skipped = 0
-        for when, total in reversed(vote.skips):
-            if when < end:
-                skipped = total
-                break
+        if vote.skips is not None:
+            for when, total in reversed(vote.skips):
+                if when < end:
+                    skipped = total
+                    break
         held += vote.weight * (level - vote.start - skipped) // ACCUMULATOR_SCALE
     return held
 
@@ -415,7 +421,7 @@ def _cast(state: State, event: Event, out: Out) -> tuple[tuple[str, ...], tuple[
     vote.opened = event.index
     if isinstance(evaluator, MemberRecord2):
         evaluator.claims[cid] = contribution
-        evaluator.opened.append(contribution)
+        evaluator.opened.append((contribution, vote))
     return (), (cid,)
 
 
@@ -468,7 +474,11 @@ def _pass_over(
         vote = votes.get(member.key)
         if vote is not None and vote.marker is not None:
             vote.marker += increment
-            vote.skips.append((index, increment + (vote.skips[-1][1] if vote.skips else 0)))
+            skips = vote.skips
+            if skips is None:
+                vote.skips = [(index, increment)]
+            else:
+                skips.append((index, increment + skips[-1][1]))
             if out is not None:
                 out.records.add(evaluation_key(contribution.id, member.key))
 

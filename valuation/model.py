@@ -182,7 +182,7 @@ class MemberRecord2(MemberRecord):
         # contributions on which it ever opened a claim, in the order it opened them.
         self.credited: list[int] = []
         self.held: list[int] = []
-        self.opened: list[ContributionRecord2] = []
+        self.opened: list[tuple[ContributionRecord2, Vote]] = []
 
 
 class Vote:
@@ -205,7 +205,7 @@ class Vote:
         self.opened: int | None = None
         self.start = 0
         self.closed: int | None = None
-        self.skips: list[tuple[int, int]] = []
+        self.skips: list[tuple[int, int]] | None = None
 
 
 class ContributionRecord2(ContributionRecord):
