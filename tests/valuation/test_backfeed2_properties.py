@@ -231,6 +231,70 @@ def test_a_referrer_cannot_count_its_stake_twice_on_one_contribution() -> None:
     assert record.weights[1] == 45 * UNIT
 
 
+def test_every_weight_on_a_contribution_is_what_its_evaluator_held_at_its_submission() -> None:
+    """f1 earns after f0's old post was submitted (its own work is paid, its up-votes share
+    rewards); it weighs on the old post what it held then, and on a later post what it holds
+    since. A member that joined after the old post weighs nothing on it."""
+    log = founded()
+    log.submit("f0", "old")
+    log.submit("f1", "good")
+    for voter in ("f2", "f3", "f4", "f0"):
+        log.evaluate(voter, "good", 1)
+    log.submit("f2", "other")
+    for voter in ("f1", "f3", "f4", "f0"):
+        log.evaluate(voter, "other", 1)
+    log.join("newcomer", referrer="f3")
+    log.submit("f4", "new")
+    for voter in ("f1", "newcomer"):
+        log.evaluate(voter, "old", 1)
+        log.evaluate(voter, "new", 1)
+    state = run(log)
+    held, _ = worth(state, "f1")
+    assert held > 20 * UNIT
+    old = state._contributions[log.contributions["old"]]
+    new = state._contributions[log.contributions["new"]]
+    assert isinstance(old, ContributionRecord2) and isinstance(new, ContributionRecord2)
+    assert old.votes[key_of("f1")].weight == 20 * UNIT
+    assert new.votes[key_of("f1")].weight == held
+    assert old.votes[key_of("newcomer")].weight == 0
+    assert new.votes[key_of("newcomer")].weight == worth(state, "newcomer")[0] > 0
+    assert voting_reputation(state, old) == 80 * UNIT  # R* then, less what f0 held
+
+
+def test_a_ring_that_grows_after_posting_cannot_pay_that_post() -> None:
+    """f2, f3 and f4 hold 40 of 100 when f4 posts junk. They then earn (everyone up-votes their
+    good work) until f2 and f3 hold more than half of what all but f4 hold; their up-votes of
+    the junk still weigh what they held when it was posted, below half of what could weigh on
+    it then, and pay nothing."""
+    ring = ("f2", "f3", "f4")
+    log = founded(
+        [
+            ("f0", "30", "0"),
+            ("f1", "30", "0"),
+            ("f2", "14", "0"),
+            ("f3", "13", "0"),
+            ("f4", "13", "0"),
+        ]
+    )
+    log.submit("f4", "junk")
+    for round_ in range(8):
+        for author in ring:
+            log.submit(author, f"good {round_} by {author}")
+            for voter in ("f0", "f1", "f2", "f3", "f4"):
+                if voter != author:
+                    log.evaluate(voter, f"good {round_} by {author}", 1)
+    for voter in ("f2", "f3"):
+        log.evaluate(voter, "junk", 1)
+    state = run(log)
+    voters = worth(state, "f2")[0] + worth(state, "f3")[0]
+    assert voters > worth(state, "f0")[0] + worth(state, "f1")[0]  # a majority now, but f4
+    junk = state._contributions[log.contributions["junk"]]
+    assert junk.max_score is not None and junk.max_score < UNIT // 2
+    assert worth(state, "f4")[1] == sum(  # f4's tokens: its good work's, none of the junk's
+        50 * state._contributions[log.contributions[f"good {r} by f4"]].max_score for r in range(8)
+    )
+
+
 # -- flipping -------------------------------------------------------------------------------
 
 
