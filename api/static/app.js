@@ -248,7 +248,7 @@ async function overview() {
             contributionLink(c.id, c.title),
             h("span", { class: "muted" }, " by ", memberLink(c.author)),
             h("span", { class: "meter", title: `quality ${c.quality}` }, h("span", { style: { width: `${Math.min(100, Number(c.quality) * 100)}%` } })),
-            h("small", { class: "muted" }, "quality ", percent(c.quality), " · ", `${c.evaluations.length} evaluations`),
+            h("small", { class: "muted" }, "quality ", percent(c.quality), " · ", `${c.evaluations.length} evaluation${c.evaluations.length === 1 ? "" : "s"}`),
           ),
         ),
       )
@@ -291,7 +291,7 @@ async function overview() {
         stat("Entries in the log", size),
         stat("Members", memberCount),
         stat("Contributions", contributionCount),
-        stat("State digest", h("code", { title: state.digest }, short(state.digest, 12))),
+        stat("State root", h("code", { id: "state-root", title: state.state_root }, short(state.state_root, 12))),
       ),
     ),
     boards,
@@ -534,8 +534,23 @@ async function member(key) {
 
 // --- contribution --------------------------------------------------------------------------
 
+/** What the quality chart plots, in each algorithm's own terms (docs/valuation/). */
+const QUALITY_CAPTIONS = {
+  "backfeed/1":
+    "(1 − W(0)/R) · W(1)/R just after its submission and each of its evaluations (ticks), and now. " +
+    "The dots are exact; between them other entries move R and the evaluators’ reputation, so the dotted line only joins them.",
+  "backfeed/2":
+    "W(1)/V(c), the share of the weight that evaluated it that up-voted it, just after its submission and each of its evaluations (ticks), and now. " +
+    "Every weight is what its evaluator held when the contribution was submitted, so only its own evaluations move it.",
+};
+
 async function contribution(cid) {
-  const [c, state] = await Promise.all([api(`/v1/contributions/${cid}`), api("/v1/state")]);
+  const [c, state, genesis] = await Promise.all([
+    api(`/v1/contributions/${cid}`),
+    api("/v1/state"),
+    api("/v1/entries", { start: 0, limit: 1 }),
+  ]);
+  const algorithm = genesis.items[0]?.entry.body.valuation.algorithm;
   titles.set(c.id, c.title);
   const author = await api(`/v1/members/${c.author}`);
   names.set(author.member, author.name);
@@ -623,19 +638,14 @@ async function contribution(cid) {
         stepChart({
           title: `Quality of “${c.title}” over log index`,
           series: [{ label: "quality", cls: "q", points }],
-          joined: "dotted",
+          joined: algorithm === "backfeed/2" ? "steps" : "dotted", // backfeed/2: only its own casts move it
           xEnd: state.tree_size - 1,
           markers: rows.map((r) => ({ x: r.index, cls: `v${r.value}`, title: `${names.get(r.evaluator)} evaluated ${r.value} at index ${r.index}` })),
           percent: true,
           wide: true,
           yLabel: "quality",
         }),
-        h(
-          "figcaption",
-          {},
-          "(1 − W(0)/R) · W(1)/R just after its submission and each of its evaluations (ticks), and now. " +
-            "The dots are exact; between them other entries move R and the evaluators’ reputation, so the dotted line only joins them.",
-        ),
+        h("figcaption", { id: "quality-caption" }, QUALITY_CAPTIONS[algorithm] ?? QUALITY_CAPTIONS["backfeed/1"]),
       ),
     ),
     section("Evaluations in order", rows.length ? evaluations : empty("Nobody has evaluated it yet.")),

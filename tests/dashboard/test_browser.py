@@ -15,6 +15,7 @@ import httpx
 import pytest
 from nacl.signing import SigningKey
 
+import valuation
 from ledger.db import make_engine, upgrade
 from tests.dashboard.community import Community, build
 from tests.dashboard.server import DashboardServer, serve
@@ -432,6 +433,49 @@ def test_a_new_network_shows_its_genesis_and_founders(browser: Any, tmp_path: Pa
         context.close()
         assert w.errors == []
     engine.dispose()
+
+
+def test_the_overview_shows_the_state_root_of_the_stats(watched: Watched) -> None:
+    page = watched.open("/")
+    root = api(watched.server, "/v1/stats")["state_root"]
+    shown = page.locator("#state-root")
+    assert shown.get_attribute("title") == root
+    assert shown.inner_text().rstrip("…") == root[:12]
+
+
+def test_a_backfeed2_contribution_page_explains_backfeed2s_quality(
+    browser: Any, tmp_path: Path, server: DashboardServer
+) -> None:
+    """backfeed/2's quality is W(1)/V(c) over weights read at the submission: the chart says
+    so, and does not describe backfeed/1's (1 - W(0)/R) · W(1)/R, which the dmag network's
+    page still does."""
+    url = f"sqlite:///{tmp_path / 'b2.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    ada, bo = Signer("demo"), Signer("demo")
+    founders = [
+        {"member": ada.public, "name": "Ada", "reputation": "10", "tokens": "5"},
+        {"member": bo.public, "name": "Bo", "reputation": "10", "tokens": "5"},
+    ]
+    ledger = new_ledger(engine, SigningKey.generate(), valuation.DEFAULT_VALUATION, founders)
+    community = Community(ledger, {"Ada": ada, "Bo": bo})
+    work = community.append(ada.submit("Write the FAQ", type="article")).id
+    community.append(bo.evaluate(work, 1))
+    for b2 in serve(url, community):
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        w = Watched(context.new_page(), b2)
+        caption = w.open(f"/#/contribution/{work}").locator("#quality-caption").inner_text()
+        assert "W(1)/V(c)" in caption and "W(0)/R" not in caption, caption
+        assert "when the contribution was submitted" in caption, caption
+        context.close()
+        assert w.errors == []
+    engine.dispose()
+
+    with_dmag = Watched(browser.new_page(), server)
+    typo = server.community.contributions["typo"]
+    caption = with_dmag.open(f"/#/contribution/{typo}").locator("#quality-caption").inner_text()
+    assert "W(0)/R" in caption and "V(c)" not in caption, caption
+    with_dmag.page.close()
 
 
 def test_two_members_with_one_name_are_told_apart_by_a_short_key(
