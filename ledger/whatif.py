@@ -148,7 +148,19 @@ def valuation_for(algorithm: str, params: Mapping[str, Any] | None = None) -> di
     algorithm's defaults when None), checked; raises `WhatIfError` naming what is wrong.
 
     `params` may also be a whole valuation object (with "algorithm"), which must name the same
-    algorithm."""
+    algorithm, or `{"preset": NAME}`, one of backfeed/1's presets (as in `multitude init`'s
+    config)."""
+    if algorithm not in valuation.ALGORITHMS:
+        raise WhatIfError(
+            f"unknown algorithm {algorithm!r}: give one of {', '.join(valuation.ALGORITHMS)}"
+        )
+    if params is not None and set(params) == {"preset"}:
+        preset = params["preset"]
+        if not isinstance(preset, str) or preset not in valuation.PRESETS:
+            raise WhatIfError(
+                f"unknown preset {preset!r}: use one of {', '.join(valuation.PRESETS)}"
+            )
+        params = valuation.PRESETS[preset]
     if params is not None and "algorithm" in params:
         if params["algorithm"] != algorithm:
             raise WhatIfError(
@@ -164,7 +176,9 @@ def valuation_for(algorithm: str, params: Mapping[str, Any] | None = None) -> di
     except valuation.ParamsError as exc:
         if params is None:
             raise WhatIfError(
-                f"{algorithm} has no default params that can be used ({exc}): give params"
+                f"{algorithm} has no default params: give --params FILE, a JSON file of its "
+                f'params, or of {{"preset": NAME}} with NAME one of '
+                f"{', '.join(valuation.PRESETS)}"
             ) from None
         raise WhatIfError(f"the params are refused: {exc}") from None
     return chosen

@@ -227,18 +227,25 @@ def _simulation_tables(report: Report) -> None:
 
 
 def whatif(
-    bundle: Annotated[Path, typer.Argument(help="an exported bundle directory")],
+    bundle: Annotated[
+        Path, typer.Argument(metavar="DIRECTORY", help="an exported bundle directory")
+    ],
     algorithm: Annotated[
         str,
-        typer.Option("--algorithm", metavar="NAME", help="the algorithm to replay the log under"),
+        typer.Option(
+            "--algorithm",
+            metavar="NAME",
+            help="the algorithm to replay the log under: backfeed/1 or backfeed/2",
+        ),
     ],
     params: Annotated[
         Path | None,
         typer.Option(
             "--params",
             metavar="FILE",
-            help="a JSON file of the algorithm's params (or a whole valuation object) "
-            "[default: the algorithm's defaults]",
+            help="a JSON file: the algorithm's params, a whole valuation object, or "
+            '{"preset": NAME}, one of backfeed/1\'s presets (example, dmag) '
+            "[default: the algorithm's defaults; backfeed/1 has none]",
         ),
     ] = None,
     top: Annotated[

@@ -111,6 +111,12 @@ def test_whatif_errors_are_one_sentence(
     result = run_cli(capsys, "whatif", str(tmp_path), "--algorithm", "backfeed/1")
     assert result.code == 1
     assert "no default params" in result.err
+    result = run_cli(capsys, "whatif", str(demo_bundle), "--algorithm", "backfeed/3")
+    assert result.code == 1
+    assert (
+        result.err.strip()
+        == "error: unknown algorithm 'backfeed/3': give one of backfeed/1, backfeed/2"
+    )
     bad = tmp_path / "bad.json"
     bad.write_text("{")
     result = run_cli(

@@ -111,9 +111,21 @@ def test_valuation_for_checks_the_params() -> None:
     with pytest.raises(WhatIfError, match="no default params"):
         valuation_for("backfeed/1")
     with pytest.raises(WhatIfError, match="name the algorithm"):
-        valuation_for("backfeed/9", valuation.PRESETS["dmag"])
+        valuation_for("backfeed/2", valuation.PRESETS["dmag"])
     with pytest.raises(WhatIfError, match="the params are refused"):
         valuation_for("backfeed/1", {"beta": "2"})
+
+
+def test_valuation_for_names_the_algorithms_and_takes_backfeed1s_presets() -> None:
+    with pytest.raises(WhatIfError, match=r"^unknown algorithm 'foo': give one of backfeed/1, "):
+        valuation_for("foo")
+    with pytest.raises(WhatIfError, match=r'give --params FILE.*\{"preset": NAME\}.*dmag'):
+        valuation_for("backfeed/1")
+    assert valuation_for("backfeed/1", {"preset": "dmag"}) == valuation.PRESETS["dmag"]
+    with pytest.raises(WhatIfError, match="unknown preset 'nope'"):
+        valuation_for("backfeed/1", {"preset": "nope"})
+    with pytest.raises(WhatIfError, match="name the algorithm 'backfeed/1', not 'backfeed/2'"):
+        valuation_for("backfeed/2", {"preset": "dmag"})
 
 
 def test_one_process_and_two_give_the_same_result(bundle: Path) -> None:
