@@ -132,8 +132,9 @@ class EvaluationFigures:
     evaluator: str
     value: int
     index: int
-    # The evaluation's weight: its evaluator's reputation now under backfeed/1, the weight
-    # frozen at its first cast under backfeed/2.
+    # The evaluation's weight: its evaluator's reputation now under backfeed/1; under
+    # backfeed/2, what its evaluator held when the contribution was submitted (frozen at its
+    # first cast).
     reputation: int
 
 
@@ -407,7 +408,8 @@ def contribution_history(
 
     Everything is derived from stored rows: the evaluation leaves give who voted what and
     when; `member_history` gives each evaluator's reputation before and after each vote (under
-    backfeed/2 an evaluation weighs what it froze at its first cast, which `evaluations` keeps);
+    backfeed/2 an evaluation weighs what its evaluator held at the contribution's submission,
+    frozen at its first cast, which `evaluations` keeps);
     the reputation postings give R. W(c, v) and quality are `valuation`'s own functions of the
     figures after each vote. The maximum score, under backfeed/1, is carried by VALUATION.md's
     step 6 as `valuation.backfeed.next_max_score` states it (U / R with reputations as they
@@ -440,8 +442,9 @@ def contribution_history(
         total = repo.total_reputation(session) - repo.reputation_posted(session, submitted + 1)
     at_casts = repo.reputation_posted_at(session, [cast.index for cast in casts])
     reputation = repo.reputations_before(session, keys, submitted + 1)
-    # backfeed/2: each evaluation weighs what it froze at its first cast (empty on backfeed/1,
-    # where it weighs its evaluator's reputation as it stands at each point).
+    # backfeed/2: each evaluation weighs what its evaluator held at the submission, frozen at
+    # its first cast (empty on backfeed/1, where it weighs its evaluator's reputation as it
+    # stands at each point).
     frozen = repo.frozen_weights(session, cid)
     rules = valuation.ALGORITHMS[algorithm(session)]
     stored = repo.score_history(session, cid, end) if rules.stores_score_history else None

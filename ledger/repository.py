@@ -311,8 +311,9 @@ def contribution_count(session: Session) -> int:
 
 
 def _weight() -> Any:
-    """An evaluation's weight: the one frozen at its first cast (backfeed/2), else its
-    evaluator's reputation now (backfeed/1, whose rows hold no weight)."""
+    """An evaluation's weight: under backfeed/2 what its evaluator held when the contribution
+    was submitted, frozen at its first cast; else its evaluator's reputation now (backfeed/1,
+    whose rows hold no weight)."""
     return func.coalesce(EvaluationRow.weight, MemberRow.reputation)
 
 
@@ -328,8 +329,8 @@ def evaluations(session: Session, cids: Sequence[str]) -> Sequence[tuple[Evaluat
 
 
 def frozen_weights(session: Session, cid: str) -> dict[str, int]:
-    """The weight each evaluator of contribution `cid` froze at its first cast (backfeed/2);
-    empty under backfeed/1, whose rows hold none."""
+    """The weight each evaluator of contribution `cid` froze at its first cast (backfeed/2:
+    what it held at the submission of `cid`); empty under backfeed/1, whose rows hold none."""
     query = select(EvaluationRow.evaluator, EvaluationRow.weight).where(
         EvaluationRow.contribution == cid, EvaluationRow.weight.is_not(None)
     )
