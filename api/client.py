@@ -373,6 +373,15 @@ class Client:
                 problem=problem,
             )
             return error
+        if status == 404 and detail == response.reason_phrase:
+            # Nothing said but "Not Found": no route answered, so the address is not an API
+            # root (e.g. .../docs); a read of ours that finds nothing names what it missed.
+            return NotFound(
+                f"{self.base_url} has no {path} (404 {detail}): is it the address of a "
+                "Multitude API, such as http://127.0.0.1:8000?",
+                status=status,
+                problem=problem,
+            )
         if status == 404:
             return NotFound(detail, status=status, problem=problem)
         if method == "POST" and path.startswith("/v1/entries"):

@@ -335,6 +335,17 @@ def test_a_server_that_is_down_is_named_with_what_to_do() -> None:
     assert url in message and "multitude serve" in message
 
 
+def test_an_address_that_is_not_the_apis_root_is_named_with_what_to_do(api_url: str) -> None:
+    with Client(api_url + "/docs") as reader, pytest.raises(NotFound) as caught:
+        reader.leaderboard()
+    message = str(caught.value)
+    assert message.startswith(f"{api_url}/docs has no /v1/leaderboard"), message
+    assert "is it the address of a Multitude API" in message
+    with Client(api_url) as reader, pytest.raises(NotFound) as caught:
+        reader.member("ab" * 32)
+    assert "has not joined this network" in str(caught.value)
+
+
 @pytest.mark.parametrize("url", ["127.0.0.1:8000", "http://[::1", "ftp://example.org", "http://"])
 def test_an_address_that_is_not_an_http_url_is_refused_at_once(url: str) -> None:
     with pytest.raises(ClientError, match="API address"):
