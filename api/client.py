@@ -522,6 +522,11 @@ class Client:
         page = self._json("GET", "/v1/contributions", params={"order_by": order_by, "limit": limit})
         return [_contribution(c) for c in page["items"]]
 
+    def all_contributions(self, order_by: Literal["score", "time"] = "time") -> list[Contribution]:
+        """Every contribution, newest first (or best first), read page by page."""
+        pages = self._pages("/v1/contributions", {"order_by": order_by, "limit": 1000})
+        return [_contribution(c) for c in pages]
+
     def contribution(self, contribution_id: str) -> Contribution:
         return _contribution(self._json("GET", f"/v1/contributions/{contribution_id}"))
 

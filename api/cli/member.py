@@ -117,10 +117,18 @@ def _resolve(client: Client, ident: str, *, members: bool = True) -> str:
     """A full id from a unique prefix of a contribution's (or a member's) id."""
     if not PREFIX.fullmatch(ident.strip().lower()):
         return complete_id(ident, (), "")  # a full id, or the sentence saying it is not one
-    ids = [c.id for c in client.contributions("time", limit=1000)]
+    # Every contribution, not only the newest page: an old one's prefix must be found too.
+    ids = [c.id for c in client.all_contributions()]
     if members:
         ids += [m.member for m in client.members()]
-    return complete_id(ident, ids, "contribution or member" if members else "contribution")
+    try:
+        return complete_id(ident, ids, "contribution or member" if members else "contribution")
+    except CommandError as exc:
+        if members or "starting with" not in str(exc):
+            raise
+        raise CommandError(
+            f"{exc}: a prefix finds a contribution only; give another entry's full 64-hex id"
+        ) from None
 
 
 def keygen(

@@ -13,11 +13,13 @@ from pathlib import Path
 import httpx
 import pytest
 from nacl.signing import SigningKey
+from sqlalchemy import Engine
 
+import valuation
 from api import cli
 from ledger import keys
-from ledger.service import Ledger
-from tests.helpers import LiveServer, Run, free_port, run_cli
+from ledger.service import Appended, Ledger
+from tests.helpers import LiveServer, Run, Signer, free_port, new_ledger, run_cli
 
 # The `multitude` command as a fresh process runs it.
 ENTRY = "import sys; from api import cli; sys.argv[0] = 'multitude'; cli.main()"
@@ -396,3 +398,34 @@ def test_a_kept_checkpoint_that_is_not_one_or_does_not_verify_is_one_sentence(
     result = run(capsys, "checkpoint", "--note", "--verifier", other_log)
     assert_one_sentence(result, "signature")
     assert_one_sentence(run(capsys, "checkpoint", "--note", "--verifier-key"), "not both")
+
+
+def test_a_prefix_finds_a_contribution_older_than_the_newest_thousand(
+    engine: Engine,
+    log_key: SigningKey,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ledger = new_ledger(engine, log_key, valuation.DEFAULT_VALUATION)  # backfeed/2: no fee
+    ann = Signer()
+    ledger.append([ann.join("Ann")])
+    oldest = ledger.append([ann.submit("The oldest note")])[0]
+    assert isinstance(oldest, Appended)
+    for start in (0, 500):  # newer than it: 1000 contributions, a whole first page
+        added = ledger.append([ann.submit(f"Note {i}") for i in range(start, start + 500)])
+        assert all(isinstance(a, Appended) for a in added)
+    joined = ledger.append([Signer().join("Bob")])[0]
+    assert isinstance(joined, Appended)
+    with LiveServer(ledger) as url:
+        monkeypatch.setenv("MULTITUDE_API", url)
+        result = run(capsys, "show", oldest.id[:10])
+        assert result.code == 0, result.err
+        assert "The oldest note" in result.out
+        # prove takes any entry's id, but a prefix finds contributions only: it says so.
+        assert_one_sentence(
+            run(capsys, "prove", joined.id[:10], "--trust-server-key"),
+            f"no contribution has an id starting with {joined.id[:10]}",
+            "give another entry's full 64-hex id",
+        )
+        result = run(capsys, "prove", joined.id, "--trust-server-key")
+        assert result.code == 0, result.err
