@@ -336,5 +336,6 @@ def _percent(share: int) -> str:
 
 def register(app: typer.Typer) -> None:
     """Add `simulate` and `whatif` to `app`."""
-    app.command("simulate")(simulate)
-    app.command("whatif")(whatif)
+    # Short lines for `multitude --help`, which cuts a long first sentence at "...".
+    app.command("simulate", short_help="Attack scenarios against honest counterfactuals.")(simulate)
+    app.command("whatif", short_help="Replay an exported log under other rules.")(whatif)

@@ -17,6 +17,7 @@ from typer._coercion import build_runtime_param
 
 from api.cli import app, coercion, member
 from api.client import DEFAULT_API
+from tests.helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = (
@@ -151,3 +152,15 @@ def test_every_parameter_of_the_command_line_has_a_quick_coercion() -> None:
         if coercion.quick_param(param.type_descriptor) is None
     ]
     assert missing == []
+
+
+def test_help_lists_every_command_with_a_whole_sentence(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    result = run_cli(capsys, "--help")
+    assert result.code == 0, result.err
+    listed = result.out.split("Commands:", 1)[1].strip().splitlines()
+    assert len(listed) >= 20, listed  # one line each, none wrapped
+    cut = [line for line in listed if line.rstrip().endswith("...")]
+    assert cut == [], cut
