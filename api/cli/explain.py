@@ -374,6 +374,13 @@ def explain(
         explanation = from_api(api, key) if api is not None else from_database(db_url(db), key)
     except LedgerError as exc:
         raise CommandError(str(exc)) from None
+    if not any(step.changes for step in explanation.steps) and not mismatches(explanation):
+        # An empty table would look like a failure to read; say what it means.
+        console.print(
+            f"{explanation.name} ({explanation.member[:16]}…) has no postings yet: reputation 0 "
+            "and tokens 0, since nothing it did or was given has changed its figures"
+        )
+        return
     console.print(table(explanation))
     wrong = mismatches(explanation)
     if wrong:

@@ -429,3 +429,16 @@ def test_a_prefix_finds_a_contribution_older_than_the_newest_thousand(
         )
         result = run(capsys, "prove", joined.id, "--trust-server-key")
         assert result.code == 0, result.err
+
+
+def test_explain_says_a_member_without_postings_has_none(
+    engine: Engine, log_key: SigningKey, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ledger = new_ledger(engine, log_key, valuation.DEFAULT_VALUATION)  # a join posts nothing
+    ann = Signer()
+    assert isinstance(ledger.append([ann.join("Ann")])[0], Appended)
+    with LiveServer(ledger) as url:
+        result = run(capsys, "explain", ann.public[:8], "--api", url)
+    assert result.code == 0, result.err
+    assert result.out.startswith(f"Ann ({ann.public[:16]}…) has no postings yet: reputation 0")
+    assert "┃ index" not in result.out  # no empty table
