@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from sqlalchemy.orm import Session
+from starlette.routing import Route
 
 from api import schemas
 from api.problems import (
@@ -142,6 +143,12 @@ async def post_entry(request: Request) -> Response:
     return Response(
         json.dumps(_appended(result), separators=(",", ":")), 201, media_type="application/json"
     )
+
+
+# The same endpoint, dispatched by a plain Starlette route ahead of the one above (which stays,
+# to describe it in the OpenAPI document): FastAPI's request handler, around an endpoint that
+# takes nothing but the request, still cost a tenth of a write's time in a worker.
+router.routes.insert(0, Route("/v1/entries", post_entry, methods=["POST"], include_in_schema=False))
 
 
 @router.post(

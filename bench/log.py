@@ -144,9 +144,9 @@ def cpu_seconds(server: Server) -> dict[str, float]:
     }
 
 
-def cpu_by_role(server: Server, writers: list[int]) -> dict[str, float]:
-    """CPU seconds so far of each part of a `serve --workers N` server, of PostgreSQL and of
-    the writer processes `writers`, from /proc (empty where there is none). The workers are
+def cpu_by_role(server: Server) -> dict[str, float]:
+    """CPU seconds so far of each part of a `serve --workers N` server and of PostgreSQL, from
+    /proc (empty where there is none). The workers are
     the supervisor's children whose environment names the append process
     (`MULTITUDE_APPENDS`); its other child is the append process; their own children check
     signatures."""
@@ -180,7 +180,6 @@ def cpu_by_role(server: Server, writers: list[int]) -> dict[str, float]:
         "append process": appenders,
         "checkers": [child for pid in top for child in children(pid)],
         "PostgreSQL": [int(pid) for pid in postgres.split()],
-        "writers": writers,
     }
     hertz = os.sysconf("SC_CLK_TCK")
     return {role: sum(ticks(pid) for pid in pids) / hertz for role, pids in roles.items()}
