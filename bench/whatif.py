@@ -5,7 +5,8 @@
 
 Builds the bundle with `bench/verify.py`'s `make_bundle` (a backfeed/1 log of joins,
 contributions and evaluations; an existing bundle in `--dir` of the same size is reused), then
-replays it under its own rules and under `--algorithm` with that algorithm's defaults (backfeed/1:
+replays it under its own rules and under `--algorithm` with its defaults for each of the log's
+contribution types, as `multitude whatif` without --params (backfeed/1:
 the example preset with a reward threshold of 0.3, so that figures move), and prints the wall
 time, the entries per second, the refusals and the peak memory.
 """
@@ -27,7 +28,7 @@ from verify import make_bundle
 
 import valuation
 from ledger.audit import LEAVES
-from ledger.whatif import replay_under, valuation_for
+from ledger.whatif import log_valuation, replay_under, valuation_for
 
 
 def _lines(path: Path) -> int:
@@ -60,7 +61,8 @@ def main() -> None:
         other = copy.deepcopy(valuation.PRESETS["example"])
         other["params"]["contribution_types"]["article"]["reward_threshold"] = "0.3"
     else:
-        other = valuation_for(args.algorithm)
+        # As `multitude whatif` does without --params: the defaults for each of the log's types.
+        other = valuation_for(args.algorithm, like=log_valuation(directory))
     started = time.perf_counter()
     cpu_here, cpu_helper = _cpu()
     result = replay_under(directory, other, jobs=args.jobs)

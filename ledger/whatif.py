@@ -143,17 +143,27 @@ class WhatIf:
         }
 
 
-def valuation_for(algorithm: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The valuation object `{"algorithm", "params"}` of `algorithm` with `params` (the
-    algorithm's defaults when None), checked; raises `WhatIfError` naming what is wrong.
+def valuation_for(
+    algorithm: str,
+    params: Mapping[str, Any] | None = None,
+    like: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The valuation object `{"algorithm", "params"}` of `algorithm` with `params`, checked;
+    raises `WhatIfError` naming what is wrong.
 
     `params` may also be a whole valuation object (with "algorithm"), which must name the same
     algorithm, or `{"preset": NAME}`, one of backfeed/1's presets (as in `multitude init`'s
-    config)."""
+    config). Without `params`: the algorithm's defaults; given `like`, the valuation of the log
+    to replay (`log_valuation`), its defaults for each of that log's contribution types, with
+    the values its evaluations take there, so that no entry is refused for naming a type or a
+    value the defaults lack (backfeed/1, which has no defaults, takes its `example` preset's:
+    a type of that name, else its article)."""
     if algorithm not in valuation.ALGORITHMS:
         raise WhatIfError(
             f"unknown algorithm {algorithm!r}: give one of {', '.join(valuation.ALGORITHMS)}"
         )
+    if params is None and like is not None:
+        params = _defaults_like(algorithm, like)
     if params is not None and set(params) == {"preset"}:
         preset = params["preset"]
         if not isinstance(preset, str) or preset not in valuation.PRESETS:
@@ -182,6 +192,40 @@ def valuation_for(algorithm: str, params: Mapping[str, Any] | None = None) -> di
             ) from None
         raise WhatIfError(f"the params are refused: {exc}") from None
     return chosen
+
+
+def log_valuation(bundle: Path) -> dict[str, Any]:
+    """The valuation object that the genesis of the bundle in `bundle` chose."""
+    for _, entry, _ in _leaves(Path(bundle), None, None):
+        chosen = entry.body.get("valuation")
+        if not isinstance(chosen, dict):
+            raise WhatIfError(f"{LEAVES} line 1: the genesis names no valuation object")
+        return chosen
+    raise WhatIfError(f"{LEAVES} is empty: there is no log to replay")
+
+
+def _defaults_like(algorithm: str, like: Mapping[str, Any]) -> dict[str, Any]:
+    """`algorithm`'s default params (backfeed/1: the example preset's), with a contribution type
+    for each of the valuation `like`'s, taking its evaluation values."""
+    try:
+        types = valuation.resolve_params(like).contribution_types
+    except valuation.ParamsError as exc:
+        raise WhatIfError(f"the log's own valuation is refused: {exc}") from None
+    base = (
+        valuation.PRESETS["example"]
+        if algorithm == valuation.ALGORITHM
+        else valuation.DEFAULT_VALUATION
+    )
+    params = dict(base["params"])
+    defaults = params["contribution_types"]
+    params["contribution_types"] = {
+        name: {
+            **defaults.get(name, defaults["article"]),
+            "evaluation_values": list(kind.evaluation_values),
+        }
+        for name, kind in types.items()
+    }
+    return params
 
 
 def replay_under(

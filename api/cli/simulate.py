@@ -245,7 +245,8 @@ def whatif(
             metavar="FILE",
             help="a JSON file: the algorithm's params, a whole valuation object, or "
             '{"preset": NAME}, one of backfeed/1\'s presets (example, dmag) '
-            "[default: the algorithm's defaults; backfeed/1 has none]",
+            "[default: the algorithm's defaults for each of the log's contribution types, "
+            "with the values its evaluations take; backfeed/1's are its example preset's]",
         ),
     ] = None,
     top: Annotated[
@@ -257,7 +258,7 @@ def whatif(
     as_json: ReportJsonOption = False,
 ) -> None:
     """Replay an exported log under other rules: each member's figures and rank under both."""
-    from ledger.whatif import replay_under, valuation_for
+    from ledger.whatif import log_valuation, replay_under, valuation_for
 
     given: dict[str, Any] | None = None
     if params is not None:
@@ -269,7 +270,7 @@ def whatif(
             raise CommandError(f"{params} is not a JSON document: {exc}") from None
         if not isinstance(given, dict):
             raise CommandError(f"{params} must hold a JSON object")
-    other = valuation_for(algorithm, given)
+    other = valuation_for(algorithm, given, like=log_valuation(bundle) if given is None else None)
     with progress_bar("replaying", unit="bytes", enabled=not as_json) as progress:
         result = replay_under(bundle, other, progress=progress)
     if as_json:

@@ -84,6 +84,22 @@ def test_whatif_on_a_demo_log(capsys: pytest.CaptureFixture[str], demo_bundle: P
     assert "Ada" in result.out or "Bashir" in result.out  # the demo's founders
 
 
+@pytest.mark.parametrize("algorithm", ["backfeed/1", "backfeed/2"])
+def test_whatif_without_params_keeps_the_logs_contribution_types(
+    capsys: pytest.CaptureFixture[str], demo_bundle: Path, algorithm: str
+) -> None:
+    """The demo's log has articles and comments; the defaults of either algorithm, given for
+    each of its types, refuse none of its entries (backfeed/2's own defaults know articles
+    only, and backfeed/1 has none)."""
+    result = run_cli(capsys, "whatif", str(demo_bundle), "--algorithm", algorithm, "--json")
+    assert result.code == 0, result.err
+    document = json.loads(result.out)
+    assert document["refused"] == {}
+    other = document["other"]["valuation"]
+    assert other["algorithm"] == algorithm
+    assert set(other["params"]["contribution_types"]) == {"article", "comment"}
+
+
 def test_whatif_json(capsys: pytest.CaptureFixture[str], demo_bundle: Path) -> None:
     file = demo_bundle.parent / "same.json"
     file.write_text(json.dumps(valuation.PRESETS["example"]))
@@ -110,7 +126,7 @@ def test_whatif_errors_are_one_sentence(
 ) -> None:
     result = run_cli(capsys, "whatif", str(tmp_path), "--algorithm", "backfeed/1")
     assert result.code == 1
-    assert "no default params" in result.err
+    assert "has no leaves.jsonl" in result.err
     result = run_cli(capsys, "whatif", str(demo_bundle), "--algorithm", "backfeed/3")
     assert result.code == 1
     assert (
