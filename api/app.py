@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from types import FrameType
 from typing import Annotated, Any
@@ -155,6 +156,9 @@ def _on_stop_signals(callback: Callable[[], None]) -> Callable[[], None]:
 
 
 SWITCH_INTERVAL = 0.0002  # seconds; the default 0.005 slows batch appends (see lifespan)
+# The threads the write routes wait in, each for the commit of its group (api.routes
+# `_appending`): as many requests as this can share one commit.
+APPEND_THREADS = 128
 
 
 def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -> FastAPI:
@@ -183,6 +187,9 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
         if not ledger.appends_elsewhere:  # else the append process checks the signatures
             await asyncio.to_thread(ledger.signatures.warm)
         await hub.start()
+        # Started as they are needed, one at a time; new with each start of the app.
+        append_threads = ThreadPoolExecutor(APPEND_THREADS, thread_name_prefix="multitude-append")
+        app.state.append_threads = append_threads
         # Replay the log into this worker's valuation state now, in the background, rather
         # than on its first append (a large log takes a while); appends wait for it anyway.
         warm = asyncio.create_task(asyncio.to_thread(_warm, ledger))
@@ -193,6 +200,7 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
             restore()
             warm.cancel()
             await hub.stop()
+            append_threads.shutdown(wait=False)
             if owned:
                 await asyncio.to_thread(ledger.signatures.stop)
 

@@ -144,6 +144,47 @@ def cpu_seconds(server: Server) -> dict[str, float]:
     }
 
 
+def cpu_by_role(server: Server) -> dict[str, float]:
+    """CPU seconds so far of each part of a `serve --workers N` server and of PostgreSQL, from
+    /proc (empty where there is none). The workers are
+    the supervisor's children whose environment names the append process
+    (`MULTITUDE_APPENDS`); its other child is the append process; their own children check
+    signatures."""
+    if not Path("/proc/self/stat").exists():
+        return {}
+
+    def ticks(pid: int) -> int:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0  # gone
+        return int(fields[11]) + int(fields[12])  # utime + stime
+
+    def children(pid: int) -> list[int]:
+        found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+        return [int(child) for child in found.stdout.split()]
+
+    def is_worker(pid: int) -> bool:
+        try:
+            return b"MULTITUDE_APPENDS=" in Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            return False
+
+    top = children(server.process.pid)
+    workers = [pid for pid in top if is_worker(pid)]
+    appenders = [pid for pid in top if pid not in workers]
+    postgres = subprocess.run(["pgrep", "postgres"], capture_output=True, text=True).stdout
+    roles = {
+        "supervisor": [server.process.pid],
+        "workers": workers,
+        "append process": appenders,
+        "checkers": [child for pid in top for child in children(pid)],
+        "PostgreSQL": [int(pid) for pid in postgres.split()],
+    }
+    hertz = os.sysconf("SC_CLK_TCK")
+    return {role: sum(ticks(pid) for pid in pids) / hertz for role, pids in roles.items()}
+
+
 def raw_rate(entries: list[dict[str, Any]], rounds: int = ROUNDS) -> float:
     """The best of a few rounds: the rate one core reaches, not one disturbed by the machine."""
     best = 0.0

@@ -14,7 +14,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session
@@ -24,6 +24,7 @@ from ledger.errors import LedgerError, UnavailableError
 
 DEFAULT_URL = "sqlite:///multitude.db"
 ORDERING_LOCK = 0x6D756C74  # "mult": the one advisory lock that orders appends
+_TAKE_ORDERING_LOCK = f"SELECT pg_advisory_xact_lock({ORDERING_LOCK})"
 
 
 class DatabaseURLError(LedgerError):
@@ -101,7 +102,8 @@ def write_transaction(engine: Engine) -> Iterator[Session]:
         try:
             with Session(bind=conn) as session, session.begin():
                 if engine.dialect.name == "postgresql":
-                    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ORDERING_LOCK})
+                    # On the connection, past the ORM: taken at the start of every append.
+                    session.connection().exec_driver_sql(_TAKE_ORDERING_LOCK)
                 yield session
         finally:
             conn.close()

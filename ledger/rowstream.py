@@ -14,11 +14,11 @@ import queue
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from functools import partial
+from functools import cache, partial
 from types import TracebackType
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Dialect, Table
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -125,7 +125,7 @@ class _Writer:
 
     def sql_type(self, column: str) -> str:
         """The column's type as the dialect writes it, such as `VARCHAR(64)`."""
-        return str(self.model_table.c[column].type.compile(dialect=self.connection.dialect))
+        return _sql_type(self.model_table, column, self.connection.dialect)
 
     def copy(self, rows: Sequence[Mapping[str, Any]] | Sequence[Sequence[Any]]) -> None:
         driver = self.connection.connection.driver_connection
@@ -133,20 +133,15 @@ class _Writer:
         columns = self.columns
         # Binary: no text to write here, nor to parse there (a leaf's bytes would go as hex).
         sql = f"COPY {self.table} ({self.column_list}) FROM STDIN (FORMAT BINARY)"
-        dbapi = self.connection.dialect.loaded_dbapi
-        try:
-            with driver.cursor() as cursor, cursor.copy(sql) as copy:
-                copy.set_types([self.sql_type(c).split("(")[0].lower() for c in columns])
-                if self.positional:
-                    for values in rows:
-                        copy.write_row(values)
-                else:
-                    for row in cast(Sequence[Mapping[str, Any]], rows):
-                        copy.write_row([row[c] for c in columns])
-        except dbapi.Error as exc:
-            # The driver's own error, past SQLAlchemy: raise it as SQLAlchemy would have
-            # (`DataError`, `IntegrityError`, ...), as every other statement's error is.
-            raise DBAPIError.instance(sql, None, exc, dbapi.Error) from exc
+        with self._driver_errors(sql), driver.cursor() as cursor, cursor.copy(sql) as copy:
+            dialect = self.connection.dialect
+            copy.set_types(_copy_types(self.model_table, tuple(columns), dialect))
+            if self.positional:
+                for values in rows:
+                    copy.write_row(values)
+            else:
+                for row in cast(Sequence[Mapping[str, Any]], rows):
+                    copy.write_row([row[c] for c in columns])
 
     def run(self, sql: str, rows: Sequence[Mapping[str, Any]] | Sequence[Sequence[Any]]) -> None:
         if self.postgresql:
@@ -155,7 +150,37 @@ class _Writer:
             document = json.dumps([{c: row[c] for c in self.columns} for row in dicts])
             self.connection.exec_driver_sql(sql, (document,))
         else:
-            self.connection.exec_driver_sql(sql, list(rows))
+            # sqlite3's executemany, in the transaction SQLAlchemy began on this connection
+            # (ledger.db: the driver issues no BEGIN of its own): SQLAlchemy's execution
+            # context around it cost more than storing the few rows of a single append.
+            driver = self.connection.connection.driver_connection
+            assert driver is not None
+            with self._driver_errors(sql):
+                driver.executemany(sql, rows)
+
+    @contextmanager
+    def _driver_errors(self, sql: str) -> Iterator[None]:
+        """The driver's own errors, past SQLAlchemy, raised as SQLAlchemy would have raised
+        them (`DataError`, `IntegrityError`, `OperationalError`, ...), as every other
+        statement's error is."""
+        dbapi = self.connection.dialect.loaded_dbapi
+        try:
+            yield
+        except dbapi.Error as exc:
+            raise DBAPIError.instance(sql, None, exc, dbapi.Error) from exc
+
+
+@cache
+def _sql_type(table: Table, column: str, dialect: Dialect) -> str:
+    # Compiled once per column: a commit of a few entries COPYs into several tables, and
+    # compiling their types again each time cost as much as sending the rows.
+    return str(table.c[column].type.compile(dialect=dialect))
+
+
+@cache
+def _copy_types(table: Table, columns: tuple[str, ...], dialect: Dialect) -> list[str]:
+    """The type names a binary COPY of these columns declares, such as `varchar`."""
+    return [_sql_type(table, column, dialect).split("(")[0].lower() for column in columns]
 
 
 class RowStream:

@@ -8,7 +8,7 @@ formula runs in `arithmetic.CONTEXT` and each amount it yields is rounded half-e
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 
 from valuation import checks
@@ -71,19 +71,7 @@ def replay(events: Iterable[Event]) -> State:
 
 
 def _apply(state: State, event: Event, out: Postings) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    if event.index != state._tree_size:
-        raise RuleViolation(
-            f"entry {event.index} cannot be applied: the next index of the log is "
-            f"{state._tree_size}"
-        )
-    handler = _HANDLERS.get(event.kind)
-    if handler is None:
-        raise RuleViolation(f"{event.kind!r} is not an entry kind backfeed/1 knows")
-    if state._params is None and event.kind != "network.genesis":
-        raise RuleViolation("the first entry of a log must be its network.genesis")
-    if not isinstance(event.body, Mapping):
-        raise RuleViolation(f"the body of entry {event.index} is not a JSON object")
-    result = handler(state, event, out)
+    result = checks.handler(state, event, _HANDLERS, "backfeed/1")(state, event, out)
     state._tree_size += 1
     return result
 

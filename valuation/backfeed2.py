@@ -1,13 +1,13 @@
 """`backfeed/2`: applying one logged entry to the state, as docs/valuation/backfeed2.md says.
 
-The same entry kinds as backfeed/1, other rules: an evaluation's weight is the evaluator's
-reputation frozen at its first cast; a re-cast moves that weight and pays no one; a contributor
-reward needs the up-votes of a share of all the reputation that can weigh on the contribution
-(all reputation issued but its author's and what its own rewards issued); the evaluator share of
-a reward goes to the earlier up-voters through a per-contribution accumulator, which each
-member's claims settle lazily at the start of the next entry it signs. So an evaluation costs
-O(1) whoever evaluated before, plus O(the open claims) of its signer (settled) and of the
-contribution's author (whose pending claims it holds, when a score is computed).
+The same entry kinds as backfeed/1, other rules: an evaluation's weight is what the evaluator
+held (settled or pending) when the contribution was submitted, frozen at its first cast; a
+re-cast moves that weight and pays no one; a contributor reward needs the up-votes of a share of
+all the reputation that could weigh on the contribution (all reputation issued at its
+submission but its author's); the evaluator share of a reward goes to the earlier up-voters
+through a per-contribution accumulator, which each member's claims settle lazily at the start
+of the next entry it signs. So an evaluation costs O(1) whoever evaluated before, plus O(the
+claims of its signer) (settled, and read back to its holding at the submission).
 
 As in backfeed/1, `apply` first checks every rule and raises RuleViolation with the state
 untouched; only then does it change the state, following the document's numbered steps. All
@@ -17,7 +17,8 @@ unit; the accumulator is an integer scaled by ACCUMULATOR_SCALE, divided with fl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from bisect import bisect_left
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 
 from valuation import checks
@@ -103,19 +104,7 @@ def replay(events: Iterable[Event], state: State | None = None) -> State:
 
 
 def _apply(state: State, event: Event, out: Out) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    if event.index != state._tree_size:
-        raise RuleViolation(
-            f"entry {event.index} cannot be applied: the next index of the log is "
-            f"{state._tree_size}"
-        )
-    handler = _HANDLERS.get(event.kind)
-    if handler is None:
-        raise RuleViolation(f"{event.kind!r} is not an entry kind backfeed/2 knows")
-    if state._params is None and event.kind != "network.genesis":
-        raise RuleViolation("the first entry of a log must be its network.genesis")
-    if not isinstance(event.body, Mapping):
-        raise RuleViolation(f"the body of entry {event.index} is not a JSON object")
-    result = handler(state, event, out)
+    result = checks.handler(state, event, _HANDLERS, "backfeed/2")(state, event, out)
     state._tree_size += 1
     return result
 
@@ -207,6 +196,8 @@ def _join(state: State, event: Event, out: Out) -> tuple[tuple[str, ...], tuple[
             ref.reputation -= stake
             member.reputation += stake
             member.received = stake
+            _direct(ref, event.index, -stake)
+            _direct(member, event.index, stake)
             if out is not None:
                 out.postings.append(Posting(ref.key, "reputation", -stake, "referral_stake"))
                 out.postings.append(Posting(key, "reputation", stake, "referral_stake"))
@@ -224,7 +215,10 @@ def _submit(state: State, event: Event, out: Out) -> tuple[tuple[str, ...], tupl
     author.tokens -= fee
     if out is not None and fee:
         out.postings.append(Posting(author.key, "tokens", -fee, "fee", cid))
-    state._contributions[cid] = ContributionRecord2(cid, event.index, author, checked.type)
+    contribution = ContributionRecord2(cid, event.index, author, checked.type)
+    # D(c) is fixed now: all reputation issued, less what the author holds (settled just now).
+    contribution.reach = state._issued - author.reputation
+    state._contributions[cid] = contribution
     return (), (cid,)
 
 
@@ -264,22 +258,64 @@ def _referral(state: State) -> Factor:
 
 
 def evaluation_weight(evaluator: MemberRecord, contribution: ContributionRecord2) -> int:
-    """The weight a first cast by `evaluator` on `contribution` would freeze now.
+    """The weight a first cast by `evaluator` on `contribution` freezes.
 
-    Its reputation; nothing for the contribution's author; and less the referral stake it
-    received when it joined after the contribution was submitted (its referrer may already have
-    counted that reputation on it: none counts twice) or when the author referred it (what an
-    author stakes on a key stays the author's, and never weighs on the author's work).
+    What it held (settled or pending) when the contribution was submitted: nothing if it was not
+    a member yet; nothing for the contribution's author; and less the referral stake it
+    received when the author referred it (what an author stakes on a key stays the author's,
+    and never weighs on the author's work).
     """
     author = contribution.author
-    if evaluator is author:
+    if evaluator is author or not isinstance(evaluator, MemberRecord2):
         return 0
-    weight = evaluator.reputation
-    if isinstance(evaluator, MemberRecord2) and (
-        evaluator.joined > contribution.index or evaluator.ref is author
-    ):
+    weight = holding_at(evaluator, contribution.index)
+    if evaluator.ref is author:
         weight -= evaluator.received
     return max(weight, 0)
+
+
+def holding_at(member: MemberRecord2, index: int) -> int:
+    """What `member` held, settled or pending, before the entry at `index`: its direct credits
+    until then, and what each claim it had opened by then had accrued (the floor of weight
+    times accumulator increase, as settling pays it whenever it settles). O(log) for the
+    credits, and O(log) for each claim it opened before `index`."""
+    at = bisect_left(member.credited, index)
+    held = member.held[at - 1] if at else 0
+    for contribution, vote in member.opened:
+        opened = vote.opened
+        assert opened is not None
+        if opened >= index:
+            break
+        closed = vote.closed
+        end = index if closed is None or closed > index else closed
+        marks = contribution.marks
+        if not marks:
+            continue  # its accumulator never grew
+        if marks[-1] < end:
+            level = contribution.levels[-1]
+        else:
+            at = bisect_left(marks, end)
+            level = contribution.levels[at - 1] if at else 0
+        skipped = 0
+        if vote.skips is not None:
+            for when, total in reversed(vote.skips):
+                if when < end:
+                    skipped = total
+                    break
+        held += vote.weight * (level - vote.start - skipped) // ACCUMULATOR_SCALE
+    return held
+
+
+def _direct(member: MemberRecord, index: int, amount: int) -> None:
+    """Record a direct credit (or debit) of `member`'s reputation at `index`."""
+    if not isinstance(member, MemberRecord2):
+        return
+    before = member.held[-1] if member.held else 0
+    if member.credited and member.credited[-1] == index:
+        member.held[-1] = before + amount
+    else:
+        member.credited.append(index)
+        member.held.append(before + amount)
 
 
 def _cast(state: State, event: Event, out: Out) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -324,6 +360,7 @@ def _cast(state: State, event: Event, out: Out) -> tuple[tuple[str, ...], tuple[
         # 5. A re-cast closes k's claim on c for good (step 0 has just settled it).
         if vote.marker is not None:
             vote.marker = None
+            vote.closed = event.index
             if isinstance(evaluator, MemberRecord2):
                 evaluator.claims.pop(cid, None)
         # 3. ... and pays no one: a score it raises becomes the maximum, unpaid.
@@ -360,25 +397,28 @@ def _cast(state: State, event: Event, out: Out) -> tuple[tuple[str, ...], tuple[
             if share > 0 and earlier_weight > 0:
                 increment = share * ACCUMULATOR_SCALE // earlier_weight
                 contribution.accumulator += increment
+                contribution.marks.append(event.index)
+                contribution.levels.append(contribution.accumulator)
                 contribution.shared += share
                 state._issued += share
                 # k's referrer and referees share no more than k in the increment k caused.
-                _pass_over(contribution, evaluator, increment, out)
+                _pass_over(contribution, evaluator, increment, event.index, out)
 
     # 5. k's own claim starts after the increment its vote caused.
-    vote.marker = contribution.accumulator
+    vote.marker = vote.start = contribution.accumulator
+    vote.opened = event.index
     if isinstance(evaluator, MemberRecord2):
         evaluator.claims[cid] = contribution
+        evaluator.opened.append((contribution, vote))
     return (), (cid,)
 
 
 def voting_reputation(state: State, contribution: ContributionRecord2) -> int:
     """D(c): the reputation that can weigh on `contribution`. All reputation issued (R*, settled
-    or not) less what its author holds, settled or pending (an author weighs nothing on its own
-    work), and less what its own rewards issued to its up-voters (whose weights on it are
-    frozen already). Neither c's own rewards nor anyone's settling moves it."""
-    author = contribution.author
-    return state._issued - author.reputation - _pending(author) - contribution.shared
+    or not) when it was submitted, less what its author held then (an author weighs nothing on
+    its own work): the same moment every weight on it is read at, so nothing issued later moves
+    either. Fixed at the submission."""
+    return contribution.reach
 
 
 def _score(state: State, contribution: ContributionRecord2, upvotes: int) -> int:
@@ -403,7 +443,11 @@ def reward_base(best: int | None, score: int, threshold: Decimal) -> int:
 
 
 def _pass_over(
-    contribution: ContributionRecord2, evaluator: MemberRecord, increment: int, out: Out
+    contribution: ContributionRecord2,
+    evaluator: MemberRecord,
+    increment: int,
+    index: int,
+    out: Out,
 ) -> None:
     """Move the markers of the open claims on `contribution` held by `evaluator`'s referrer and
     by the members it referred up by `increment`, so that they take no share of it: splitting
@@ -418,6 +462,11 @@ def _pass_over(
         vote = votes.get(member.key)
         if vote is not None and vote.marker is not None:
             vote.marker += increment
+            skips = vote.skips
+            if skips is None:
+                vote.skips = [(index, increment)]
+            else:
+                skips.append((index, increment + skips[-1][1]))
             if out is not None:
                 out.records.add(evaluation_key(contribution.id, member.key))
 
@@ -484,6 +533,8 @@ def _credit(
     member.reputation += reputation
     state._total += reputation
     state._issued += reputation
+    if reputation:
+        _direct(member, state._tree_size, reputation)
     if out is not None:
         if tokens:
             out.postings.append(

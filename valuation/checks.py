@@ -1,5 +1,6 @@
-"""The checks every algorithm makes of an entry the same way: keys, names, the author being a
-member, the genesis's list of founders and a contribution.submit. Each raises RuleViolation with
+"""The checks every algorithm makes of an entry the same way: its place in the log and its kind,
+keys, names, the author being a member, the genesis's list of founders and a
+contribution.submit. Each raises RuleViolation with
 a sentence a person can act on.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from valuation.amounts import format_amount, parse_amount
 from valuation.errors import AmountError, RuleViolation
@@ -18,6 +20,7 @@ __all__ = [
     "Submission",
     "author",
     "founders",
+    "handler",
     "key",
     "name",
     "short",
@@ -25,8 +28,28 @@ __all__ = [
     "submission",
 ]
 
+Handler = TypeVar("Handler")
+
 _KEY = re.compile(r"[0-9a-f]{64}")
 _NAME_MAX = 80
+
+
+def handler(state: State, event: Event, handlers: Mapping[str, Handler], algorithm: str) -> Handler:
+    """The rules of `event`'s kind among `handlers`, once the event is the log's next entry, of a
+    kind `algorithm` knows, after the genesis (or the genesis itself), with an object for body."""
+    if event.index != state._tree_size:
+        raise RuleViolation(
+            f"entry {event.index} cannot be applied: the next index of the log is "
+            f"{state._tree_size}"
+        )
+    found = handlers.get(event.kind)
+    if found is None:
+        raise RuleViolation(f"{event.kind!r} is not an entry kind {algorithm} knows")
+    if state._params is None and event.kind != "network.genesis":
+        raise RuleViolation("the first entry of a log must be its network.genesis")
+    if not isinstance(event.body, Mapping):
+        raise RuleViolation(f"the body of entry {event.index} is not a JSON object")
+    return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -162,7 +162,7 @@ class MemberRecord2(MemberRecord):
     referred, and its open claims (the contributions on which it holds an up-vote that shares
     evaluator rewards)."""
 
-    __slots__ = ("claims", "joined", "received", "referees")
+    __slots__ = ("claims", "credited", "held", "joined", "opened", "received", "referees")
 
     def __init__(
         self,
@@ -176,21 +176,36 @@ class MemberRecord2(MemberRecord):
         self.received = 0  # the referral stake it received when it joined
         self.claims: dict[str, ContributionRecord2] = {}
         self.referees: list[MemberRecord2] = []  # the members it referred, in join order
+        # Its holding at any past index, for the weight a contribution's snapshot gives it: the
+        # indices at which reputation was credited to it directly (genesis, referral stakes,
+        # contributor rewards; never a settlement) and its direct holding after each, and the
+        # contributions on which it ever opened a claim, in the order it opened them.
+        self.credited: list[int] = []
+        self.held: list[int] = []
+        self.opened: list[tuple[ContributionRecord2, Vote]] = []
 
 
 class Vote:
     """A backfeed/2 evaluation's frozen weight and claim. `marker` is the contribution's
     accumulator when the claim was opened or last settled, None when the evaluation holds no
     open claim; `carry` the remainder (below the accumulator's scale) the last settlement left,
-    so that what a claim pays never depends on when it is settled; `paid` what it has paid."""
+    so that what a claim pays never depends on when it is settled; `paid` what it has paid.
+    `opened` is the index of the cast that opened the claim (None when it never held one) and
+    `start` the marker it opened at; `closed` the index of the re-cast that closed it; `skips`
+    the (index, total so far) of the increments passed over, so that what the claim had accrued
+    before any index can be read back."""
 
-    __slots__ = ("carry", "marker", "paid", "weight")
+    __slots__ = ("carry", "closed", "marker", "opened", "paid", "skips", "start", "weight")
 
     def __init__(self, weight: int, marker: int | None) -> None:
         self.weight = weight
         self.marker = marker
         self.carry = 0
         self.paid = 0
+        self.opened: int | None = None
+        self.start = 0
+        self.closed: int | None = None
+        self.skips: list[tuple[int, int]] | None = None
 
 
 class ContributionRecord2(ContributionRecord):
@@ -198,7 +213,7 @@ class ContributionRecord2(ContributionRecord):
     its accumulator, what its rewards have issued to its up-voters, and each evaluation's
     `Vote` (by evaluator, as `evaluations`)."""
 
-    __slots__ = ("accumulator", "shared", "votes", "weights")
+    __slots__ = ("accumulator", "levels", "marks", "reach", "shared", "votes", "weights")
 
     def __init__(self, id: str, index: int, author: MemberRecord, type: str) -> None:
         super().__init__(id, index, author, type, 0)
@@ -207,6 +222,11 @@ class ContributionRecord2(ContributionRecord):
         # E(c): the evaluator shares its contributor rewards have put into the accumulator.
         self.shared = 0
         self.votes: dict[str, Vote] = {}
+        # D(c), fixed at its submission: all reputation issued then but its author's holding.
+        self.reach = 0
+        # The accumulator's history: after the entry at marks[i] it was levels[i].
+        self.marks: list[int] = []
+        self.levels: list[int] = []
 
 
 class State:

@@ -218,6 +218,9 @@ def serve(
             port=port,
             workers=workers,
             log_level="warning",
+            # Not even formatted: at "warning" the access lines are dropped, but only after
+            # their arguments were worked out, on every request.
+            access_log=False,
         )
     finally:
         if appends is not None:

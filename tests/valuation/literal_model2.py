@@ -38,7 +38,8 @@ class LiteralModel2:
         # key -> {"name", "referrer", "r", "t", "joined", "received"}
         self.members: dict[str, dict[str, Any]] = {}
         self.issued = 0  # R*
-        # id -> {"author", "type", "index", "max", "A", "E", "evaluations": {k: {...}}}; an
+        # id -> {"author", "type", "index", "max", "A", "E", "D", "held", "evaluations":
+        # {k: {...}}}; "held" maps each member to what it held at the submission; an
         # evaluation is {"value", "index", "weight", "marker", "carry", "paid", "opened"}
         self.contributions: dict[str, dict[str, Any]] = {}
         self.values_cast: dict[str, list[int]] = {}  # contribution -> values ever cast
@@ -54,11 +55,9 @@ class LiteralModel2:
         return sum(e["weight"] for e in evaluations if e["value"] == value)
 
     def D(self, cid: str) -> int:
-        """The reputation that can weigh on c: R* less the author's reputation, less its
-        pending(author), less E(c)."""
-        c = self.contributions[cid]
-        author = c["author"]
-        return self.issued - self.members[author]["r"] - self.pending(author) - c["E"]
+        """The reputation that can weigh on c: R* less what the author held, both as they
+        were when c was submitted."""
+        return int(self.contributions[cid]["D"])
 
     def pending(self, key: str) -> int:
         total = 0
@@ -153,6 +152,7 @@ class LiteralModel2:
             self.members[author]["t"] -= fee
             if fee:
                 self.post(author, "tokens", -fee, "fee", event.id, None)
+            held = {key: m["r"] + self.pending(key) for key, m in self.members.items()}
             self.contributions[event.id] = {
                 "author": author,
                 "type": kind_name,
@@ -160,6 +160,8 @@ class LiteralModel2:
                 "max": None,
                 "A": 0,
                 "E": 0,
+                "D": self.issued - held[author],
+                "held": held,
                 "evaluations": {},
             }
             self.values_cast[event.id] = []
@@ -193,8 +195,9 @@ class LiteralModel2:
         if k == c["author"]:
             w = 0
         else:
-            staked = member["joined"] > c["index"] or member["referrer"] == c["author"]
-            w = member["r"] - (member["received"] if staked else 0)
+            w = c["held"].get(k, 0)  # 0 when k was not a member at the submission
+            if member["referrer"] == c["author"]:
+                w -= member["received"]
             w = max(w, 0)
         e = c["evaluations"][k] = {
             "value": v,
