@@ -24,6 +24,8 @@ from ledger.models import (
     MemberHistoryRow,
     MemberRow,
     PostingRow,
+    entry_prefix,
+    leaf_prefix,
 )
 
 T = TypeVar("T", str, int)
@@ -59,7 +61,10 @@ def leaf_at(session: Session, index: int) -> LeafRow | None:
 
 
 def leaf_by_entry_id(session: Session, entry_id: str) -> LeafRow | None:
-    return session.scalars(select(LeafRow).where(LeafRow.entry_id == entry_id)).first()
+    # Read off the index on the id's prefix; the whole id is compared here, not in SQL, where
+    # SQLite would put the id for the column in the prefix's expression and scan the table.
+    rows = session.scalars(select(LeafRow).where(leaf_prefix == entry_prefix(entry_id)))
+    return next((row for row in rows if row.entry_id == entry_id), None)
 
 
 def leaves(session: Session, start: int, limit: int) -> Sequence[LeafRow]:
@@ -122,8 +127,8 @@ def last_seqs(session: Session, authors: Iterable[str]) -> dict[str, int]:
 
 def entry_index(session: Session, entry_id: str) -> int | None:
     """The index of this entry if it is in the log."""
-    value = session.scalar(select(LeafRow.idx).where(LeafRow.entry_id == entry_id))
-    return None if value is None else int(value)
+    query = select(LeafRow.idx, LeafRow.entry_id).where(leaf_prefix == entry_prefix(entry_id))
+    return next((int(idx) for idx, found in session.execute(query) if found == entry_id), None)
 
 
 def nodes(session: Session, ids: Iterable[NodeId]) -> dict[NodeId, bytes]:

@@ -8,6 +8,7 @@ import pytest
 from alembic import command
 from nacl.signing import SigningKey
 from sqlalchemy import Engine, select, text
+from sqlalchemy.exc import IntegrityError
 
 import valuation
 from ledger import checkpoint as cp
@@ -16,7 +17,7 @@ from ledger import repository as repo
 from ledger.appender import event_of
 from ledger.db import alembic_config, read_session, upgrade
 from ledger.entries import parse_leaf
-from ledger.errors import NotFoundError
+from ledger.errors import ConflictError, NotFoundError
 from ledger.models import CheckpointRow
 from ledger.service import Ledger
 from tests.helpers import Signer, new_ledger
@@ -231,3 +232,56 @@ def test_a_backfeed1_log_keeps_its_null_weights_and_no_score_history(engine: Eng
     with engine.connect() as conn:
         assert conn.scalar(text("SELECT count(*) FROM evaluations WHERE weight IS NULL")) == 1
         assert conn.scalar(text("SELECT count(*) FROM contribution_history")) == 0
+
+
+def test_leaves_found_by_id_off_the_prefix_index_after_0008_and_still_unique_and_append_only(
+    engine: Engine,
+) -> None:
+    """0008 drops the unique index on the whole entry id for one on its prefix (and, on SQLite,
+    makes `idx` the rowid): entries are found by id as before, without a scan, a second leaf of
+    one author and seq is still refused, and the leaves stay append-only."""
+    ledger = new_ledger(engine, SigningKey.generate())
+    ann, bob = Signer(), Signer()
+    entries = [ann.join("Ann"), bob.join("Bob"), ann.submit("work")]
+    appended = ledger.append(entries)
+    _at(engine, "0007", downgrade=True)
+    upgrade(engine)
+    with read_session(engine) as session:
+        for result in appended:
+            assert not isinstance(result, Exception)
+            assert repo.entry_index(session, result.id) == result.index
+            row = repo.leaf_by_entry_id(session, result.id)
+            assert row is not None and row.idx == result.index
+        # Same prefix, another id: not found.
+        first = appended[0]
+        assert not isinstance(first, Exception)
+        other = first.id[:16] + "0" * 48
+        assert repo.entry_index(session, other) is None
+        assert repo.leaf_by_entry_id(session, other) is None
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            plan = conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT idx, entry_id FROM leaves "
+                "WHERE substr(leaves.entry_id, 1, 16) = ?",
+                ("0" * 16,),
+            ).all()
+            assert "ix_leaves_entry_prefix" in str(plan)
+            table = conn.scalar(text("SELECT sql FROM sqlite_master WHERE name = 'leaves'"))
+            assert "idx INTEGER NOT NULL" in table
+    with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
+        conn.execute(text("DELETE FROM leaves WHERE idx = 1"))
+    with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
+        conn.execute(text("UPDATE leaves SET kind = 'x' WHERE idx = 1"))
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO leaves (idx, entry_id, leaf_hash, leaf, author, seq, kind, logged_at)"
+                " SELECT 99, 'f' || substr(entry_id, 2), leaf_hash, leaf, author, seq, kind,"
+                " logged_at FROM leaves WHERE idx = 1"
+            )
+        )
+    # Appends go on, and a duplicate is still told apart from an entry out of sequence.
+    again = Ledger(engine, ledger._log_key)
+    again.append([bob.submit("more")])
+    with pytest.raises(ConflictError, match="duplicate"):
+        again.append_one(entries[0])
