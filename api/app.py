@@ -7,7 +7,6 @@ import contextlib
 import gc
 import os
 import signal
-import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +27,7 @@ from ledger.append_process import RemoteAppends
 from ledger.db import make_engine
 from ledger.errors import LedgerError
 from ledger.keys import read_key
+from ledger.processes import hand_over_sooner
 from ledger.service import Ledger
 from ledger.signatures import SignaturePool
 
@@ -155,7 +155,6 @@ def _on_stop_signals(callback: Callable[[], None]) -> Callable[[], None]:
     return restore
 
 
-SWITCH_INTERVAL = 0.0002  # seconds; the default 0.005 slows batch appends (see lifespan)
 # The threads the write routes wait in, each for the commit of its group (api.routes
 # `_appending`): as many requests as this can share one commit.
 APPEND_THREADS = 128
@@ -180,10 +179,7 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        # A large batch has its signatures checked by a pool of processes while this one goes
-        # on in Python: their results come back through the pool's threads, which would wait
-        # up to the default 5 ms for the GIL each time. Hand it over sooner.
-        sys.setswitchinterval(SWITCH_INTERVAL)
+        hand_over_sooner()
         if not ledger.appends_elsewhere:  # else the append process checks the signatures
             await asyncio.to_thread(ledger.signatures.warm)
         await hub.start()

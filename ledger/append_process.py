@@ -33,6 +33,7 @@ from typing import Any
 from ledger import errors
 from ledger.appender import Appended
 from ledger.errors import LedgerError, UnavailableError
+from ledger.processes import hand_over_sooner
 
 _ERRORS = {
     name: value
@@ -70,6 +71,8 @@ def serve_appends(url: str, log_key: Path, address: str, authkey: bytes, parent:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(STOP, _stop)
     threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+    # One thread a worker connection waits for its group's commit here: wake it promptly.
+    hand_over_sooner()
     ledger = Ledger(make_engine(url), read_key(log_key))
     try:
         # Listening before the replay: a worker's first append waits for it, as it would
