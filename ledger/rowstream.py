@@ -9,6 +9,7 @@ send a message per row).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import threading
@@ -59,7 +60,10 @@ def write_rows(
     else:
         writer = _Writer(_connection(session), model, list(cast(Mapping[str, Any], rows[0])))
     if writer.postgresql and not conflict:
-        writer.copy(rows)
+        if writer.pipelined():
+            writer.insert_many(rows)  # COPY cannot run in a pipeline
+        else:
+            writer.copy(rows)
         return
     sql = f"INSERT INTO {writer.table} ({writer.column_list}) {writer.source()}"
     if conflict:
@@ -143,12 +147,38 @@ class _Writer:
                 for row in cast(Sequence[Mapping[str, Any]], rows):
                     copy.write_row([row[c] for c in columns])
 
+    def pipelined(self) -> bool:
+        """Whether the driver's connection is in pipeline mode (`RowStream`, PostgreSQL)."""
+        driver = self.connection.connection.driver_connection
+        return bool(driver is not None and driver.pgconn.pipeline_status)
+
+    def insert_many(self, rows: Sequence[Mapping[str, Any]] | Sequence[Sequence[Any]]) -> None:
+        """The rows as one INSERT's executemany, on the driver: in a pipeline, sent with the
+        other statements rather than waited for."""
+        driver = self.connection.connection.driver_connection
+        assert driver is not None
+        columns = self.columns
+        sql = (
+            f"INSERT INTO {self.table} ({self.column_list}) "
+            f"VALUES ({', '.join('%s' for _ in columns)})"
+        )
+        if not self.positional:
+            rows = [[row[c] for c in columns] for row in cast(Sequence[Mapping[str, Any]], rows)]
+        with self._driver_errors(sql), driver.cursor() as cursor:
+            cursor.executemany(sql, cast(Sequence[Sequence[Any]], rows))
+
     def run(self, sql: str, rows: Sequence[Mapping[str, Any]] | Sequence[Sequence[Any]]) -> None:
         if self.postgresql:
             assert not self.positional
             dicts = cast(Sequence[Mapping[str, Any]], rows)
             document = json.dumps([{c: row[c] for c in self.columns} for row in dicts])
-            self.connection.exec_driver_sql(sql, (document,))
+            if self.pipelined():
+                driver = self.connection.connection.driver_connection
+                assert driver is not None
+                with self._driver_errors(sql), driver.cursor() as cursor:
+                    cursor.execute(sql, (document,))
+            else:
+                self.connection.exec_driver_sql(sql, (document,))
         else:
             # sqlite3's executemany, in the transaction SQLAlchemy began on this connection
             # (ledger.db: the driver issues no BEGIN of its own): SQLAlchemy's execution
@@ -158,16 +188,20 @@ class _Writer:
             with self._driver_errors(sql):
                 driver.executemany(sql, rows)
 
-    @contextmanager
-    def _driver_errors(self, sql: str) -> Iterator[None]:
-        """The driver's own errors, past SQLAlchemy, raised as SQLAlchemy would have raised
-        them (`DataError`, `IntegrityError`, `OperationalError`, ...), as every other
-        statement's error is."""
-        dbapi = self.connection.dialect.loaded_dbapi
-        try:
-            yield
-        except dbapi.Error as exc:
-            raise DBAPIError.instance(sql, None, exc, dbapi.Error) from exc
+    def _driver_errors(self, sql: str) -> contextlib.AbstractContextManager[None]:
+        return _driver_errors(self.connection, sql)
+
+
+@contextmanager
+def _driver_errors(connection: Connection, sql: str = "(a pipeline of writes)") -> Iterator[None]:
+    """The driver's own errors, past SQLAlchemy, raised as SQLAlchemy would have raised them
+    (`DataError`, `IntegrityError`, `OperationalError`, ...), as every other statement's
+    error is."""
+    dbapi = connection.dialect.loaded_dbapi
+    try:
+        yield
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(sql, None, exc, dbapi.Error) from exc
 
 
 @cache
@@ -209,6 +243,12 @@ class RowStream:
         if threaded:
             self._thread = threading.Thread(target=self._run, name="multitude-rows", daemon=True)
             self._thread.start()
+        # Not threaded, on PostgreSQL: the writes wait here, and go to the server together in
+        # one pipeline (`_flush`), so that a small group's several tables cost one round trip,
+        # not one or two each.
+        self._deferred: list[Callable[[], None]] | None = None
+        if not threaded and self._connection.dialect.name == "postgresql":
+            self._deferred = []
 
     def write(
         self,
@@ -242,6 +282,7 @@ class RowStream:
     def session(self) -> Iterator[Session]:
         """The session, once everything handed over is written, for the caller's own queries;
         nothing may be handed over until the block ends."""
+        self._flush()
         self._queue.join()
         if self._error is not None:
             raise self._error
@@ -253,10 +294,24 @@ class RowStream:
 
     def _put(self, job: Callable[[], None]) -> None:
         assert not self._lent, "rows handed over while the caller holds the session"
-        if self._thread is None:
+        if self._deferred is not None:
+            self._deferred.append(job)
+        elif self._thread is None:
             job()
         else:
             self._queue.put(job)
+
+    def _flush(self) -> None:
+        """Send the deferred writes in one pipeline and wait for them (raising the first
+        error)."""
+        if not self._deferred:
+            return
+        jobs, self._deferred = self._deferred, []
+        driver = self._connection.connection.driver_connection
+        assert driver is not None
+        with _driver_errors(self._connection), driver.pipeline():
+            for job in jobs:
+                job()
 
     def __enter__(self) -> RowStream:
         return self
@@ -270,6 +325,8 @@ class RowStream:
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join()
+        if kind is None:
+            self._flush()
         if kind is None and self._error is not None:
             raise self._error
 
