@@ -4,12 +4,12 @@ a helper thread while an append goes on valuing the next entries.
 The append path writes several rows per entry, so this goes to the driver directly: on SQLite
 one executemany; on PostgreSQL a binary COPY for new rows and, for an upsert or an update, one
 statement over `json_to_recordset` of the rows as one JSON text (psycopg's executemany would
-send a message per row).
+send a message per row). A small group's writes on PostgreSQL go instead in one pipeline
+(`RowStream`), where new rows are an executemany, COPY being refused there.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import queue
 import threading
@@ -132,12 +132,15 @@ class _Writer:
         return _sql_type(self.model_table, column, self.connection.dialect)
 
     def copy(self, rows: Sequence[Mapping[str, Any]] | Sequence[Sequence[Any]]) -> None:
-        driver = self.connection.connection.driver_connection
-        assert driver is not None
+        driver = _driver(self.connection)
         columns = self.columns
         # Binary: no text to write here, nor to parse there (a leaf's bytes would go as hex).
         sql = f"COPY {self.table} ({self.column_list}) FROM STDIN (FORMAT BINARY)"
-        with self._driver_errors(sql), driver.cursor() as cursor, cursor.copy(sql) as copy:
+        with (
+            _driver_errors(self.connection, sql),
+            driver.cursor() as cursor,
+            cursor.copy(sql) as copy,
+        ):
             dialect = self.connection.dialect
             copy.set_types(_copy_types(self.model_table, tuple(columns), dialect))
             if self.positional:
@@ -149,14 +152,12 @@ class _Writer:
 
     def pipelined(self) -> bool:
         """Whether the driver's connection is in pipeline mode (`RowStream`, PostgreSQL)."""
-        driver = self.connection.connection.driver_connection
-        return bool(driver is not None and driver.pgconn.pipeline_status)
+        return bool(_driver(self.connection).pgconn.pipeline_status)
 
     def insert_many(self, rows: Sequence[Mapping[str, Any]] | Sequence[Sequence[Any]]) -> None:
         """The rows as one INSERT's executemany, on the driver: in a pipeline, sent with the
         other statements rather than waited for."""
-        driver = self.connection.connection.driver_connection
-        assert driver is not None
+        driver = _driver(self.connection)
         columns = self.columns
         sql = (
             f"INSERT INTO {self.table} ({self.column_list}) "
@@ -164,7 +165,7 @@ class _Writer:
         )
         if not self.positional:
             rows = [[row[c] for c in columns] for row in cast(Sequence[Mapping[str, Any]], rows)]
-        with self._driver_errors(sql), driver.cursor() as cursor:
+        with _driver_errors(self.connection, sql), driver.cursor() as cursor:
             cursor.executemany(sql, cast(Sequence[Sequence[Any]], rows))
 
     def run(self, sql: str, rows: Sequence[Mapping[str, Any]] | Sequence[Sequence[Any]]) -> None:
@@ -173,23 +174,23 @@ class _Writer:
             dicts = cast(Sequence[Mapping[str, Any]], rows)
             document = json.dumps([{c: row[c] for c in self.columns} for row in dicts])
             if self.pipelined():
-                driver = self.connection.connection.driver_connection
-                assert driver is not None
-                with self._driver_errors(sql), driver.cursor() as cursor:
-                    cursor.execute(sql, (document,))
+                with _driver_errors(self.connection, sql), _driver(self.connection).cursor() as c:
+                    c.execute(sql, (document,))
             else:
                 self.connection.exec_driver_sql(sql, (document,))
         else:
             # sqlite3's executemany, in the transaction SQLAlchemy began on this connection
             # (ledger.db: the driver issues no BEGIN of its own): SQLAlchemy's execution
             # context around it cost more than storing the few rows of a single append.
-            driver = self.connection.connection.driver_connection
-            assert driver is not None
-            with self._driver_errors(sql):
-                driver.executemany(sql, rows)
+            with _driver_errors(self.connection, sql):
+                _driver(self.connection).executemany(sql, rows)
 
-    def _driver_errors(self, sql: str) -> contextlib.AbstractContextManager[None]:
-        return _driver_errors(self.connection, sql)
+
+def _driver(connection: Connection) -> Any:
+    """The driver's own connection under `connection` (sqlite3's, or psycopg's)."""
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    return driver
 
 
 @contextmanager
@@ -307,9 +308,7 @@ class RowStream:
         if not self._deferred:
             return
         jobs, self._deferred = self._deferred, []
-        driver = self._connection.connection.driver_connection
-        assert driver is not None
-        with _driver_errors(self._connection), driver.pipeline():
+        with _driver_errors(self._connection), _driver(self._connection).pipeline():
             for job in jobs:
                 job()
 
