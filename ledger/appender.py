@@ -152,8 +152,8 @@ class Appender:
     ) -> list[Appended | LedgerError]:
         with self._lock:
             try:
-                with write_transaction(self.engine) as session:
-                    return self._append_locked(session, prepared)
+                with write_transaction(self.engine) as (session, size):
+                    return self._append_locked(session, size, prepared)
             except BaseException:
                 # The in-memory state may be ahead of what was committed: rebuild it.
                 self._state = None
@@ -162,9 +162,9 @@ class Appender:
                 raise
 
     def _append_locked(
-        self, session: Session, prepared: Sequence[Unverified | LedgerError]
+        self, session: Session, size: int, prepared: Sequence[Unverified | LedgerError]
     ) -> list[Appended | LedgerError]:
-        state = self.sync(session)
+        state = self.sync(session, size)
         live = self._map
         assert live is not None
         size = state.tree_size
@@ -292,14 +292,14 @@ class Appender:
             self.network = reads.network(session)
         return self.network
 
-    def sync(self, session: Session) -> valuation.State:
+    def sync(self, session: Session, size: int | None = None) -> valuation.State:
         """Bring the in-memory valuation state, and its state map, to the database's tree size.
 
         The map keeps the versions of the last `live_map.KEEP` checkpoints: a state rebuilt
         from nothing is replayed without the map up to the first of those, where the map is
         built from its records; from there each entry's changed records are noted and written
-        at each checkpoint's size."""
-        size = repo.tree_size(session)
+        at each checkpoint's size. `size` is the log's, if the caller has read it."""
+        size = repo.tree_size(session) if size is None else size
         state = self._state
         if state is not None and state.tree_size == size and self._map is not None:
             return state  # the usual case: nothing was appended by another process

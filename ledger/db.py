@@ -25,6 +25,7 @@ from ledger.errors import LedgerError, UnavailableError
 DEFAULT_URL = "sqlite:///multitude.db"
 ORDERING_LOCK = 0x6D756C74  # "mult": the one advisory lock that orders appends
 _TAKE_ORDERING_LOCK = f"SELECT pg_advisory_xact_lock({ORDERING_LOCK})"
+_LAST_INDEX = "SELECT max(idx) FROM leaves"  # the log's last index, under the lock
 
 
 class DatabaseURLError(LedgerError):
@@ -95,18 +96,55 @@ def is_sqlite(engine: Engine) -> bool:
 
 
 @contextmanager
-def write_transaction(engine: Engine) -> Iterator[Session]:
-    """One transaction holding the log's ordering lock; committed when the block ends cleanly."""
+def write_transaction(engine: Engine) -> Iterator[tuple[Session, int]]:
+    """One transaction holding the log's ordering lock, and the log's size under it; committed
+    when the block ends cleanly.
+
+    On SQLite, `BEGIN IMMEDIATE` is the lock. On PostgreSQL, BEGIN, the lock and the size go
+    to the server in one pipeline, one round trip where they took three: the size is still
+    read under the lock, the server running a pipeline's statements in turn, each on a
+    snapshot of its own (READ COMMITTED)."""
     with unavailable_on_outage():
         conn = engine.connect().execution_options(sqlite_begin="IMMEDIATE")
         try:
             with Session(bind=conn) as session, session.begin():
-                if engine.dialect.name == "postgresql":
-                    # On the connection, past the ORM: taken at the start of every append.
-                    session.connection().exec_driver_sql(_TAKE_ORDERING_LOCK)
-                yield session
+                yield session, _lock_and_size(session.connection())
         finally:
             conn.close()
+
+
+def _lock_and_size(conn: Connection) -> int:
+    if conn.dialect.name != "postgresql":
+        last = conn.exec_driver_sql(_LAST_INDEX).scalar()
+    else:
+        driver = driver_connection(conn)
+        with driver_errors(conn, _TAKE_ORDERING_LOCK):
+            lock, size = driver.cursor(), driver.cursor()
+            with driver.pipeline():
+                lock.execute(_TAKE_ORDERING_LOCK)
+                size.execute(_LAST_INDEX)
+            row = size.fetchone()
+        last = None if row is None else row[0]
+    return 0 if last is None else int(last) + 1
+
+
+def driver_connection(connection: Connection) -> Any:
+    """The driver's own connection under `connection` (sqlite3's, or psycopg's)."""
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    return driver
+
+
+@contextmanager
+def driver_errors(connection: Connection, sql: str = "(a pipeline of writes)") -> Iterator[None]:
+    """The driver's own errors, past SQLAlchemy, raised as SQLAlchemy would have raised them
+    (`DataError`, `IntegrityError`, `OperationalError`, ...), as every other statement's
+    error is."""
+    dbapi = connection.dialect.loaded_dbapi
+    try:
+        yield
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(sql, None, exc, dbapi.Error) from exc
 
 
 @contextmanager

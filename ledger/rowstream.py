@@ -20,9 +20,9 @@ from types import TracebackType
 from typing import Any, cast
 
 from sqlalchemy import Connection, Dialect, Table
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from ledger.db import driver_connection, driver_errors
 from ledger.models import Base
 
 
@@ -132,12 +132,12 @@ class _Writer:
         return _sql_type(self.model_table, column, self.connection.dialect)
 
     def copy(self, rows: Sequence[Mapping[str, Any]] | Sequence[Sequence[Any]]) -> None:
-        driver = _driver(self.connection)
+        driver = driver_connection(self.connection)
         columns = self.columns
         # Binary: no text to write here, nor to parse there (a leaf's bytes would go as hex).
         sql = f"COPY {self.table} ({self.column_list}) FROM STDIN (FORMAT BINARY)"
         with (
-            _driver_errors(self.connection, sql),
+            driver_errors(self.connection, sql),
             driver.cursor() as cursor,
             cursor.copy(sql) as copy,
         ):
@@ -152,12 +152,12 @@ class _Writer:
 
     def pipelined(self) -> bool:
         """Whether the driver's connection is in pipeline mode (`RowStream`, PostgreSQL)."""
-        return bool(_driver(self.connection).pgconn.pipeline_status)
+        return bool(driver_connection(self.connection).pgconn.pipeline_status)
 
     def insert_many(self, rows: Sequence[Mapping[str, Any]] | Sequence[Sequence[Any]]) -> None:
         """The rows as one INSERT's executemany, on the driver: in a pipeline, sent with the
         other statements rather than waited for."""
-        driver = _driver(self.connection)
+        driver = driver_connection(self.connection)
         columns = self.columns
         sql = (
             f"INSERT INTO {self.table} ({self.column_list}) "
@@ -165,7 +165,7 @@ class _Writer:
         )
         if not self.positional:
             rows = [[row[c] for c in columns] for row in cast(Sequence[Mapping[str, Any]], rows)]
-        with _driver_errors(self.connection, sql), driver.cursor() as cursor:
+        with driver_errors(self.connection, sql), driver.cursor() as cursor:
             cursor.executemany(sql, cast(Sequence[Sequence[Any]], rows))
 
     def run(self, sql: str, rows: Sequence[Mapping[str, Any]] | Sequence[Sequence[Any]]) -> None:
@@ -174,35 +174,17 @@ class _Writer:
             dicts = cast(Sequence[Mapping[str, Any]], rows)
             document = json.dumps([{c: row[c] for c in self.columns} for row in dicts])
             if self.pipelined():
-                with _driver_errors(self.connection, sql), _driver(self.connection).cursor() as c:
-                    c.execute(sql, (document,))
+                driver = driver_connection(self.connection)
+                with driver_errors(self.connection, sql), driver.cursor() as cursor:
+                    cursor.execute(sql, (document,))
             else:
                 self.connection.exec_driver_sql(sql, (document,))
         else:
             # sqlite3's executemany, in the transaction SQLAlchemy began on this connection
             # (ledger.db: the driver issues no BEGIN of its own): SQLAlchemy's execution
             # context around it cost more than storing the few rows of a single append.
-            with _driver_errors(self.connection, sql):
-                _driver(self.connection).executemany(sql, rows)
-
-
-def _driver(connection: Connection) -> Any:
-    """The driver's own connection under `connection` (sqlite3's, or psycopg's)."""
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    return driver
-
-
-@contextmanager
-def _driver_errors(connection: Connection, sql: str = "(a pipeline of writes)") -> Iterator[None]:
-    """The driver's own errors, past SQLAlchemy, raised as SQLAlchemy would have raised them
-    (`DataError`, `IntegrityError`, `OperationalError`, ...), as every other statement's
-    error is."""
-    dbapi = connection.dialect.loaded_dbapi
-    try:
-        yield
-    except dbapi.Error as exc:
-        raise DBAPIError.instance(sql, None, exc, dbapi.Error) from exc
+            with driver_errors(self.connection, sql):
+                driver_connection(self.connection).executemany(sql, rows)
 
 
 @cache
@@ -308,7 +290,7 @@ class RowStream:
         if not self._deferred:
             return
         jobs, self._deferred = self._deferred, []
-        with _driver_errors(self._connection), _driver(self._connection).pipeline():
+        with driver_errors(self._connection), driver_connection(self._connection).pipeline():
             for job in jobs:
                 job()
 
