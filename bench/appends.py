@@ -316,59 +316,62 @@ def one_log(args: argparse.Namespace) -> None:
                 network = http.get("/v1/entries", params={"limit": 1}).json()["items"][0]
                 signer = Signer(network["entry"]["network"])
                 print(f"log: SQLite, {size:,} entries ({label}); server idle after {warm:.0f} s")
-                singles = newcomers(signer, args.singles, "single")
-                timings, rate = post_singles(raw, singles)
-                p50, p99 = percentiles(timings)
-                at, (b50, b99, brate) = nearest_baseline(size)
-                print(
-                    f"single POSTs, one client:  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  "
-                    f"{rate:7.0f} appends/s   (baseline at {at:,}: p50 {b50} ms, "
-                    f"p99 {b99 if b99 is not None else '-'} ms, {brate:.0f}/s; goal p50 < 3 ms)"
-                )
-                batched = newcomers(signer, args.batches * 1000, "batch")
-                brate_now = post_batches(http, batched)
-                print(
-                    f"batches of 1,000:          {brate_now:7.0f} entries/s "
-                    f"(baseline at 112,000: 2,217 evaluations/s; goal: the rate at 10^6 at "
-                    f"least 80 % of the rate at 10^4)"
-                )
-                rng = random.Random(2)
-                count = http.get("/v1/stats").json()["members"]
-                members = [  # keys from all over the ranking
-                    m["member"]
-                    for offset in rng.sample(range(count), min(count, 20))
-                    for m in http.get("/v1/members", params={"offset": offset, "limit": 10}).json()[
-                        "items"
-                    ]
-                ]
-                size = int(http.get("/v1/log/checkpoint").text.splitlines()[1])
-                state = time_gets(
-                    raw,
-                    [
-                        ("/v1/state/proof", {"key": f"member/{rng.choice(members)}"})
-                        for _ in range(args.proofs)
-                    ],
-                )
-                p50, p99 = percentiles(state)
-                print(
-                    f"GET /v1/state/proof:       p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  "
-                    f"at {size:,} (goal: p99 < 5 ms)"
-                )
-                inclusion = time_gets(
-                    raw,
-                    [
-                        (
-                            "/v1/log/proof/inclusion",
-                            {"index": rng.randrange(size), "tree_size": size},
-                        )
-                        for _ in range(args.proofs)
-                    ],
-                )
-                p50, p99 = percentiles(inclusion)
-                print(f"GET /v1/log/proof/inclusion: p50 {p50:6.2f} ms  p99 {p99:6.2f} ms")
+                if args.singles:
+                    time_singles(raw, signer, args.singles, size)
+                if args.batches:
+                    brate_now = post_batches(http, newcomers(signer, args.batches * 1000, "batch"))
+                    print(
+                        f"batches of 1,000:          {brate_now:7.0f} entries/s "
+                        f"(baseline at 112,000: 2,217 evaluations/s; goal: the rate at 10^6 at "
+                        f"least 80 % of the rate at 10^4)"
+                    )
+                if args.proofs:
+                    time_proofs(raw, http, args.proofs)
             raw.close()
         finally:
             server.stop()
+
+
+def time_singles(raw: Connection, signer: Signer, count: int, size: int) -> None:
+    """`count` single POSTs, one after the other: latency and rate beside the baseline."""
+    timings, rate = post_singles(raw, newcomers(signer, count, "single"))
+    p50, p99 = percentiles(timings)
+    at, (b50, b99, brate) = nearest_baseline(size)
+    print(
+        f"single POSTs, one client:  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  "
+        f"{rate:7.0f} appends/s   (baseline at {at:,}: p50 {b50} ms, "
+        f"p99 {b99 if b99 is not None else '-'} ms, {brate:.0f}/s; goal p50 < 3 ms)"
+    )
+
+
+def time_proofs(raw: Connection, http: httpx.Client, count: int) -> None:
+    """`count` state proofs of members from all over the ranking, and as many inclusion
+    proofs, at the latest size."""
+    rng = random.Random(2)
+    members_count = http.get("/v1/stats").json()["members"]
+    members = [
+        m["member"]
+        for offset in rng.sample(range(members_count), min(members_count, 20))
+        for m in http.get("/v1/members", params={"offset": offset, "limit": 10}).json()["items"]
+    ]
+    size = int(http.get("/v1/log/checkpoint").text.splitlines()[1])
+    state = time_gets(
+        raw, [("/v1/state/proof", {"key": f"member/{rng.choice(members)}"}) for _ in range(count)]
+    )
+    p50, p99 = percentiles(state)
+    print(
+        f"GET /v1/state/proof:       p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  "
+        f"at {size:,} (goal: p99 < 5 ms)"
+    )
+    inclusion = time_gets(
+        raw,
+        [
+            ("/v1/log/proof/inclusion", {"index": rng.randrange(size), "tree_size": size})
+            for _ in range(count)
+        ],
+    )
+    p50, p99 = percentiles(inclusion)
+    print(f"GET /v1/log/proof/inclusion: p50 {p50:6.2f} ms  p99 {p99:6.2f} ms")
 
 
 def _writer(base: str, bodies: list[dict[str, Any]], ready: Any, go: Any, out: Any) -> None:
