@@ -251,6 +251,42 @@ def test_concurrent_appends_share_commits_and_keep_every_acknowledged_entry(ledg
     )
 
 
+def test_two_appenders_racing_on_one_database_read_the_size_under_the_lock(
+    ledger: Ledger, engine: Engine, log_key: SigningKey
+) -> None:
+    """Two appenders (as two processes would be) append at once: each reads the log's size
+    only once it holds the ordering lock (on PostgreSQL, in the same pipeline as the lock), so
+    none writes at an index the other took, and every entry is appended, once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    other = Ledger(engine, log_key)
+    members = [Signer() for _ in range(12)]
+    ledger.append([m.join(f"m{i}") for i, m in enumerate(members)])
+
+    def work(turn: tuple[Ledger, Signer]) -> list[tuple[str, int]]:
+        appender, member = turn
+        return [
+            (result.id, result.index)
+            for result in (
+                appended(appender.append([member.submit(f"work {n}")])[0]) for n in range(6)
+            )
+        ]
+
+    turns = [(ledger if i % 2 else other, member) for i, member in enumerate(members)]
+    with ThreadPoolExecutor(6) as pool:
+        told = [pair for pairs in pool.map(work, turns) for pair in pairs]
+    leaves = all_leaves(ledger)
+    assert len(leaves) == 1 + 12 + 72
+    assert sorted(index for _, index in told) == list(range(13, 85))
+    for entry_id, index in told:
+        assert parse_leaf(leaves[index]).entry.id == entry_id
+    hashes = [merkle.leaf_hash(leaf) for leaf in leaves]
+    with read_session(engine) as session:
+        notes = list(session.execute(text("SELECT tree_size, note FROM checkpoints")))
+    for size, note in notes:
+        assert cp.open_checkpoint(note, verifier(ledger)).root_hash == merkle.root(hashes[:size])
+
+
 def test_duplicates_are_found_while_a_large_batch_is_being_written(ledger: Ledger) -> None:
     # 600 entries: their rows are handed to the writing thread as they are made, so the
     # look-ups of a duplicate happen with rows of the same batch already stored or on their way.
