@@ -20,12 +20,12 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 import migrations
+from ledger import repository as repo
 from ledger.errors import LedgerError, UnavailableError
 
 DEFAULT_URL = "sqlite:///multitude.db"
 ORDERING_LOCK = 0x6D756C74  # "mult": the one advisory lock that orders appends
 _TAKE_ORDERING_LOCK = f"SELECT pg_advisory_xact_lock({ORDERING_LOCK})"
-_LAST_INDEX = "SELECT max(idx) FROM leaves"  # the log's last index, under the lock
 
 
 class DatabaseURLError(LedgerError):
@@ -115,17 +115,15 @@ def write_transaction(engine: Engine) -> Iterator[tuple[Session, int]]:
 
 def _lock_and_size(conn: Connection) -> int:
     if conn.dialect.name != "postgresql":
-        last = conn.exec_driver_sql(_LAST_INDEX).scalar()
-    else:
-        driver = driver_connection(conn)
-        with driver_errors(conn, _TAKE_ORDERING_LOCK):
-            lock, size = driver.cursor(), driver.cursor()
-            with driver.pipeline():
-                lock.execute(_TAKE_ORDERING_LOCK)
-                size.execute(_LAST_INDEX)
-            row = size.fetchone()
-        last = None if row is None else row[0]
-    return 0 if last is None else int(last) + 1
+        return repo.size_after(conn.exec_driver_sql(repo.LAST_INDEX).scalar())
+    driver = driver_connection(conn)
+    with driver_errors(conn, _TAKE_ORDERING_LOCK):
+        lock, size = driver.cursor(), driver.cursor()
+        with driver.pipeline():
+            lock.execute(_TAKE_ORDERING_LOCK)
+            size.execute(repo.LAST_INDEX)
+        row = size.fetchone()
+    return repo.size_after(None if row is None else row[0])
 
 
 def driver_connection(connection: Connection) -> Any:

@@ -43,13 +43,19 @@ def _in_chunks(values: Iterable[T]) -> Iterator[list[T]]:
 # --- the log ------------------------------------------------------------------------------
 
 
-_LAST_INDEX = select(func.max(LeafRow.idx))
+# The log's last index (its size, less one), as text: an append asks it under the ordering lock,
+# in the same round trip (`ledger.db.write_transaction`).
+LAST_INDEX = "SELECT max(idx) FROM leaves"
+
+
+def size_after(last_index: int | None) -> int:
+    """The log's size, from its last index (None: the log is empty)."""
+    return 0 if last_index is None else int(last_index) + 1
 
 
 def tree_size(session: Session) -> int:
     # On the connection, past the ORM: asked at the start of every append.
-    last = session.connection().execute(_LAST_INDEX).scalar()
-    return 0 if last is None else int(last) + 1
+    return size_after(session.connection().exec_driver_sql(LAST_INDEX).scalar())
 
 
 def last_leaf(session: Session) -> LeafRow | None:
