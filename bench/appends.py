@@ -3,6 +3,7 @@ any size, and concurrent writers against several workers on PostgreSQL.
 
     python -m bench.appends [--entries 1000] [--keep PATH] [--singles 1000] [--batches 10]
     python -m bench.appends writers [--writers 8] [--workers 4] [--per-writer 250] [--db URL]
+    python -m bench.appends groups [--group 4] [--entries 2000] [--db URL]
 
 The first form builds a log of `--entries` signed entries under the default algorithm
 (backfeed/2): 20 founders, `--members` members joining (every third referred by a founder),
@@ -19,6 +20,11 @@ that join, each posting an article and evaluating the newest ones.
 `writers`: a 1,000-entry log on PostgreSQL served by `serve --workers N`; W writer processes,
 each with keys of its own, POST single entries as fast as they are answered. Prints entries/s
 from the first POST to the last answer.
+
+`groups`: the append step alone, with no HTTP and no workers: on the same 1,000-entry log,
+groups of `--group` entries appended in this process one after the other, as the append
+process commits them under `writers`. Prints entries/s and CPU an entry: the ceiling that
+the append process, one thread, sets on `writers`.
 
 Each figure is printed beside its baseline (the issue's measurements before the state map) and
 its goal. Run it alone on the machine.
@@ -390,22 +396,54 @@ def _writer(base: str, bodies: list[dict[str, Any]], ready: Any, go: Any, out: A
     http.close()
 
 
+def seeded(url: str, work: Path) -> tuple[Ledger, Signer]:
+    """A 1,000-entry log on PostgreSQL at `url` (its schema dropped first), its key in
+    `work/log.key`: the ledger that appended it, and a signer for more of its entries."""
+    reset_postgres(url)
+    engine = make_engine(url)
+    upgrade(engine)
+    key = SigningKey.generate()
+    (work / "log.key").write_text(bytes(key).hex() + "\n")
+    ledger = Ledger(engine, key)
+    network = f"bench-{bytes(key.verify_key).hex()[:8]}"
+    ledger.create_network(NetworkConfig(network, f"localhost/{network}", DEFAULT_VALUATION))
+    signer = Signer(network)
+    ledger.append(newcomers(signer, 999, "seed"))
+    return ledger, signer
+
+
+def groups(args: argparse.Namespace) -> None:
+    """The append step alone, in this process: groups of `--group` entries committed one
+    after the other, as the append process's sequencer commits them under `writers`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        ledger, signer = seeded(args.db or PG, Path(tmp))
+        try:
+            entries = newcomers(signer, args.entries, "group")
+            started, cpu = time.perf_counter(), time.process_time()
+            for i in range(0, len(entries), args.group):
+                refused = [
+                    r for r in ledger.append(entries[i : i + args.group]) if not hasattr(r, "index")
+                ]
+                if refused:
+                    raise SystemExit(f"refused: {refused[0]}")
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        finally:
+            ledger.signatures.stop()
+            ledger.engine.dispose()
+    print(
+        f"groups of {args.group}, in-process on PostgreSQL: {len(entries)} entries in "
+        f"{elapsed:.1f} s = {len(entries) / elapsed:,.0f}/s, "
+        f"{cpu * 1000 / len(entries):.2f} ms of CPU an entry (this process's threads)"
+    )
+
+
 def writers(args: argparse.Namespace) -> None:
     url = args.db or PG
-    reset_postgres(url)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        engine = make_engine(url)
-        upgrade(engine)
-        key = SigningKey.generate()
-        (work / "log.key").write_text(bytes(key).hex() + "\n")
-        ledger = Ledger(engine, key)
-        network = f"bench-{bytes(key.verify_key).hex()[:8]}"
-        ledger.create_network(NetworkConfig(network, f"localhost/{network}", DEFAULT_VALUATION))
-        signer = Signer(network)
-        ledger.append(newcomers(signer, 999, "seed"))
+        ledger, signer = seeded(url, work)
         ledger.signatures.stop()
-        engine.dispose()
+        ledger.engine.dispose()
         server = Server(url, work, workers=args.workers)
         try:
             server.wait_idle()
@@ -460,6 +498,10 @@ def main() -> None:
     many.add_argument("--workers", type=int, default=4)
     many.add_argument("--per-writer", type=int, default=250)
     many.add_argument("--db", help=f"a PostgreSQL URL (default {PG}); its schema is dropped")
+    alone = sub.add_parser("groups", help="the append step alone, in-process, a group at a time")
+    alone.add_argument("--group", type=int, default=4, help="entries a commit (default 4)")
+    alone.add_argument("--entries", type=int, default=2000)
+    alone.add_argument("--db", help=f"a PostgreSQL URL (default {PG}); its schema is dropped")
     parser.add_argument("--entries", type=int, default=1000)
     parser.add_argument("--members", type=int, default=0, help="default: a twentieth")
     parser.add_argument("--keep", type=Path, help="build the log here, or reuse the one there")
@@ -475,6 +517,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.command == "writers":
         writers(args)
+    elif args.command == "groups":
+        groups(args)
     else:
         one_log(args)
 
