@@ -433,7 +433,8 @@ def groups(args: argparse.Namespace) -> None:
     print(
         f"groups of {args.group}, in-process on PostgreSQL: {len(entries)} entries in "
         f"{elapsed:.1f} s = {len(entries) / elapsed:,.0f}/s, "
-        f"{cpu * 1000 / len(entries):.2f} ms of CPU an entry (this process's threads)"
+        f"{cpu * 1000 / len(entries):.2f} ms of CPU an entry (this process's threads); "
+        f"writers' goal >= 1,000/s, which this ceiling must clear with the cores shared"
     )
 
 
